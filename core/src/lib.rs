@@ -2,14 +2,31 @@
 //!
 //! - [`model`]: priorities, statuses, the lifecycle rule, names.
 //! - [`hlc`]: the hybrid logical clock that orders every edit.
+//! - [`doc`]: a ticket's two Automerge documents (ticket, internal notes)
+//!   and their deterministic genesis.
+//! - [`event`]: the timeline's events and their stored encoding.
+//! - [`edit`]: local edits, validated before anything is written.
+//! - [`view`]: the materialized ticket, replayed from merged events.
+//! - [`conversation`]: inbox conversations and the description prefill.
+//! - [`ids`]: identities derived on every replica alike.
 //! - [`sla`]: the SLA engine, a pure function of timeline, settings and now.
+//! - [`json`]: the stable JSON object of a ticket.
+//! - [`time`]: how instants are printed.
 //!
 //! The core never reads the clock, never makes random ids and never touches
 //! a disk or a socket: callers pass `now`, ids and bytes in.
 
+pub mod conversation;
+pub mod doc;
+pub mod edit;
 pub mod error;
+pub mod event;
 pub mod hlc;
+pub mod json;
+pub mod ids;
 pub mod model;
 pub mod sla;
+pub mod time;
+pub mod view;
 
 pub use error::{DocError, InputError};

@@ -1,0 +1,287 @@
+//! A ticket's Automerge documents and every way they may be edited.
+//!
+//! Each ticket has two documents with the same id: the **ticket** document
+//! (description Text, events, conversation link) and the **notes** document
+//! (internal notes only), so that the relay can send notes to permitted
+//! devices alone.
+//!
+//! Both start from a deterministic **genesis** change (actor derived from the
+//! ticket id and kind, time 0, fixed operations): two devices that create the
+//! same ticket offline share their root objects instead of conflicting on
+//! every root key. A conversation's prefill is a second deterministic change
+//! for the same reason.
+
+use automerge::transaction::{CommitOptions, Transactable};
+use automerge::{ActorId, AutoCommit, Change, ChangeHash, ObjId, ObjType, ReadDoc, ScalarValueRef, ValueRef, ROOT};
+use uuid::Uuid;
+
+use crate::error::DocError;
+use crate::event::StoredEvent;
+use crate::hlc::Hlc;
+use crate::ids;
+
+/// Schema version stored in every genesis.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// The two kinds of document a ticket has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DocKind {
+    Ticket,
+    Notes,
+}
+
+impl DocKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DocKind::Ticket => "ticket",
+            DocKind::Notes => "notes",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<DocKind> {
+        match s {
+            "ticket" => Some(DocKind::Ticket),
+            "notes" => Some(DocKind::Notes),
+            _ => None,
+        }
+    }
+}
+
+/// One Automerge document of a ticket.
+#[derive(Debug)]
+pub struct TicketDoc {
+    id: Uuid,
+    kind: DocKind,
+    doc: AutoCommit,
+    events: ObjId,
+    description: Option<ObjId>,
+}
+
+impl TicketDoc {
+    /// The genesis document of a ticket: identical on every replica.
+    pub fn genesis(id: Uuid, kind: DocKind) -> TicketDoc {
+        let mut doc = AutoCommit::new();
+        doc.set_actor(ids::genesis_actor(id, kind.as_str()));
+        // These operations on a fresh document cannot fail; the results are
+        // still checked and mapped so that no panic is reachable.
+        let built = (|| -> Result<(), automerge::AutomergeError> {
+            doc.put(ROOT, "schema", SCHEMA_VERSION)?;
+            doc.put(ROOT, "id", id.to_string())?;
+            doc.put(ROOT, "kind", kind.as_str())?;
+            doc.put_object(ROOT, "events", ObjType::Map)?;
+            if kind == DocKind::Ticket {
+                doc.put_object(ROOT, "description", ObjType::Text)?;
+            }
+            Ok(())
+        })();
+        debug_assert!(built.is_ok());
+        doc.commit_with(CommitOptions::default().with_time(0));
+        // Roots exist after the genesis above.
+        let events = match doc.get(ROOT, "events") {
+            Ok(Some((_, o))) => o,
+            _ => ROOT,
+        };
+        let description = match doc.get(ROOT, "description") {
+            Ok(Some((_, o))) if kind == DocKind::Ticket => Some(o),
+            _ => None,
+        };
+        TicketDoc { id, kind, doc, events, description }
+    }
+
+    /// Loads a saved document, checking it is a tickets document of the
+    /// expected id and kind.
+    pub fn load(id: Uuid, kind: DocKind, bytes: &[u8]) -> Result<TicketDoc, DocError> {
+        if bytes.is_empty() {
+            return Err(DocError::Empty);
+        }
+        let doc = AutoCommit::load(bytes).map_err(|e| DocError::Corrupt(e.to_string()))?;
+        Self::from_automerge(id, kind, doc)
+    }
+
+    fn from_automerge(id: Uuid, kind: DocKind, doc: AutoCommit) -> Result<TicketDoc, DocError> {
+        let get_str = |key: &str| -> Option<String> {
+            match doc.get(ROOT, key) {
+                Ok(Some((v, _))) => v.as_str().map(str::to_string),
+                _ => None,
+            }
+        };
+        if get_str("id").as_deref() != Some(id.to_string().as_str()) {
+            return Err(DocError::Schema(format!("document does not belong to ticket {id}")));
+        }
+        if get_str("kind").as_deref() != Some(kind.as_str()) {
+            return Err(DocError::Schema(format!("document is not a {} document", kind.as_str())));
+        }
+        let events = match doc.get(ROOT, "events") {
+            Ok(Some((automerge::Value::Object(ObjType::Map), o))) => o,
+            _ => return Err(DocError::Schema("missing events map".into())),
+        };
+        let description = match (kind, doc.get(ROOT, "description")) {
+            (DocKind::Ticket, Ok(Some((automerge::Value::Object(ObjType::Text), o)))) => Some(o),
+            (DocKind::Ticket, _) => return Err(DocError::Schema("missing description text".into())),
+            (DocKind::Notes, _) => None,
+        };
+        Ok(TicketDoc { id, kind, doc, events, description })
+    }
+
+    pub fn id(&self) -> Uuid {
+        self.id
+    }
+
+    pub fn kind(&self) -> DocKind {
+        self.kind
+    }
+
+    /// Sets the actor for the following edits. Call before editing a
+    /// loaded document: edits must be signed by the device's own actor.
+    pub fn set_actor(&mut self, actor: &ActorId) {
+        self.doc.set_actor(actor.clone());
+    }
+
+    /// Writes a conversation's prefill as a deterministic change: the same
+    /// conversation content yields the same change on every device.
+    pub fn apply_prefill(&mut self, prefill: &str, link_json: &str) -> Result<(), DocError> {
+        let Some(text) = self.description.clone() else {
+            return Err(DocError::Schema("notes documents have no description".into()));
+        };
+        let own = self.doc.get_actor().clone();
+        let mut content = String::from(prefill);
+        content.push('\u{0}');
+        content.push_str(link_json);
+        self.doc.set_actor(ids::prefill_actor(self.id, &content));
+        self.doc.splice_text(&text, 0, 0, prefill)?;
+        self.doc.put(ROOT, "conversation", link_json)?;
+        self.doc.commit_with(CommitOptions::default().with_time(0));
+        self.doc.set_actor(own);
+        Ok(())
+    }
+
+    /// Appends one event under its clock stamp.
+    pub fn put_event(&mut self, at: &Hlc, event: &StoredEvent) -> Result<(), DocError> {
+        self.doc.put(&self.events, at.encode(), event.encode())?;
+        Ok(())
+    }
+
+    /// Replaces the description text with the smallest splice, so that
+    /// concurrent typing elsewhere in the text survives the merge.
+    pub fn update_description(&mut self, text: &str) -> Result<(), DocError> {
+        let Some(obj) = self.description.clone() else {
+            return Err(DocError::Schema("notes documents have no description".into()));
+        };
+        self.doc.update_text(&obj, text)?;
+        Ok(())
+    }
+
+    /// Inserts text at the start of the description (the creator's own
+    /// description goes before a conversation prefill).
+    pub fn prepend_description(&mut self, text: &str) -> Result<(), DocError> {
+        let Some(obj) = self.description.clone() else {
+            return Err(DocError::Schema("notes documents have no description".into()));
+        };
+        self.doc.splice_text(&obj, 0, 0, text)?;
+        Ok(())
+    }
+
+    /// Commits pending edits as one change, timed in seconds.
+    pub fn commit(&mut self, now_ms: i64) -> Option<ChangeHash> {
+        self.doc.commit_with(CommitOptions::default().with_time(now_ms.div_euclid(1000)))
+    }
+
+    pub fn description(&self) -> String {
+        match &self.description {
+            Some(o) => self.doc.text(o).unwrap_or_default(),
+            None => String::new(),
+        }
+    }
+
+    /// The conversation link JSON written by the prefill, if any.
+    pub fn conversation_json(&self) -> Option<String> {
+        match self.doc.get(ROOT, "conversation") {
+            Ok(Some((v, _))) => v.as_str().map(str::to_string),
+            _ => None,
+        }
+    }
+
+    /// Every event entry as (key, raw value). Values that are not strings
+    /// come back as `None` so the view can flag them.
+    pub fn raw_events(&self) -> Vec<(String, Option<String>)> {
+        self.doc
+            .map_range(&self.events, ..)
+            .map(|item| {
+                let value = match &item.value {
+                    ValueRef::Scalar(ScalarValueRef::Str(s)) => Some(s.to_string()),
+                    _ => None,
+                };
+                (item.key.to_string(), value)
+            })
+            .collect()
+    }
+
+    pub fn heads(&mut self) -> Vec<ChangeHash> {
+        self.doc.get_heads()
+    }
+
+    pub fn save(&mut self) -> Vec<u8> {
+        self.doc.save()
+    }
+
+    /// Changes this document has that a peer with `heads` lacks.
+    pub fn changes_since(&mut self, heads: &[ChangeHash]) -> Vec<Change> {
+        self.doc.get_changes(heads)
+    }
+
+    /// Applies changes from elsewhere. Changes whose dependencies are
+    /// missing are refused rather than silently queued.
+    pub fn apply_changes(&mut self, changes: Vec<Change>) -> Result<(), DocError> {
+        self.doc.apply_changes(changes)?;
+        let heads = self.doc.get_heads();
+        if !self.doc.get_missing_deps(&heads).is_empty() {
+            return Err(DocError::MissingDeps);
+        }
+        Ok(())
+    }
+
+    /// Merges another replica of the same document into this one.
+    pub fn merge(&mut self, other: &mut TicketDoc) -> Result<(), DocError> {
+        if other.id != self.id || other.kind != self.kind {
+            return Err(DocError::Schema("cannot merge documents of different tickets".into()));
+        }
+        self.doc.merge(&mut other.doc)?;
+        Ok(())
+    }
+
+    /// A copy with a fresh actor, for tests and simulations.
+    pub fn fork_with(&mut self, actor: &ActorId) -> TicketDoc {
+        let doc = self.doc.fork().with_actor(actor.clone());
+        TicketDoc {
+            id: self.id,
+            kind: self.kind,
+            doc,
+            events: self.events.clone(),
+            description: self.description.clone(),
+        }
+    }
+
+    /// Direct access for the relay's checks (change authorship).
+    pub fn automerge(&mut self) -> &mut AutoCommit {
+        &mut self.doc
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn genesis_is_deterministic_and_loads_back() {
+        let id = Uuid::from_u128(42);
+        let mut a = TicketDoc::genesis(id, DocKind::Ticket);
+        let mut b = TicketDoc::genesis(id, DocKind::Ticket);
+        assert_eq!(a.heads(), b.heads());
+        let bytes = a.save();
+        assert!(TicketDoc::load(id, DocKind::Ticket, &bytes).is_ok());
+        assert!(TicketDoc::load(Uuid::from_u128(43), DocKind::Ticket, &bytes).is_err());
+        assert!(TicketDoc::load(id, DocKind::Notes, &bytes).is_err());
+        assert!(TicketDoc::load(id, DocKind::Ticket, &[]).is_err());
+        assert!(TicketDoc::load(id, DocKind::Ticket, &bytes[..bytes.len() / 2]).is_err());
+    }
+}

@@ -1,0 +1,192 @@
+//! The JSON form of a ticket: the stable object of `show --json`,
+//! `list --json`, `GET /v1/tickets` and exports. A serialization boundary:
+//! field names and order here are a public contract.
+
+use serde::Serialize;
+
+use crate::hlc::Hlc;
+use crate::sla::{Metric, SlaReport, SlaState};
+use crate::time::{iso, iso_i64};
+use crate::view::{Entry, HistoryEntry, Outcome, TicketView};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TicketJson {
+    pub id: String,
+    pub subject: String,
+    pub description: String,
+    pub priority: String,
+    pub category: String,
+    pub status: String,
+    pub assignee: Option<String>,
+    pub created_at: String,
+    pub created_by: String,
+    pub updated_at: String,
+    pub conversation_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conversation: Option<ConversationJson>,
+    pub comments: Vec<EntryJson>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub internal_notes: Option<Vec<EntryJson>>,
+    pub history: Vec<HistoryJson>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ConversationJson {
+    pub channel: String,
+    pub customer: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EntryJson {
+    /// The entry's clock stamp: unique, stable across replicas.
+    pub id: String,
+    pub author: String,
+    pub at: String,
+    pub body: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HistoryJson {
+    pub at: String,
+    pub by: String,
+    pub field: String,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    /// `applied`, `superseded` or `ignored`.
+    pub outcome: &'static str,
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SlaJson {
+    pub first_response: MetricJson,
+    pub resolution: MetricJson,
+    /// The worst of the two: `green`, `yellow`, `red` or `none`.
+    pub color: &'static str,
+    /// True while computed by a node rather than by the relay.
+    pub provisional: bool,
+    pub computed_at: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MetricJson {
+    pub state: &'static str,
+    pub target_secs: Option<u64>,
+    pub due_at: Option<String>,
+    pub warn_at: Option<String>,
+    pub breached_at: Option<String>,
+    pub overrun_secs: Option<u64>,
+    pub stopped_at: Option<String>,
+    pub elapsed_secs: u64,
+}
+
+fn entry(e: &Entry, at: &dyn Fn(&Hlc) -> i64) -> EntryJson {
+    EntryJson { id: e.at.encode(), author: e.by.clone(), at: iso_i64(at(&e.at)), body: e.body.clone() }
+}
+
+fn history(h: &HistoryEntry, at: &dyn Fn(&Hlc) -> i64) -> HistoryJson {
+    HistoryJson {
+        at: iso_i64(at(&h.at)),
+        by: h.by.clone(),
+        field: h.field.clone(),
+        from: h.from.clone(),
+        to: h.to.clone(),
+        outcome: match h.outcome {
+            Outcome::Applied => "applied",
+            Outcome::Superseded => "superseded",
+            Outcome::Ignored => "ignored",
+        },
+        note: h.note.clone(),
+    }
+}
+
+impl TicketJson {
+    /// The JSON of a view, with each stamp shown at its effective time.
+    pub fn from_view(v: &TicketView, at: &dyn Fn(&Hlc) -> i64) -> TicketJson {
+        TicketJson {
+            id: v.id.to_string(),
+            subject: v.subject.clone(),
+            description: v.description.clone(),
+            priority: v.priority.as_str().into(),
+            category: v.category.clone(),
+            status: v.status.as_str().into(),
+            assignee: v.assignee.clone(),
+            created_at: iso_i64(at(&v.created_at)),
+            created_by: v.created_by.clone(),
+            updated_at: iso_i64(at(&v.updated_at)),
+            conversation_id: v.conversation.as_ref().map(|c| c.id.clone()),
+            conversation: v
+                .conversation
+                .as_ref()
+                .map(|c| ConversationJson { channel: c.channel.clone(), customer: c.customer.clone() }),
+            comments: v.comments.iter().map(|e| entry(e, at)).collect(),
+            internal_notes: v.internal_notes.as_ref().map(|n| n.iter().map(|e| entry(e, at)).collect()),
+            history: v.history.iter().map(|h| history(h, at)).collect(),
+            problems: v.problems.clone(),
+        }
+    }
+}
+
+/// Node replicas show stamps at their own wall time.
+pub fn wall_time(h: &Hlc) -> i64 {
+    i64::try_from(h.wall_ms).unwrap_or(i64::MAX)
+}
+
+pub fn state_str(s: SlaState) -> &'static str {
+    match s {
+        SlaState::Green => "green",
+        SlaState::Yellow => "yellow",
+        SlaState::Red => "red",
+        SlaState::Met => "met",
+        SlaState::Breached => "breached",
+        SlaState::None => "none",
+    }
+}
+
+/// Severity of a state as a color rank: none 0, green/met 1, yellow 2,
+/// red/breached 3.
+pub fn color_rank(s: SlaState) -> u8 {
+    match s {
+        SlaState::None => 0,
+        SlaState::Green | SlaState::Met => 1,
+        SlaState::Yellow => 2,
+        SlaState::Red | SlaState::Breached => 3,
+    }
+}
+
+pub fn rank_color(rank: u8) -> &'static str {
+    match rank {
+        1 => "green",
+        2 => "yellow",
+        3 => "red",
+        _ => "none",
+    }
+}
+
+fn metric(m: &Metric) -> MetricJson {
+    MetricJson {
+        state: state_str(m.state),
+        target_secs: m.target_secs,
+        due_at: m.due_at_ms.map(iso_i64),
+        warn_at: m.warn_at_ms.map(iso_i64),
+        breached_at: m.breached_at_ms.map(iso_i64),
+        overrun_secs: m.overrun_secs,
+        stopped_at: m.stopped_at_ms.map(iso_i64),
+        elapsed_secs: m.elapsed_secs,
+    }
+}
+
+impl SlaJson {
+    pub fn from_report(r: &SlaReport, provisional: bool, now_ms: i64) -> SlaJson {
+        let rank = color_rank(r.first_response.state).max(color_rank(r.resolution.state));
+        SlaJson {
+            first_response: metric(&r.first_response),
+            resolution: metric(&r.resolution),
+            color: rank_color(rank),
+            provisional,
+            computed_at: iso(now_ms.max(0) as u64),
+        }
+    }
+}

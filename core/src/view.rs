@@ -1,0 +1,402 @@
+//! The materialized ticket: what a replica shows, computed from the merged
+//! documents by replaying every event in clock-stamp order (SPEC §1.1).
+//!
+//! The replay is a pure function of the set of events, so replicas that hold
+//! the same events show the same ticket whatever order they arrived in.
+
+use std::collections::HashMap;
+
+use uuid::Uuid;
+
+use crate::conversation::ConversationLink;
+use crate::doc::TicketDoc;
+use crate::error::DocError;
+use crate::event::{EventBody, Field, StoredEvent};
+use crate::hlc::Hlc;
+use crate::model::{check_name, parse_assignee, Priority, Status};
+use crate::sla::SlaInput;
+
+/// Longest subject accepted, in bytes.
+pub const SUBJECT_BYTES_MAX: usize = 500;
+/// Longest description, comment or note body accepted, in bytes.
+pub const BODY_BYTES_MAX: usize = 64 * 1024;
+
+/// A comment or an internal note.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub at: Hlc,
+    pub by: String,
+    pub body: String,
+}
+
+/// How a history entry fared in the merged replay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Applied,
+    /// A concurrent edit with a later stamp won over this one.
+    Superseded,
+    /// Invalid at its place in the merged order (e.g. out of closed).
+    Ignored,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryEntry {
+    pub at: Hlc,
+    pub by: String,
+    /// `created`, `subject`, `priority`, `category`, `assignee`, `status`,
+    /// `description`.
+    pub field: String,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub outcome: Outcome,
+    /// Why an entry was superseded or ignored, in words.
+    pub note: Option<String>,
+}
+
+/// The ticket as shown, minus live SLA figures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TicketView {
+    pub id: Uuid,
+    pub subject: String,
+    pub description: String,
+    pub priority: Priority,
+    pub category: String,
+    pub status: Status,
+    pub assignee: Option<String>,
+    pub created_at: Hlc,
+    pub created_by: String,
+    pub updated_at: Hlc,
+    pub conversation: Option<ConversationLink>,
+    pub comments: Vec<Entry>,
+    /// `None` when the notes document is not available to this replica.
+    pub internal_notes: Option<Vec<Entry>>,
+    pub history: Vec<HistoryEntry>,
+    /// Entries that could not be used (malformed data from a replica).
+    pub problems: Vec<String>,
+}
+
+struct Winner {
+    key: String,
+    history_index: usize,
+}
+
+struct Replay {
+    history: Vec<HistoryEntry>,
+    problems: Vec<String>,
+    winners: HashMap<Field, Winner>,
+    subject: Option<String>,
+    priority: Option<Priority>,
+    category: Option<String>,
+    assignee: Option<String>,
+    status: Status,
+}
+
+impl Replay {
+    fn current(&self, field: Field) -> Option<String> {
+        match field {
+            Field::Subject => self.subject.clone(),
+            Field::Priority => self.priority.map(|p| p.as_str().to_string()),
+            Field::Category => self.category.clone(),
+            Field::Assignee => self.assignee.clone(),
+            Field::Status => Some(self.status.as_str().to_string()),
+        }
+    }
+
+    /// Applies one field edit in merged order. `prev` is the edit its author
+    /// saw as current; `None` for values set by a creation.
+    fn set(&mut self, at: &Hlc, by: &str, field: Field, to: Option<String>, prev: Option<&str>) {
+        let valid = validate(field, to.as_deref());
+        let from = self.current(field);
+        let mut entry = HistoryEntry {
+            at: at.clone(),
+            by: by.to_string(),
+            field: field.as_str().to_string(),
+            from: from.clone(),
+            to: to.clone(),
+            outcome: Outcome::Applied,
+            note: None,
+        };
+        let value = match valid {
+            Ok(v) => v,
+            Err(why) => {
+                self.problems.push(format!("{}: {why}", at.encode()));
+                entry.outcome = Outcome::Ignored;
+                entry.note = Some(format!("ignored: {why}"));
+                self.history.push(entry);
+                return;
+            }
+        };
+        if let Value::Status(to_status) = value {
+            if let Err(e) = self.status.check_transition(to_status) {
+                entry.outcome = Outcome::Ignored;
+                entry.note = Some(format!("ignored: {e}"));
+                self.history.push(entry);
+                return;
+            }
+        }
+        // The edit applies. If the current winner is not the edit this one's
+        // author saw, the two were concurrent and the current one loses.
+        if let Some(w) = self.winners.get(&field) {
+            if prev != Some(w.key.as_str()) {
+                if let Some(h) = self.history.get_mut(w.history_index) {
+                    h.outcome = Outcome::Superseded;
+                    h.note = Some(format!("superseded by a concurrent edit by {by} at {}", crate::time::iso(at.wall_ms)));
+                }
+            }
+        }
+        match value {
+            Value::Subject(s) => self.subject = Some(s),
+            Value::Priority(p) => self.priority = Some(p),
+            Value::Category(c) => self.category = Some(c),
+            Value::Assignee(a) => self.assignee = a,
+            Value::Status(s) => self.status = s,
+        }
+        self.winners.insert(field, Winner { key: at.encode(), history_index: self.history.len() });
+        self.history.push(entry);
+    }
+}
+
+enum Value {
+    Subject(String),
+    Priority(Priority),
+    Category(String),
+    Assignee(Option<String>),
+    Status(Status),
+}
+
+fn validate(field: Field, to: Option<&str>) -> Result<Value, String> {
+    let need = |to: Option<&str>| to.map(str::to_string).ok_or_else(|| format!("{} cannot be cleared", field.as_str()));
+    match field {
+        Field::Subject => {
+            let s = need(to)?;
+            check_subject(&s).map_err(|e| e.to_string())?;
+            Ok(Value::Subject(s))
+        }
+        Field::Priority => need(to)?.parse().map(Value::Priority).map_err(|e: crate::InputError| e.to_string()),
+        Field::Category => check_name("category", &need(to)?).map(Value::Category).map_err(|e| e.to_string()),
+        Field::Assignee => match to {
+            None => Ok(Value::Assignee(None)),
+            Some(a) => parse_assignee(a).map(|a| Value::Assignee(Some(a))).map_err(|e| e.to_string()),
+        },
+        Field::Status => need(to)?.parse().map(Value::Status).map_err(|e: crate::InputError| e.to_string()),
+    }
+}
+
+/// Checks a subject as typed or received.
+pub fn check_subject(s: &str) -> Result<(), crate::InputError> {
+    if s.trim().is_empty() {
+        return Err(crate::InputError::Empty("subject"));
+    }
+    if s.len() > SUBJECT_BYTES_MAX {
+        return Err(crate::InputError::TooLong { field: "subject", len: s.len(), max: SUBJECT_BYTES_MAX });
+    }
+    Ok(())
+}
+
+/// Checks a description, comment or note body.
+pub fn check_body(field: &'static str, s: &str) -> Result<(), crate::InputError> {
+    if s.len() > BODY_BYTES_MAX {
+        return Err(crate::InputError::TooLong { field, len: s.len(), max: BODY_BYTES_MAX });
+    }
+    Ok(())
+}
+
+fn decoded_events(doc: &TicketDoc, problems: &mut Vec<String>) -> Vec<(Hlc, StoredEvent)> {
+    let mut out = Vec::new();
+    for (key, raw) in doc.raw_events() {
+        let at = match key.parse::<Hlc>() {
+            Ok(h) => h,
+            Err(e) => {
+                problems.push(e.to_string());
+                continue;
+            }
+        };
+        let Some(raw) = raw else {
+            problems.push(format!("{key}: event is not a string"));
+            continue;
+        };
+        match StoredEvent::decode(&raw) {
+            Ok(ev) => out.push((at, ev)),
+            Err(e) => problems.push(format!("{key}: {e}")),
+        }
+    }
+    // Map keys already sort like stamps; sorting again states the rule
+    // rather than relying on the map's order.
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// Materializes a ticket from its document and, where this replica may read
+/// them, its notes document.
+pub fn materialize(doc: &TicketDoc, notes: Option<&TicketDoc>) -> Result<TicketView, DocError> {
+    let mut problems = Vec::new();
+    let events = decoded_events(doc, &mut problems);
+    let mut r = Replay {
+        history: Vec::new(),
+        problems,
+        winners: HashMap::new(),
+        subject: None,
+        priority: None,
+        category: None,
+        assignee: None,
+        status: Status::Open,
+    };
+    let mut created: Option<(Hlc, String)> = None;
+    let mut comments = Vec::new();
+    let mut updated_at: Option<Hlc> = None;
+
+    for (at, ev) in &events {
+        let by = ev.by.as_str();
+        if let Err(e) = check_name("agent", by) {
+            r.problems.push(format!("{}: {e}", at.encode()));
+            continue;
+        }
+        updated_at = Some(at.clone());
+        match &ev.body {
+            EventBody::Create { subject, priority, category, assignee } => {
+                let again = created.is_some();
+                if created.is_none() {
+                    created = Some((at.clone(), by.to_string()));
+                }
+                r.history.push(HistoryEntry {
+                    at: at.clone(),
+                    by: by.to_string(),
+                    field: "created".into(),
+                    from: None,
+                    to: None,
+                    outcome: Outcome::Applied,
+                    note: again.then(|| "created again on another device; merged into this ticket".to_string()),
+                });
+                // A second creation (the same conversation on another device)
+                // only touches the fields it sets differently.
+                let fields = [
+                    (Field::Subject, Some(subject.clone())),
+                    (Field::Priority, Some(priority.clone())),
+                    (Field::Category, Some(category.clone())),
+                    (Field::Assignee, assignee.clone()),
+                ];
+                for (field, to) in fields {
+                    if !again || (to.is_some() && to != r.current(field)) {
+                        r.set(at, by, field, to, None);
+                    }
+                }
+            }
+            EventBody::Set { field, to, prev } => {
+                if created.is_none() {
+                    r.problems.push(format!("{}: edit before creation", at.encode()));
+                    continue;
+                }
+                r.set(at, by, *field, to.clone(), prev.as_deref());
+            }
+            EventBody::Description => r.history.push(HistoryEntry {
+                at: at.clone(),
+                by: by.to_string(),
+                field: "description".into(),
+                from: None,
+                to: None,
+                outcome: Outcome::Applied,
+                note: None,
+            }),
+            EventBody::Comment { body } => comments.push(Entry { at: at.clone(), by: by.to_string(), body: body.clone() }),
+            EventBody::Note { .. } => r.problems.push(format!("{}: internal note in the public document", at.encode())),
+        }
+    }
+
+    let Some((created_at, created_by)) = created else {
+        return Err(DocError::Schema("ticket has no creation event".into()));
+    };
+    // A creation always sets all three; a malformed creation leaves defaults
+    // that are flagged in problems.
+    let internal_notes = notes.map(|n| {
+        let mut ps = Vec::new();
+        let notes = decoded_events(n, &mut ps)
+            .into_iter()
+            .filter_map(|(at, ev)| match ev.body {
+                EventBody::Note { body } => Some(Entry { at, by: ev.by, body }),
+                _ => None,
+            })
+            .collect::<Vec<_>>();
+        r.problems.extend(ps);
+        notes
+    });
+    if let Some(n) = internal_notes.as_ref().and_then(|n| n.last()) {
+        if updated_at.as_ref().is_none_or(|u| n.at > *u) {
+            updated_at = Some(n.at.clone());
+        }
+    }
+    let conversation = doc.conversation_json().and_then(|j| match serde_json::from_str::<ConversationLink>(&j) {
+        Ok(l) => Some(l),
+        Err(e) => {
+            r.problems.push(format!("conversation link: {e}"));
+            None
+        }
+    });
+    Ok(TicketView {
+        id: doc.id(),
+        subject: r.subject.unwrap_or_default(),
+        description: doc.description(),
+        priority: r.priority.unwrap_or(Priority::Medium),
+        category: r.category.unwrap_or_default(),
+        status: r.status,
+        assignee: r.assignee,
+        updated_at: updated_at.unwrap_or_else(|| created_at.clone()),
+        created_at,
+        created_by,
+        conversation,
+        comments,
+        internal_notes,
+        history: r.history,
+        problems: r.problems,
+    })
+}
+
+impl TicketView {
+    /// The latest stamp in the ticket, so a replica's clock can be moved past
+    /// it before editing: an edit made after seeing another wins over it.
+    pub fn max_stamp(&self) -> &Hlc {
+        &self.updated_at
+    }
+
+    /// The key of the edit currently shown for a field (for `prev`).
+    pub fn current_edit_key(&self, field: Field) -> Option<String> {
+        self.history
+            .iter()
+            .rev()
+            .find(|h| h.field == field.as_str() && h.outcome == Outcome::Applied)
+            .map(|h| h.at.encode())
+    }
+
+    /// The SLA engine's input, with each stamp mapped to an effective time
+    /// (a node uses the stamp's wall time; the relay corrects it).
+    pub fn sla_input(&self, effective: &dyn Fn(&Hlc) -> i64) -> SlaInput {
+        let created = effective(&self.created_at);
+        let mut priority_changes = Vec::new();
+        let mut status_changes = vec![(created, Status::Open)];
+        for h in self.history.iter().filter(|h| h.outcome == Outcome::Applied) {
+            let t = effective(&h.at).max(created);
+            match h.field.as_str() {
+                "priority" => {
+                    if let Some(p) = h.to.as_deref().and_then(|p| p.parse().ok()) {
+                        priority_changes.push((t, p));
+                    }
+                }
+                "status" => {
+                    if let Some(s) = h.to.as_deref().and_then(|s| s.parse().ok()) {
+                        status_changes.push((t, s));
+                    }
+                }
+                _ => {}
+            }
+        }
+        if priority_changes.is_empty() {
+            priority_changes.push((created, self.priority));
+        }
+        let first_comment = self.comments.first().map(|c| effective(&c.at).max(created));
+        let from_conversation = self.conversation.as_ref().and_then(|c| c.agent_reply_at_ms).map(|t| t.max(created));
+        let first_response_at_ms = match (first_comment, from_conversation) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        SlaInput { created_at_ms: created, first_response_at_ms, priority_changes, status_changes }
+    }
+}
