@@ -73,11 +73,15 @@ pub struct TicketView {
     pub history: Vec<HistoryEntry>,
     /// Entries that could not be used (malformed data from a replica).
     pub problems: Vec<String>,
+    /// The key of the edit currently shown for each field.
+    pub current_edits: Vec<(Field, String)>,
 }
 
 struct Winner {
     key: String,
-    history_index: usize,
+    /// The history entry to mark if this edit loses; `None` for the values
+    /// of the first creation, which are summarized by its `created` entry.
+    history_index: Option<usize>,
 }
 
 struct Replay {
@@ -104,7 +108,7 @@ impl Replay {
 
     /// Applies one field edit in merged order. `prev` is the edit its author
     /// saw as current; `None` for values set by a creation.
-    fn set(&mut self, at: &Hlc, by: &str, field: Field, to: Option<String>, prev: Option<&str>) {
+    fn set(&mut self, at: &Hlc, by: &str, field: Field, to: Option<String>, prev: Option<&str>, record: bool) {
         let valid = validate(field, to.as_deref());
         let from = self.current(field);
         let mut entry = HistoryEntry {
@@ -138,7 +142,7 @@ impl Replay {
         // author saw, the two were concurrent and the current one loses.
         if let Some(w) = self.winners.get(&field) {
             if prev != Some(w.key.as_str()) {
-                if let Some(h) = self.history.get_mut(w.history_index) {
+                if let Some(h) = w.history_index.and_then(|i| self.history.get_mut(i)) {
                     h.outcome = Outcome::Superseded;
                     h.note = Some(format!("superseded by a concurrent edit by {by} at {}", crate::time::iso(at.wall_ms)));
                 }
@@ -151,8 +155,11 @@ impl Replay {
             Value::Assignee(a) => self.assignee = a,
             Value::Status(s) => self.status = s,
         }
-        self.winners.insert(field, Winner { key: at.encode(), history_index: self.history.len() });
-        self.history.push(entry);
+        let history_index = record.then_some(self.history.len());
+        self.winners.insert(field, Winner { key: at.encode(), history_index });
+        if record {
+            self.history.push(entry);
+        }
     }
 }
 
@@ -263,7 +270,7 @@ pub fn materialize(doc: &TicketDoc, notes: Option<&TicketDoc>) -> Result<TicketV
                     by: by.to_string(),
                     field: "created".into(),
                     from: None,
-                    to: None,
+                    to: Some(subject.clone()),
                     outcome: Outcome::Applied,
                     note: again.then(|| "created again on another device; merged into this ticket".to_string()),
                 });
@@ -276,8 +283,10 @@ pub fn materialize(doc: &TicketDoc, notes: Option<&TicketDoc>) -> Result<TicketV
                     (Field::Assignee, assignee.clone()),
                 ];
                 for (field, to) in fields {
-                    if !again || (to.is_some() && to != r.current(field)) {
-                        r.set(at, by, field, to, None);
+                    if !again {
+                        r.set(at, by, field, to, None, false);
+                    } else if to.is_some() && to != r.current(field) {
+                        r.set(at, by, field, to, None, true);
                     }
                 }
             }
@@ -286,7 +295,7 @@ pub fn materialize(doc: &TicketDoc, notes: Option<&TicketDoc>) -> Result<TicketV
                     r.problems.push(format!("{}: edit before creation", at.encode()));
                     continue;
                 }
-                r.set(at, by, *field, to.clone(), prev.as_deref());
+                r.set(at, by, *field, to.clone(), prev.as_deref(), true);
             }
             EventBody::Description => r.history.push(HistoryEntry {
                 at: at.clone(),
@@ -345,6 +354,11 @@ pub fn materialize(doc: &TicketDoc, notes: Option<&TicketDoc>) -> Result<TicketV
         conversation,
         comments,
         internal_notes,
+        current_edits: {
+            let mut keys: Vec<(Field, String)> = r.winners.iter().map(|(f, w)| (*f, w.key.clone())).collect();
+            keys.sort();
+            keys
+        },
         history: r.history,
         problems: r.problems,
     })
@@ -359,11 +373,7 @@ impl TicketView {
 
     /// The key of the edit currently shown for a field (for `prev`).
     pub fn current_edit_key(&self, field: Field) -> Option<String> {
-        self.history
-            .iter()
-            .rev()
-            .find(|h| h.field == field.as_str() && h.outcome == Outcome::Applied)
-            .map(|h| h.at.encode())
+        self.current_edits.iter().find(|(f, _)| *f == field).map(|(_, k)| k.clone())
     }
 
     /// The SLA engine's input, with each stamp mapped to an effective time

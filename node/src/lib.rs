@@ -1,1 +1,18 @@
-//! placeholder
+//! The agent's node: a thin IO shell around the core.
+//!
+//! - [`node`]: the node's commands, each one SQLite transaction.
+//! - [`store`]: all SQL of the node: documents and index tables.
+//! - [`import`]: reading and checking import files.
+//! - [`clock`]: the node's reading of time, with `TICKETS_CLOCK_OFFSET`.
+//! - [`error`]: the node's errors.
+
+pub mod clock;
+pub mod error;
+pub mod import;
+pub mod node;
+pub mod store;
+
+pub use clock::WallClock;
+pub use error::NodeError;
+pub use node::{EditOutcome, Node, NodeStatus, DB_FILE};
+pub use store::{ListQuery, SortKey};

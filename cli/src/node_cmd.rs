@@ -1,0 +1,432 @@
+//! The agent's commands on the local node.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::Value;
+use tickets_core::conversation::Conversation;
+use tickets_core::edit::{Edit, NewTicket};
+use tickets_core::model::{Priority, Status};
+use tickets_node::store::SortKey;
+use tickets_node::{EditOutcome, ListQuery, Node, NodeError, WallClock};
+
+use crate::output::{self, bold, cell, dim, outln, paint, sla_color, table};
+use crate::{user_error, Cli, Command};
+
+pub fn home(cli_home: Option<PathBuf>) -> Result<PathBuf> {
+    if let Some(h) = cli_home {
+        return Ok(h);
+    }
+    match std::env::var_os("HOME") {
+        Some(h) => Ok(PathBuf::from(h).join(".tickets")),
+        None => Err(user_error("no home folder: HOME is not set", Some("pass --home DIR or set TICKETS_HOME"))),
+    }
+}
+
+/// A hint for the errors a user meets most.
+pub fn hint(e: &NodeError) -> Option<String> {
+    match e {
+        NodeError::NotInitialized(_) => Some("create one with `tickets init --agent NAME` (or pass --home DIR)".into()),
+        NodeError::Ambiguous { .. } => Some("`tickets list --search PREFIX` shows the matching ids".into()),
+        NodeError::NotFound(_) => Some("`tickets list` shows the tickets on this node".into()),
+        NodeError::ConversationExists { .. } => Some("pass --force to create another ticket anyway".into()),
+        NodeError::UnknownCategory(..) => Some("ask the relay operator to add it: `tickets relay category add NAME`".into()),
+        NodeError::Edit(tickets_core::edit::EditError::Transition(_)) => {
+            Some("create a new ticket for new work on a closed one".into())
+        }
+        _ => None,
+    }
+}
+
+fn open(home: &std::path::Path) -> Result<Node> {
+    Ok(Node::open(home, WallClock::from_env()?)?)
+}
+
+fn parse_priority(s: &str) -> Result<Priority> {
+    s.parse().map_err(|e: tickets_core::InputError| user_error(e.to_string(), None))
+}
+
+fn parse_status(s: &str) -> Result<Status> {
+    s.parse().map_err(|e: tickets_core::InputError| user_error(e.to_string(), None))
+}
+
+fn required(v: Option<String>, flag: &str) -> Result<String> {
+    v.ok_or_else(|| user_error(format!("{flag} is required"), Some("see `tickets create --help`")))
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    let home = home(cli.home)?;
+    match cli.command {
+        Command::Init(a) => {
+            let Some(agent) = a.agent else {
+                return Err(user_error("--agent NAME is required", Some("tickets init --agent NAME")));
+            };
+            let node = Node::init(&home, &agent, WallClock::from_env()?)?;
+            if a.json {
+                output::json(&serde_json::json!({"home": home, "agent": node.agent(), "actor": node.actor().to_hex_string()}));
+            } else {
+                outln(&format!("Initialized a local node for {} in {}", bold(node.agent()), home.display()));
+            }
+        }
+        Command::Create(a) => {
+            let conversation = match &a.conversation {
+                Some(path) => {
+                    let bytes = std::fs::read(path)
+                        .map_err(|e| user_error(format!("cannot read {}: {e}", path.display()), None))?;
+                    Some(Conversation::parse(&bytes).map_err(|e| user_error(format!("{}: {e}", path.display()), None))?)
+                }
+                None => None,
+            };
+            let new = NewTicket {
+                subject: required(a.subject, "--subject")?,
+                priority: parse_priority(&required(a.priority, "--priority")?)?,
+                category: required(a.category, "--category")?,
+                description: a.description,
+                assignee: a.assignee,
+            };
+            let mut node = open(&home)?;
+            let id = match node.create(&new, conversation.as_ref(), a.force) {
+                Err(NodeError::ConversationExists { conversation, ticket }) => {
+                    // The existing id goes to stdout so scripts can use it.
+                    outln(&ticket);
+                    return Err(NodeError::ConversationExists { conversation, ticket }.into());
+                }
+                r => r?,
+            };
+            if a.json {
+                output::json(&node.show(&id)?);
+            } else {
+                outln(&id);
+            }
+        }
+        Command::List(a) => list(&home, a)?,
+        Command::Show(a) => {
+            let mut node = open(&home)?;
+            let t = node.show(&a.id)?;
+            if a.json {
+                output::json(&t);
+            } else {
+                print_ticket(&t, node.now_ms());
+            }
+        }
+        Command::Edit(a) => {
+            let mut edits = Vec::new();
+            if let Some(s) = a.subject {
+                edits.push(Edit::Subject(s));
+            }
+            if let Some(d) = a.description {
+                edits.push(Edit::Description(d));
+            }
+            if let Some(p) = a.priority {
+                edits.push(Edit::Priority(parse_priority(&p)?));
+            }
+            if let Some(c) = a.category {
+                edits.push(Edit::Category(c));
+            }
+            if edits.is_empty() {
+                return Err(user_error(
+                    "nothing to edit",
+                    Some("pass --subject, --description, --priority or --category"),
+                ));
+            }
+            edit(&home, &a.id, &edits, a.json)?;
+        }
+        Command::Assign(a) => {
+            let to = if a.none { None } else { a.assignee };
+            edit(&home, &a.id, &[Edit::Assignee(to)], a.json)?;
+        }
+        Command::Status(a) => match (a.id, a.status) {
+            (Some(id), Some(s)) => edit(&home, &id, &[Edit::Status(parse_status(&s)?)], a.json)?,
+            (Some(_), None) => {
+                return Err(user_error(
+                    "missing the new status",
+                    Some("tickets status ID open|in-progress|resolved|closed"),
+                ))
+            }
+            _ => node_status(&home, a.json)?,
+        },
+        Command::Comment(a) => edit(&home, &a.id, &[Edit::Comment(a.text)], a.json)?,
+        Command::Note(a) => edit(&home, &a.id, &[Edit::Note(a.text)], a.json)?,
+        Command::Import(a) => import(&home, &a.file, a.json)?,
+    }
+    Ok(())
+}
+
+fn edit(home: &std::path::Path, id: &str, edits: &[Edit], json: bool) -> Result<()> {
+    let mut node = open(home)?;
+    let (id, outcome) = node.edit(id, edits)?;
+    if json {
+        output::json(&node.show(&id)?);
+    } else if outcome == EditOutcome::Unchanged {
+        outln(&format!("{}: nothing changed", short(&id)));
+    } else {
+        outln(&format!("{}: updated", short(&id)));
+    }
+    Ok(())
+}
+
+fn short(id: &str) -> &str {
+    id.get(..8).unwrap_or(id)
+}
+
+fn list(home: &std::path::Path, a: crate::ListArgs) -> Result<()> {
+    for s in &a.status {
+        parse_status(s)?;
+    }
+    for p in &a.priority {
+        parse_priority(p)?;
+    }
+    let sla_rank = match a.sla.as_deref() {
+        None => None,
+        Some("green") => Some(1),
+        Some("yellow") => Some(2),
+        Some("red") => Some(3),
+        Some(other) => return Err(user_error(format!("unknown SLA color '{other}'"), Some("use green, yellow or red"))),
+    };
+    let sort = match a.sort.as_deref() {
+        None => None,
+        Some(s) => Some(SortKey::parse(s).ok_or_else(|| {
+            user_error(
+                format!("cannot sort by '{s}'"),
+                Some("use created, updated, priority, status, subject, assignee, category or sla; prefix '-' to reverse"),
+            )
+        })?),
+    };
+    let table_default = 50;
+    let limit = if a.json { a.limit } else { Some(a.limit.unwrap_or(table_default)) };
+    let q = ListQuery {
+        statuses: a.status.iter().map(|s| parse_status(s).map(|s| s.as_str().to_string())).collect::<Result<_>>()?,
+        priorities: a.priority.iter().map(|p| parse_priority(p).map(|p| p.as_str().to_string())).collect::<Result<_>>()?,
+        categories: a.category,
+        assignees: a.assignee,
+        sla_rank,
+        search: a.search,
+        sort,
+        limit,
+    };
+    let mut node = open(home)?;
+    let (rows, total) = node.list(&q)?;
+    if a.json {
+        output::json(&Value::Array(rows));
+        return Ok(());
+    }
+    if rows.is_empty() {
+        outln(&dim("no tickets match"));
+        return Ok(());
+    }
+    let now = node.now_ms();
+    let mut t = table(&["ID", "SUBJECT", "PRIORITY", "STATUS", "ASSIGNEE", "CREATED", "SLA"]);
+    for r in &rows {
+        let s = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+        let (badge, color) = sla_badge(r, now);
+        t.add_row(vec![
+            cell(short(&s("id")), None),
+            cell(&s("subject"), None),
+            cell(&s("priority"), priority_color(&s("priority"))),
+            cell(&s("status"), None),
+            cell(&s("assignee"), None),
+            cell(&output::short_time(&s("created_at")), None),
+            cell(&badge, color),
+        ]);
+    }
+    outln(&t.to_string());
+    if total > rows.len() {
+        outln(&dim(&format!("{} of {total} tickets shown; --limit N shows more", rows.len())));
+    }
+    Ok(())
+}
+
+fn priority_color(p: &str) -> Option<comfy_table::Color> {
+    match p {
+        "urgent" => Some(comfy_table::Color::Red),
+        "high" => Some(comfy_table::Color::Yellow),
+        _ => None,
+    }
+}
+
+/// The SLA badge of a ticket: its colour and the nearest running deadline.
+pub fn sla_badge(t: &Value, now: i64) -> (String, Option<comfy_table::Color>) {
+    let sla = &t["sla"];
+    let color = sla["color"].as_str().unwrap_or("none");
+    if color == "none" {
+        return ("-".into(), None);
+    }
+    let mut text = color.to_string();
+    let dues: Vec<&str> = ["first_response", "resolution"]
+        .iter()
+        .filter_map(|m| sla[m]["due_at"].as_str())
+        .collect();
+    if let Some(due) = dues.iter().min() {
+        text = format!("{color} · {}", output::time_left(due, now));
+    } else if let Some(state) = ["resolution", "first_response"].iter().map(|m| sla[m]["state"].as_str().unwrap_or("")).find(|s| *s == "breached" || *s == "met") {
+        text = state.to_string();
+    }
+    if sla["provisional"].as_bool() == Some(true) {
+        text.push('*');
+    }
+    (text, sla_color(color))
+}
+
+fn print_ticket(t: &Value, now: i64) {
+    let s = |k: &str| t.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    outln(&format!("{}  {}", bold(&s("subject")), dim(&s("id"))));
+    let (badge, _) = sla_badge(t, now);
+    let color = t["sla"]["color"].as_str().unwrap_or("none");
+    outln(&format!(
+        "status {}  priority {}  category {}  assignee {}  SLA {}",
+        bold(&s("status")),
+        paint(&s("priority"), &s("priority")),
+        s("category"),
+        t["assignee"].as_str().unwrap_or("-"),
+        paint(color, &badge)
+    ));
+    outln(&dim(&format!("created {} by {}, updated {}", s("created_at"), s("created_by"), s("updated_at"))));
+    if let Some(c) = t["conversation_id"].as_str() {
+        outln(&dim(&format!("conversation {c}")));
+    }
+    for m in ["first_response", "resolution"] {
+        let metric = &t["sla"][m];
+        let state = metric["state"].as_str().unwrap_or("none");
+        if state == "none" {
+            continue;
+        }
+        let mut line = format!("  {}: {}", m.replace('_', " "), paint(state, state));
+        if let Some(d) = metric["due_at"].as_str() {
+            line.push_str(&format!(" ({}, due {})", output::time_left(d, now), d));
+        }
+        if let Some(b) = metric["breached_at"].as_str() {
+            line.push_str(&format!(", breached at {b}"));
+        }
+        outln(&line);
+    }
+    if t["sla"]["provisional"].as_bool() == Some(true) && color != "none" {
+        outln(&dim("  * provisional: computed on this device; the relay's figures are authoritative"));
+    }
+    let desc = s("description");
+    if !desc.is_empty() {
+        outln("");
+        outln(&desc);
+    }
+    let entries = |key: &str, title: &str| {
+        if let Some(list) = t[key].as_array() {
+            if !list.is_empty() {
+                outln("");
+                outln(&bold(title));
+                for c in list {
+                    outln(&format!(
+                        "  {} {}: {}",
+                        dim(c["at"].as_str().unwrap_or("")),
+                        c["author"].as_str().unwrap_or(""),
+                        c["body"].as_str().unwrap_or("")
+                    ));
+                }
+            }
+        }
+    };
+    entries("comments", "Comments");
+    entries("internal_notes", "Internal notes");
+    if let Some(h) = t["history"].as_array() {
+        outln("");
+        outln(&bold("Timeline"));
+        for e in h {
+            let field = e["field"].as_str().unwrap_or("");
+            let what = match field {
+                "created" => "created the ticket".to_string(),
+                "description" => "edited the description".to_string(),
+                _ => format!(
+                    "{field}: {} → {}",
+                    e["from"].as_str().unwrap_or("none"),
+                    e["to"].as_str().unwrap_or("none")
+                ),
+            };
+            let mut line = format!("  {} {} {what}", dim(e["at"].as_str().unwrap_or("")), e["by"].as_str().unwrap_or(""));
+            if let Some(n) = e["note"].as_str() {
+                line.push_str(&format!(" {}", dim(&format!("({n})"))));
+            }
+            outln(&line);
+        }
+    }
+    if let Some(r) = t["refusals"].as_array() {
+        outln("");
+        outln(&bold("Refused by the relay"));
+        for x in r {
+            outln(&format!(
+                "  {} {}: {}",
+                dim(x["at"].as_str().unwrap_or("")),
+                x["kind"].as_str().unwrap_or(""),
+                x["reason"].as_str().unwrap_or("")
+            ));
+        }
+    }
+    if let Some(p) = t["problems"].as_array() {
+        outln("");
+        outln(&bold("Problems in received data (ignored)"));
+        for x in p {
+            outln(&format!("  {}", x.as_str().unwrap_or("")));
+        }
+    }
+}
+
+fn node_status(home: &std::path::Path, json: bool) -> Result<()> {
+    let mut node = open(home)?;
+    let st = node.status()?;
+    if json {
+        output::json(&serde_json::to_value(&st)?);
+        return Ok(());
+    }
+    outln(&format!("node    {} ({})", st.home.display(), bold(&st.agent)));
+    outln(&format!("relay   {}", st.relay.as_deref().unwrap_or("none (local only)")));
+    outln(&format!("tickets {}", st.tickets));
+    outln(&format!("pending {} document(s) not yet on the relay", st.pending));
+    outln(&format!("synced  {}", st.last_sync.as_deref().unwrap_or("never")));
+    Ok(())
+}
+
+fn import(home: &std::path::Path, file: &std::path::Path, json: bool) -> Result<()> {
+    let meta = std::fs::metadata(file).map_err(|e| user_error(format!("cannot read {}: {e}", file.display()), None))?;
+    if meta.len() > tickets_node::import::IMPORT_BYTES_MAX {
+        return Err(user_error(
+            format!("{} is larger than {} bytes", file.display(), tickets_node::import::IMPORT_BYTES_MAX),
+            Some("split it into several files"),
+        ));
+    }
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| user_error(format!("cannot read {}: {e}", file.display()), None))?;
+    let records = tickets_node::import::parse_import(&text).map_err(|e| user_error(format!("{}: {e}", file.display()), Some("nothing was imported")))?;
+    let mut node = open(home)?;
+    let bar = if std::io::stderr().is_terminal() && !json && records.len() >= 100 {
+        let b = ProgressBar::new(records.len() as u64);
+        b.set_style(
+            ProgressStyle::with_template("importing {bar:40} {pos}/{len} tickets ({per_sec}, {eta} left)")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        Some(b)
+    } else {
+        None
+    };
+    let started = std::time::Instant::now();
+    let n = node
+        .import(&records, &mut |i| {
+            if let Some(b) = &bar {
+                if i % 64 == 0 {
+                    b.set_position(i as u64);
+                }
+            }
+        })
+        .map_err(|e| match e {
+            NodeError::Import { .. } => user_error(format!("{}: {e}", file.display()), Some("nothing was imported")),
+            other => other.into(),
+        })
+        .context("import")?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    if json {
+        output::json(&serde_json::json!({"imported": n}));
+    } else {
+        outln(&format!("imported {n} tickets in {:.1}s", started.elapsed().as_secs_f64()));
+    }
+    Ok(())
+}

@@ -1,0 +1,442 @@
+//! The node: a home folder with one SQLite database, and every local
+//! command as one transaction over it.
+
+use std::path::{Path, PathBuf};
+
+use automerge::ActorId;
+use serde::{Deserialize, Serialize};
+use tickets_core::conversation::Conversation;
+use tickets_core::doc::{DocKind, TicketDoc};
+use tickets_core::edit::{self, Applied, Author, Edit, NewTicket};
+use tickets_core::hlc::{Clock, Hlc};
+use tickets_core::ids;
+use tickets_core::json::{color_rank, wall_time, SlaJson, TicketJson};
+use tickets_core::model::{check_name, Status};
+use tickets_core::sla::{self, SlaInput, SlaSettings, SlaState};
+use tickets_core::view::{self, TicketView};
+use uuid::Uuid;
+
+use crate::clock::WallClock;
+use crate::error::NodeError;
+use crate::store::{IndexRow, ListQuery, Store, Tx};
+
+/// The database file inside a node's home folder.
+pub const DB_FILE: &str = "node.db";
+
+/// Meta keys.
+const M_AGENT: &str = "agent";
+const M_ACTOR: &str = "actor";
+const M_CLOCK: &str = "clock";
+const M_CATEGORIES: &str = "categories";
+const M_SLA: &str = "sla_settings";
+const M_NOTES: &str = "notes_permitted";
+pub(crate) const M_RELAY: &str = "relay_url";
+pub(crate) const M_LAST_SYNC: &str = "last_sync";
+
+/// The SLA engine's input as stored in the index (a storage boundary).
+#[derive(Debug, Serialize, Deserialize)]
+struct StoredSlaInput {
+    c: i64,
+    fr: Option<i64>,
+    p: Vec<(i64, tickets_core::model::Priority)>,
+    s: Vec<(i64, Status)>,
+}
+
+impl From<&SlaInput> for StoredSlaInput {
+    fn from(i: &SlaInput) -> Self {
+        StoredSlaInput {
+            c: i.created_at_ms,
+            fr: i.first_response_at_ms,
+            p: i.priority_changes.clone(),
+            s: i.status_changes.clone(),
+        }
+    }
+}
+
+impl From<StoredSlaInput> for SlaInput {
+    fn from(s: StoredSlaInput) -> Self {
+        SlaInput { created_at_ms: s.c, first_response_at_ms: s.fr, priority_changes: s.p, status_changes: s.s }
+    }
+}
+
+/// What `status` reports of a node.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeStatus {
+    pub home: PathBuf,
+    pub agent: String,
+    pub actor: String,
+    pub relay: Option<String>,
+    pub tickets: usize,
+    pub pending: usize,
+    pub last_sync: Option<String>,
+}
+
+pub struct Node {
+    store: Store,
+    home: PathBuf,
+    agent: String,
+    actor: ActorId,
+    clock: Clock,
+    wall: WallClock,
+}
+
+/// How an edit command went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EditOutcome {
+    Changed,
+    Unchanged,
+}
+
+impl Node {
+    /// Creates a local-only node for `agent` in `home`.
+    pub fn init(home: &Path, agent: &str, wall: WallClock) -> Result<Node, NodeError> {
+        let agent = check_name("agent", agent).map_err(|e| NodeError::Edit(e.into()))?;
+        std::fs::create_dir_all(home).map_err(|source| NodeError::Io { path: home.to_path_buf(), source })?;
+        let mut store = Store::create(&home.join(DB_FILE))?;
+        let actor = ActorId::from(Uuid::new_v4().as_bytes().as_slice());
+        let tx = store.tx()?;
+        tx.set_meta(M_AGENT, &agent)?;
+        tx.set_meta(M_ACTOR, &actor.to_hex_string())?;
+        tx.set_meta(M_CLOCK, "0.0")?;
+        // A local-only node belongs to its agent alone: internal notes are
+        // allowed until a relay says otherwise.
+        tx.set_meta(M_NOTES, "1")?;
+        tx.commit()?;
+        Node::open(home, wall)
+    }
+
+    pub fn open(home: &Path, wall: WallClock) -> Result<Node, NodeError> {
+        let path = home.join(DB_FILE);
+        let mut store = Store::open(&path)?;
+        let tx = store.tx()?;
+        let corrupt = |m: &str| NodeError::Corrupt { path: path.clone(), message: m.to_string() };
+        let agent = tx.get_meta(M_AGENT)?.ok_or_else(|| corrupt("no agent recorded"))?;
+        let actor_hex = tx.get_meta(M_ACTOR)?.ok_or_else(|| corrupt("no device actor recorded"))?;
+        let actor = ActorId::try_from(actor_hex.as_str()).map_err(|_| corrupt("device actor is not hex"))?;
+        let (wall_ms, counter) = tx
+            .get_meta(M_CLOCK)?
+            .and_then(|c| {
+                let (w, n) = c.split_once('.')?;
+                Some((w.parse().ok()?, n.parse().ok()?))
+            })
+            .ok_or_else(|| corrupt("clock state unreadable"))?;
+        drop(tx);
+        let clock = Clock::restore(ids::replica_of(&actor), wall_ms, counter);
+        Ok(Node { store, home: home.to_path_buf(), agent, actor, clock, wall })
+    }
+
+    pub fn agent(&self) -> &str {
+        &self.agent
+    }
+
+    pub fn actor(&self) -> &ActorId {
+        &self.actor
+    }
+
+    pub fn home(&self) -> &Path {
+        &self.home
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        self.wall.now_ms()
+    }
+
+    fn author(&self) -> Author {
+        Author { agent: self.agent.clone(), actor: self.actor.clone() }
+    }
+
+fn save_clock_of(clock: &Clock, tx: &Tx<'_>) -> Result<(), NodeError> {
+        let (w, n) = clock.last();
+        tx.set_meta(M_CLOCK, &format!("{w}.{n}"))
+    }
+
+    /// Resolves a unique id prefix to a ticket id.
+    pub fn resolve(&mut self, prefix: &str) -> Result<String, NodeError> {
+        let p = prefix.trim().to_ascii_lowercase();
+        if p.is_empty() {
+            return Err(NodeError::NotFound(prefix.to_string()));
+        }
+        let tx = self.store.tx()?;
+        let ids = tx.ids_with_prefix(&p, 2)?;
+        match ids.len() {
+            0 => Err(NodeError::NotFound(prefix.to_string())),
+            1 => Ok(ids.into_iter().next().unwrap_or_default()),
+            _ => {
+                let count = tx.ids_with_prefix(&p, 1000)?.len();
+                Err(NodeError::Ambiguous { prefix: prefix.to_string(), count })
+            }
+        }
+    }
+
+    fn check_category(tx: &Tx<'_>, category: &str) -> Result<(), NodeError> {
+        let Some(json) = tx.get_meta(M_CATEGORIES)? else { return Ok(()) };
+        let known: Vec<String> = serde_json::from_str(&json).unwrap_or_default();
+        if known.is_empty() || known.iter().any(|k| k == category.trim()) {
+            return Ok(());
+        }
+        Err(NodeError::UnknownCategory(category.trim().to_string(), known.join(", ")))
+    }
+
+    fn notes_permitted(tx: &Tx<'_>) -> Result<bool, NodeError> {
+        Ok(tx.get_meta(M_NOTES)?.as_deref() == Some("1"))
+    }
+
+    fn sla_settings(tx: &Tx<'_>) -> Result<SlaSettings, NodeError> {
+        Ok(tx.get_meta(M_SLA)?.and_then(|j| serde_json::from_str(&j).ok()).unwrap_or_default())
+    }
+
+    /// Creates a ticket; returns its id.
+    pub fn create(&mut self, new: &NewTicket, conversation: Option<&Conversation>, force: bool) -> Result<String, NodeError> {
+        let now = self.now_ms();
+        let author = self.author();
+        let tx = self.store.tx()?;
+        Self::check_category(&tx, &new.category)?;
+        let id = match conversation {
+            Some(c) => {
+                if let Some(existing) = tx.ticket_of_conversation(c.id.trim())? {
+                    if !force {
+                        return Err(NodeError::ConversationExists { conversation: c.id.clone(), ticket: existing });
+                    }
+                    // A forced second ticket for the same conversation gets
+                    // its own identity; it is deliberate, not a duplicate.
+                    Uuid::new_v4()
+                } else {
+                    ids::conversation_ticket_id(c.id.trim())
+                }
+            }
+            None => Uuid::new_v4(),
+        };
+        let mut doc = edit::create_ticket(id, &author, &mut self.clock, now, new, conversation)?;
+        let settings = Self::sla_settings(&tx)?;
+        let notes_ok = Self::notes_permitted(&tx)?;
+        store_ticket(&tx, &mut doc, None, notes_ok, &settings, now)?;
+        Self::save_clock_of(&self.clock, &tx)?;
+        tx.commit()?;
+        Ok(id.to_string())
+    }
+
+    fn load(tx: &Tx<'_>, id: &str, with_notes: bool) -> Result<(TicketDoc, Option<TicketDoc>), NodeError> {
+        let uuid = Uuid::parse_str(id).map_err(|_| NodeError::NotFound(id.to_string()))?;
+        let doc_err = |source| NodeError::Doc { id: id.to_string(), source };
+        let bytes = tx.load_doc(id, DocKind::Ticket.as_str())?.ok_or_else(|| NodeError::NotFound(id.to_string()))?;
+        let doc = TicketDoc::load(uuid, DocKind::Ticket, &bytes).map_err(doc_err)?;
+        let notes = if with_notes {
+            match tx.load_doc(id, DocKind::Notes.as_str())? {
+                Some(b) => Some(TicketDoc::load(uuid, DocKind::Notes, &b).map_err(doc_err)?),
+                None => None,
+            }
+        } else {
+            None
+        };
+        Ok((doc, notes))
+    }
+
+    /// Applies edits to one ticket in one transaction: all or nothing.
+    pub fn edit(&mut self, prefix: &str, edits: &[Edit]) -> Result<(String, EditOutcome), NodeError> {
+        let id = self.resolve(prefix)?;
+        let now = self.now_ms();
+        let author = self.author();
+        let tx = self.store.tx()?;
+        for e in edits {
+            match e {
+                Edit::Category(c) => Self::check_category(&tx, c)?,
+                Edit::Note(_) if !Self::notes_permitted(&tx)? => return Err(NodeError::NotesForbidden(author.agent)),
+                _ => {}
+            }
+        }
+        let notes_ok = Self::notes_permitted(&tx)?;
+        let (mut doc, mut notes) = Self::load(&tx, &id, notes_ok)?;
+        let mut changed = false;
+        let mut notes_changed = false;
+        for e in edits {
+            let v = view::materialize(&doc, notes.as_ref()).map_err(|source| NodeError::Doc { id: id.clone(), source })?;
+            if edit::apply_edit(&mut doc, &mut notes, &v, &author, &mut self.clock, now, e)? == Applied::Changed {
+                changed = true;
+                notes_changed |= matches!(e, Edit::Note(_));
+            }
+        }
+        if !changed {
+            return Ok((id, EditOutcome::Unchanged));
+        }
+        let settings = Self::sla_settings(&tx)?;
+        if notes_changed {
+            if let Some(n) = notes.as_mut() {
+                tx.save_doc(&id, DocKind::Notes.as_str(), &n.save())?;
+            }
+        }
+        store_ticket(&tx, &mut doc, notes.as_ref(), notes_ok, &settings, now)?;
+        Self::save_clock_of(&self.clock, &tx)?;
+        tx.commit()?;
+        Ok((id, EditOutcome::Changed))
+    }
+
+    /// The ticket's JSON object with live SLA figures.
+    pub fn show(&mut self, prefix: &str) -> Result<serde_json::Value, NodeError> {
+        let id = self.resolve(prefix)?;
+        let now = self.now_ms();
+        let path = self.store.path().to_path_buf();
+        let tx = self.store.tx()?;
+        let row = tx.row(&id)?.ok_or_else(|| NodeError::NotFound(prefix.to_string()))?;
+        let settings = Self::sla_settings(&tx)?;
+        let mut v = with_sla(&row.view_json, &row.sla_input, &settings, now, &path)?;
+        let refusals = tx.refusals(&id)?;
+        if !refusals.is_empty() {
+            let list: Vec<serde_json::Value> = refusals
+                .into_iter()
+                .map(|(kind, reason, at)| {
+                    serde_json::json!({"kind": kind, "reason": reason, "at": tickets_core::time::iso_i64(at)})
+                })
+                .collect();
+            if let Some(o) = v.as_object_mut() {
+                o.insert("refusals".into(), serde_json::Value::Array(list));
+            }
+        }
+        Ok(v)
+    }
+
+    /// Tickets matching a query, as JSON objects with live SLA figures, and
+    /// the total number of matches (beyond any limit).
+    pub fn list(&mut self, q: &ListQuery) -> Result<(Vec<serde_json::Value>, usize), NodeError> {
+        let now = self.now_ms();
+        let path = self.store.path().to_path_buf();
+        let tx = self.store.tx()?;
+        let settings = Self::sla_settings(&tx)?;
+        let (rows, total) = tx.list(q, now)?;
+        let out = rows
+            .iter()
+            .map(|r| with_sla(&r.view_json, &r.sla_input, &settings, now, &path))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((out, total))
+    }
+
+    /// Imports tickets in one transaction: every record is checked before
+    /// anything is written, and one bad record imports nothing.
+    pub fn import(
+        &mut self,
+        records: &[crate::import::ImportRecord],
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<usize, NodeError> {
+        let now = self.now_ms();
+        let author = self.author();
+        let tx = self.store.tx()?;
+        for (i, r) in records.iter().enumerate() {
+            Self::check_category(&tx, &r.ticket.category)
+                .map_err(|e| NodeError::Import { record: i + 1, message: e.to_string() })?;
+        }
+        let settings = Self::sla_settings(&tx)?;
+        let notes_ok = Self::notes_permitted(&tx)?;
+        for (i, r) in records.iter().enumerate() {
+            let bad = |e: &dyn std::fmt::Display| NodeError::Import { record: i + 1, message: e.to_string() };
+            let id = Uuid::new_v4();
+            let mut doc = edit::create_ticket(id, &author, &mut self.clock, now, &r.ticket, None).map_err(|e| bad(&e))?;
+            if let Some(status) = r.status.filter(|s| *s != Status::Open) {
+                let v = view::materialize(&doc, None).map_err(|e| bad(&e))?;
+                let mut none = None;
+                edit::apply_edit(&mut doc, &mut none, &v, &author, &mut self.clock, now, &Edit::Status(status))
+                    .map_err(|e| bad(&e))?;
+            }
+            store_ticket(&tx, &mut doc, None, notes_ok, &settings, now)?;
+            progress(i + 1);
+        }
+        Self::save_clock_of(&self.clock, &tx)?;
+        tx.commit()?;
+        Ok(records.len())
+    }
+
+    pub fn status(&mut self) -> Result<NodeStatus, NodeError> {
+        let tx = self.store.tx()?;
+        Ok(NodeStatus {
+            home: self.home.clone(),
+            agent: self.agent.clone(),
+            actor: self.actor.to_hex_string(),
+            relay: tx.get_meta(M_RELAY)?,
+            tickets: tx.count_tickets()?,
+            pending: tx.count_dirty()?,
+            last_sync: tx.get_meta(M_LAST_SYNC)?,
+        })
+    }
+
+    /// Observes a stamp seen in data from elsewhere (sync).
+    pub fn observe(&mut self, h: &Hlc) {
+        self.clock.observe(h);
+    }
+}
+
+/// Materializes a ticket and writes its document and index row.
+fn store_ticket(
+    tx: &Tx<'_>,
+    doc: &mut TicketDoc,
+    notes: Option<&TicketDoc>,
+    notes_ok: bool,
+    settings: &SlaSettings,
+    now: i64,
+) -> Result<(), NodeError> {
+    let id = doc.id().to_string();
+    let bytes = doc.save();
+    tx.save_doc(&id, DocKind::Ticket.as_str(), &bytes)?;
+    let mut v = view::materialize(doc, notes).map_err(|source| NodeError::Doc { id: id.clone(), source })?;
+    if notes_ok && v.internal_notes.is_none() {
+        v.internal_notes = Some(Vec::new());
+    }
+    tx.upsert_index(&index_row(&v, settings, now))
+}
+
+/// The index row of a materialized ticket.
+pub(crate) fn index_row(v: &TicketView, settings: &SlaSettings, now: i64) -> IndexRow {
+    let json = TicketJson::from_view(v, &wall_time);
+    let input = v.sla_input(&wall_time);
+    let report = sla::compute(&input, settings, now);
+    let mut sla_static = 0i64;
+    let mut instants = [None, None, None, None];
+    for (i, m) in [&report.first_response, &report.resolution].into_iter().enumerate() {
+        let running = matches!(m.state, SlaState::Green | SlaState::Yellow | SlaState::Red);
+        if m.breached_at_ms.is_some() {
+            sla_static = sla_static.max(3);
+        }
+        if running && m.breached_at_ms.is_none() {
+            instants[2 * i] = m.warn_at_ms;
+            instants[2 * i + 1] = m.due_at_ms;
+        } else if !running {
+            sla_static = sla_static.max(i64::from(color_rank(m.state)));
+        }
+    }
+    IndexRow {
+        id: json.id.clone(),
+        subject: v.subject.clone(),
+        priority: v.priority.as_str().into(),
+        priority_rank: v.priority.rank(),
+        category: v.category.clone(),
+        status: v.status.as_str().into(),
+        status_rank: v.status as i64,
+        assignee: v.assignee.clone(),
+        created_at: wall_time(&v.created_at),
+        updated_at: wall_time(&v.updated_at),
+        conversation_id: v.conversation.as_ref().map(|c| c.id.clone()),
+        view_json: serde_json::to_string(&json).unwrap_or_default(),
+        sla_input: serde_json::to_string(&StoredSlaInput::from(&input)).unwrap_or_default(),
+        sla_static,
+        fr_warn: instants[0],
+        fr_due: instants[1],
+        res_warn: instants[2],
+        res_due: instants[3],
+    }
+}
+
+/// A stored ticket object with live SLA figures added.
+fn with_sla(
+    view_json: &str,
+    sla_input: &str,
+    settings: &SlaSettings,
+    now: i64,
+    path: &Path,
+) -> Result<serde_json::Value, NodeError> {
+    let corrupt = |e: serde_json::Error| NodeError::Corrupt { path: path.to_path_buf(), message: e.to_string() };
+    let mut v: serde_json::Value = serde_json::from_str(view_json).map_err(corrupt)?;
+    let input: StoredSlaInput = serde_json::from_str(sla_input).map_err(corrupt)?;
+    let report = sla::compute(&input.into(), settings, now);
+    let sla = serde_json::to_value(SlaJson::from_report(&report, true, now)).map_err(corrupt)?;
+    if let Some(o) = v.as_object_mut() {
+        o.insert("sla".into(), sla);
+    }
+    Ok(v)
+}

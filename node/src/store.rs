@@ -1,0 +1,445 @@
+//! The node's SQLite store: documents plus materialized index tables.
+//!
+//! All SQL of the node lives here. Every command runs in one transaction
+//! ([`Store::tx`]); list, filter, sort and search read the `tickets` index
+//! table and never load a document.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction};
+
+use crate::error::NodeError;
+
+/// Bumped when the schema changes; a node refuses a database it does not know.
+pub const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE docs (
+    id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    bytes BLOB NOT NULL,
+    -- Heads the relay is known to hold (for sync); NULL: never synced.
+    synced_heads BLOB,
+    -- 1 while the document has local changes the relay has not confirmed.
+    dirty INTEGER NOT NULL DEFAULT 1,
+    PRIMARY KEY (id, kind)
+) WITHOUT ROWID;
+CREATE INDEX docs_dirty ON docs (dirty) WHERE dirty = 1;
+CREATE TABLE tickets (
+    id TEXT PRIMARY KEY,
+    subject TEXT NOT NULL,
+    subject_lc TEXT NOT NULL,
+    priority TEXT NOT NULL,
+    priority_rank INTEGER NOT NULL,
+    category TEXT NOT NULL,
+    status TEXT NOT NULL,
+    status_rank INTEGER NOT NULL,
+    assignee TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    conversation_id TEXT,
+    -- The ticket's JSON object without live SLA figures.
+    view_json TEXT NOT NULL,
+    -- What the SLA engine needs, so figures are computed without documents.
+    sla_input TEXT NOT NULL,
+    -- Colour rank fixed by stopped or breached metrics (0 none .. 3 red) and
+    -- the instants at which running metrics turn yellow and red: colours
+    -- move with time as range queries on these columns.
+    sla_static INTEGER NOT NULL DEFAULT 0,
+    fr_warn INTEGER, fr_due INTEGER, res_warn INTEGER, res_due INTEGER
+) WITHOUT ROWID;
+CREATE INDEX tickets_created ON tickets (created_at);
+CREATE INDEX tickets_updated ON tickets (updated_at);
+CREATE INDEX tickets_status ON tickets (status, created_at);
+CREATE INDEX tickets_priority ON tickets (priority_rank, created_at);
+CREATE INDEX tickets_assignee ON tickets (assignee);
+CREATE INDEX tickets_category ON tickets (category);
+CREATE INDEX tickets_conversation ON tickets (conversation_id) WHERE conversation_id IS NOT NULL;
+CREATE TABLE refusals (
+    seq INTEGER PRIMARY KEY,
+    ticket_id TEXT,
+    kind TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    at INTEGER NOT NULL
+);
+CREATE INDEX refusals_ticket ON refusals (ticket_id);
+";
+
+/// One row of the index table, as written after every change of a ticket.
+#[derive(Debug, Clone)]
+pub struct IndexRow {
+    pub id: String,
+    pub subject: String,
+    pub priority: String,
+    pub priority_rank: i64,
+    pub category: String,
+    pub status: String,
+    pub status_rank: i64,
+    pub assignee: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub conversation_id: Option<String>,
+    pub view_json: String,
+    pub sla_input: String,
+    pub sla_static: i64,
+    pub fr_warn: Option<i64>,
+    pub fr_due: Option<i64>,
+    pub res_warn: Option<i64>,
+    pub res_due: Option<i64>,
+}
+
+/// A row as listed: the stored JSON and the SLA input.
+#[derive(Debug, Clone)]
+pub struct ListedRow {
+    pub id: String,
+    pub view_json: String,
+    pub sla_input: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    Created,
+    Updated,
+    Priority,
+    Status,
+    Subject,
+    Assignee,
+    Category,
+    /// Soonest SLA due first.
+    Sla,
+}
+
+impl SortKey {
+    pub fn parse(s: &str) -> Option<(SortKey, bool)> {
+        let (desc, name) = match s.strip_prefix('-') {
+            Some(n) => (true, n),
+            None => (false, s),
+        };
+        let key = match name {
+            "created" | "created_at" => SortKey::Created,
+            "updated" | "updated_at" => SortKey::Updated,
+            "priority" => SortKey::Priority,
+            "status" => SortKey::Status,
+            "subject" => SortKey::Subject,
+            "assignee" => SortKey::Assignee,
+            "category" => SortKey::Category,
+            "sla" | "due" => SortKey::Sla,
+            _ => return None,
+        };
+        Some((key, desc))
+    }
+
+    fn column(self) -> &'static str {
+        match self {
+            SortKey::Created => "created_at",
+            SortKey::Updated => "updated_at",
+            SortKey::Priority => "priority_rank",
+            SortKey::Status => "status_rank",
+            SortKey::Subject => "subject_lc",
+            SortKey::Assignee => "assignee",
+            SortKey::Category => "category",
+            SortKey::Sla => "coalesce(min(coalesce(fr_due, res_due), coalesce(res_due, fr_due)), 9223372036854775807)",
+        }
+    }
+}
+
+/// A list query. Empty vectors mean "any".
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    pub statuses: Vec<String>,
+    pub priorities: Vec<String>,
+    pub categories: Vec<String>,
+    pub assignees: Vec<String>,
+    /// Colour rank wanted: 1 green, 2 yellow, 3 red.
+    pub sla_rank: Option<i64>,
+    pub search: Option<String>,
+    pub sort: Option<(SortKey, bool)>,
+    pub limit: Option<usize>,
+}
+
+/// The live colour rank of a row at `:now`, from its stored instants.
+pub const SLA_RANK_SQL: &str = "max(sla_static,
+    CASE WHEN fr_due <= :now THEN 3 WHEN fr_warn <= :now THEN 2 WHEN fr_due IS NOT NULL THEN 1 ELSE 0 END,
+    CASE WHEN res_due <= :now THEN 3 WHEN res_warn <= :now THEN 2 WHEN res_due IS NOT NULL THEN 1 ELSE 0 END)";
+
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// Maps a SQLite error to the node's error with the database path.
+pub(crate) trait DbContext<T> {
+    fn db(self, path: &Path) -> Result<T, NodeError>;
+}
+
+impl<T> DbContext<T> for Result<T, rusqlite::Error> {
+    fn db(self, path: &Path) -> Result<T, NodeError> {
+        self.map_err(|source| match &source {
+            rusqlite::Error::SqliteFailure(e, _)
+                if matches!(e.code, rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase) =>
+            {
+                NodeError::Corrupt { path: path.to_path_buf(), message: source.to_string() }
+            }
+            _ => NodeError::Db { path: path.to_path_buf(), source },
+        })
+    }
+}
+
+fn configure(conn: &Connection, path: &Path) -> Result<(), NodeError> {
+    conn.busy_timeout(std::time::Duration::from_secs(10)).db(path)?;
+    conn.pragma_update(None, "journal_mode", "WAL").db(path)?;
+    conn.pragma_update(None, "synchronous", "NORMAL").db(path)?;
+    conn.pragma_update(None, "foreign_keys", "ON").db(path)?;
+    Ok(())
+}
+
+impl Store {
+    /// Creates a new database; fails if one exists.
+    pub fn create(path: &Path) -> Result<Store, NodeError> {
+        if path.exists() {
+            return Err(NodeError::AlreadyInitialized(path.to_path_buf()));
+        }
+        let conn = Connection::open(path).db(path)?;
+        configure(&conn, path)?;
+        conn.execute_batch(SCHEMA).db(path)?;
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION).db(path)?;
+        Ok(Store { conn, path: path.to_path_buf() })
+    }
+
+    /// Opens an existing database, checking that it is one of ours.
+    pub fn open(path: &Path) -> Result<Store, NodeError> {
+        if !path.exists() {
+            return Err(NodeError::NotInitialized(path.to_path_buf()));
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+        let conn = Connection::open_with_flags(path, flags).db(path)?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).db(path)?;
+        if version != SCHEMA_VERSION {
+            return Err(NodeError::Corrupt {
+                path: path.to_path_buf(),
+                message: format!("unknown schema version {version} (this node knows {SCHEMA_VERSION})"),
+            });
+        }
+        configure(&conn, path)?;
+        Ok(Store { conn, path: path.to_path_buf() })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Starts the one transaction of a command.
+    pub fn tx(&mut self) -> Result<Tx<'_>, NodeError> {
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).db(&self.path)?;
+        Ok(Tx { tx, path: &self.path })
+    }
+}
+
+pub struct Tx<'a> {
+    tx: Transaction<'a>,
+    path: &'a Path,
+}
+
+impl Tx<'_> {
+    pub fn commit(self) -> Result<(), NodeError> {
+        self.tx.commit().db(self.path)
+    }
+
+    pub fn get_meta(&self, key: &str) -> Result<Option<String>, NodeError> {
+        self.tx
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+            .db(self.path)
+    }
+
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<(), NodeError> {
+        self.tx
+            .execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )
+            .db(self.path)?;
+        Ok(())
+    }
+
+    pub fn load_doc(&self, id: &str, kind: &str) -> Result<Option<Vec<u8>>, NodeError> {
+        self.tx
+            .query_row("SELECT bytes FROM docs WHERE id = ?1 AND kind = ?2", params![id, kind], |r| r.get(0))
+            .optional()
+            .db(self.path)
+    }
+
+    /// Stores a document edited locally: it is dirty until the relay has it.
+    pub fn save_doc(&self, id: &str, kind: &str, bytes: &[u8]) -> Result<(), NodeError> {
+        let mut st = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO docs (id, kind, bytes, dirty) VALUES (?1, ?2, ?3, 1)
+                 ON CONFLICT (id, kind) DO UPDATE SET bytes = excluded.bytes, dirty = 1",
+            )
+            .db(self.path)?;
+        st.execute(params![id, kind, bytes]).db(self.path)?;
+        Ok(())
+    }
+
+    pub fn upsert_index(&self, row: &IndexRow) -> Result<(), NodeError> {
+        let mut st = self
+            .tx
+            .prepare_cached(
+                "INSERT OR REPLACE INTO tickets (id, subject, subject_lc, priority, priority_rank, category, status,
+                    status_rank, assignee, created_at, updated_at, conversation_id, view_json, sla_input,
+                    sla_static, fr_warn, fr_due, res_warn, res_due)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+            )
+            .db(self.path)?;
+        st.execute(params![
+            row.id,
+            row.subject,
+            row.subject.to_lowercase(),
+            row.priority,
+            row.priority_rank,
+            row.category,
+            row.status,
+            row.status_rank,
+            row.assignee,
+            row.created_at,
+            row.updated_at,
+            row.conversation_id,
+            row.view_json,
+            row.sla_input,
+            row.sla_static,
+            row.fr_warn,
+            row.fr_due,
+            row.res_warn,
+            row.res_due,
+        ])
+        .db(self.path)?;
+        Ok(())
+    }
+
+    /// Ids starting with `prefix` (at most `max`).
+    pub fn ids_with_prefix(&self, prefix: &str, max: usize) -> Result<Vec<String>, NodeError> {
+        let mut st = self
+            .tx
+            .prepare_cached("SELECT id FROM tickets WHERE id >= ?1 AND id < ?1 || x'ff' ORDER BY id LIMIT ?2")
+            .db(self.path)?;
+        let rows = st.query_map(params![prefix, max as i64], |r| r.get(0)).db(self.path)?;
+        rows.collect::<Result<Vec<String>, _>>().db(self.path)
+    }
+
+    pub fn ticket_of_conversation(&self, conversation_id: &str) -> Result<Option<String>, NodeError> {
+        self.tx
+            .query_row(
+                "SELECT id FROM tickets WHERE conversation_id = ?1 ORDER BY created_at LIMIT 1",
+                [conversation_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .db(self.path)
+    }
+
+    pub fn row(&self, id: &str) -> Result<Option<ListedRow>, NodeError> {
+        self.tx
+            .query_row("SELECT id, view_json, sla_input FROM tickets WHERE id = ?1", [id], |r| {
+                Ok(ListedRow { id: r.get(0)?, view_json: r.get(1)?, sla_input: r.get(2)? })
+            })
+            .optional()
+            .db(self.path)
+    }
+
+    /// Runs a list query at instant `now` (for SLA colours).
+    pub fn list(&self, q: &ListQuery, now: i64) -> Result<(Vec<ListedRow>, usize), NodeError> {
+        let mut clauses: Vec<String> = Vec::new();
+        let mut args: Vec<(String, rusqlite::types::Value)> = vec![(":now".into(), now.into())];
+        let mut any_of = |column: &str, values: &[String], args: &mut Vec<(String, rusqlite::types::Value)>| {
+            if values.is_empty() {
+                return;
+            }
+            let names: Vec<String> = values
+                .iter()
+                .map(|v| {
+                    let name = format!(":a{}", args.len());
+                    args.push((name.clone(), v.clone().into()));
+                    name
+                })
+                .collect();
+            clauses.push(format!("{column} IN ({})", names.join(", ")));
+        };
+        any_of("status", &q.statuses, &mut args);
+        any_of("priority", &q.priorities, &mut args);
+        any_of("category", &q.categories, &mut args);
+        any_of("assignee", &q.assignees, &mut args);
+        if let Some(rank) = q.sla_rank {
+            clauses.push(format!("{SLA_RANK_SQL} = :rank"));
+            args.push((":rank".into(), rank.into()));
+        }
+        if let Some(s) = q.search.as_deref().filter(|s| !s.is_empty()) {
+            let lc = s.to_lowercase();
+            let escaped = lc.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            clauses.push(
+                "(subject_lc LIKE '%' || :search || '%' ESCAPE '\\' OR id LIKE :search || '%' ESCAPE '\\')".into(),
+            );
+            args.push((":search".into(), escaped.into()));
+        }
+        let filter = if clauses.is_empty() { String::new() } else { format!(" WHERE {}", clauses.join(" AND ")) };
+        let (key, desc) = q.sort.unwrap_or((SortKey::Created, true));
+        let dir = if desc { "DESC" } else { "ASC" };
+        let limit = q.limit.map(|l| format!(" LIMIT {l}")).unwrap_or_default();
+        let sql = format!(
+            "SELECT id, view_json, sla_input FROM tickets{filter} ORDER BY {} {dir}, id {dir}{limit}",
+            key.column()
+        );
+        let count_sql = format!("SELECT count(*) FROM tickets{filter}");
+        let bind: Vec<(&str, &dyn rusqlite::ToSql)> =
+            args.iter().map(|(n, v)| (n.as_str(), v as &dyn rusqlite::ToSql)).collect();
+        // SQLite rejects named parameters that the statement does not use.
+        let used = |sql: &str| -> Vec<(&str, &dyn rusqlite::ToSql)> {
+            bind.iter().filter(|(n, _)| sql.contains(n)).cloned().collect()
+        };
+        let mut st = self.tx.prepare(&sql).db(self.path)?;
+        let rows = st
+            .query_map(used(&sql).as_slice(), |r| {
+                Ok(ListedRow { id: r.get(0)?, view_json: r.get(1)?, sla_input: r.get(2)? })
+            })
+            .db(self.path)?
+            .collect::<Result<Vec<_>, _>>()
+            .db(self.path)?;
+        let total = if q.limit.is_some_and(|l| rows.len() >= l) {
+            let mut st = self.tx.prepare(&count_sql).db(self.path)?;
+            let n: i64 = st.query_row(used(&count_sql).as_slice(), |r| r.get(0)).db(self.path)?;
+            n as usize
+        } else {
+            rows.len()
+        };
+        Ok((rows, total))
+    }
+
+    pub fn add_refusal(&self, ticket_id: Option<&str>, kind: &str, reason: &str, at: i64) -> Result<(), NodeError> {
+        self.tx
+            .execute(
+                "INSERT INTO refusals (ticket_id, kind, reason, at) VALUES (?1, ?2, ?3, ?4)",
+                params![ticket_id, kind, reason, at],
+            )
+            .db(self.path)?;
+        Ok(())
+    }
+
+    /// Refusals recorded for a ticket: (kind, reason, at).
+    pub fn refusals(&self, ticket_id: &str) -> Result<Vec<(String, String, i64)>, NodeError> {
+        let mut st =
+            self.tx.prepare_cached("SELECT kind, reason, at FROM refusals WHERE ticket_id = ?1 ORDER BY seq").db(self.path)?;
+        let rows = st.query_map([ticket_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).db(self.path)?;
+        rows.collect::<Result<Vec<_>, _>>().db(self.path)
+    }
+
+    pub fn count_tickets(&self) -> Result<usize, NodeError> {
+        let n: i64 = self.tx.query_row("SELECT count(*) FROM tickets", [], |r| r.get(0)).db(self.path)?;
+        Ok(n as usize)
+    }
+
+    pub fn count_dirty(&self) -> Result<usize, NodeError> {
+        let n: i64 = self.tx.query_row("SELECT count(*) FROM docs WHERE dirty = 1", [], |r| r.get(0)).db(self.path)?;
+        Ok(n as usize)
+    }
+}
