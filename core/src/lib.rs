@@ -10,6 +10,7 @@
 //! - [`conversation`]: inbox conversations and the description prefill.
 //! - [`ids`]: identities derived on every replica alike.
 //! - [`sla`]: the SLA engine, a pure function of timeline, settings and now.
+//! - [`duration`]: SLA target durations as people type and read them.
 //! - [`json`]: the stable JSON object of a ticket.
 //! - [`time`]: how instants are printed.
 //!
@@ -18,6 +19,7 @@
 
 pub mod conversation;
 pub mod doc;
+pub mod duration;
 pub mod edit;
 pub mod error;
 pub mod event;

@@ -1,13 +1,34 @@
 //! SLA engine: a pure function of a ticket's merged timeline, the SLA
 //! settings and "now". No stored counters: node and relay run this same code.
 //!
-//! PLACEHOLDER BODY — being implemented (see `compute`).
+//! - this file: the vocabulary (settings, input, report);
+//! - [`engine`]: the rules, [`compute`];
+//! - `clock`: the elapsed-time function of a clock and its inverse;
+//! - [`calendar`]: business hours and their DST-correct real-time stretches;
+//! - `policy`: the settings timeline, "what is in force at instant t".
+//!
+//! All instants are epoch milliseconds; targets and durations are seconds.
+//! Elapsed time is counted in milliseconds, so thresholds are exact: a
+//! 10-second target with a 75% warning turns yellow at 7.5 seconds.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Priority, Status};
+
+pub mod calendar;
+mod clock;
+pub mod engine;
+mod policy;
+#[cfg(test)]
+mod tests;
+
+pub use calendar::CalendarError;
+pub use engine::compute;
+
+/// Warning threshold used when settings do not say: yellow at 75%.
+pub const WARN_PERCENT_DEFAULT: u8 = 75;
 
 /// Targets for one priority. `None`: no target, state `none`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,7 +67,7 @@ pub struct SlaPolicy {
 
 impl Default for SlaPolicy {
     fn default() -> Self {
-        SlaPolicy { targets: BTreeMap::new(), warn_percent: 75, calendar: None }
+        SlaPolicy { targets: BTreeMap::new(), warn_percent: WARN_PERCENT_DEFAULT, calendar: None }
     }
 }
 
@@ -65,6 +86,8 @@ pub struct SlaInput {
     pub status_changes: Vec<(i64, Status)>,
 }
 
+/// Where one metric stands. Running clocks are green, yellow or red; stopped
+/// ones met or breached; `None` when no target applies and none was broken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SlaState {
     Green,
@@ -75,15 +98,45 @@ pub enum SlaState {
     None,
 }
 
+impl SlaState {
+    /// The lower-case name used in views, CSV and index tables.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SlaState::Green => "green",
+            SlaState::Yellow => "yellow",
+            SlaState::Red => "red",
+            SlaState::Met => "met",
+            SlaState::Breached => "breached",
+            SlaState::None => "none",
+        }
+    }
+}
+
+impl std::fmt::Display for SlaState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One SLA metric at "now".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Metric {
     pub state: SlaState,
+    /// Target in force at now (or at the stop); `None` when none applies.
     pub target_secs: Option<u64>,
+    /// Running clocks only: the instant the state turns red if nothing else
+    /// happens (the breach instant once red). Exact, for index range queries.
     pub due_at_ms: Option<i64>,
+    /// Running clocks only: the instant the state turns yellow if nothing
+    /// else happens (in the past when already yellow); never after `due_at_ms`.
     pub warn_at_ms: Option<i64>,
+    /// The first breach, kept whatever changes later.
     pub breached_at_ms: Option<i64>,
+    /// Once breached: elapsed minus target, in whole seconds.
     pub overrun_secs: Option<u64>,
+    /// When the clock stopped (for good, or paused while resolved).
     pub stopped_at_ms: Option<i64>,
+    /// Counted (business) time up to now or the stop, in whole seconds.
     pub elapsed_secs: u64,
 }
 
@@ -91,18 +144,4 @@ pub struct Metric {
 pub struct SlaReport {
     pub first_response: Metric,
     pub resolution: Metric,
-}
-
-pub fn compute(_input: &SlaInput, _settings: &SlaSettings, _now_ms: i64) -> SlaReport {
-    let none = Metric {
-        state: SlaState::None,
-        target_secs: None,
-        due_at_ms: None,
-        warn_at_ms: None,
-        breached_at_ms: None,
-        overrun_secs: None,
-        stopped_at_ms: None,
-        elapsed_secs: 0,
-    };
-    SlaReport { first_response: none.clone(), resolution: none }
 }
