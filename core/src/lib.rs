@@ -9,6 +9,7 @@
 //! - [`view`]: the materialized ticket, replayed from merged events.
 //! - [`conversation`]: inbox conversations and the description prefill.
 //! - [`ids`]: identities derived on every replica alike.
+//! - [`protocol`]: the sync protocol's wire types and limits.
 //! - [`sla`]: the SLA engine, a pure function of timeline, settings and now.
 //! - [`duration`]: SLA target durations as people type and read them.
 //! - [`json`]: the stable JSON object of a ticket.
@@ -27,6 +28,7 @@ pub mod hlc;
 pub mod json;
 pub mod ids;
 pub mod model;
+pub mod protocol;
 pub mod sla;
 pub mod time;
 pub mod view;

@@ -1,0 +1,168 @@
+//! The sync protocol's wire types (version [`PROTOCOL_VERSION`]): a
+//! serialization boundary, versioned, shared by node and relay.
+//!
+//! One endpoint, `POST /v1/sync`, carries both directions in rounds: each
+//! request pushes a page of local documents' new changes and asks for a page
+//! of what changed on the relay since the device's cursor. A node loops until
+//! it has nothing to push and the relay has nothing more to send, so an idle
+//! sync is one small request whatever the number of tickets.
+//!
+//! Pull has two modes. A fresh device (cursor 0) **bootstraps**: it pages
+//! through compacted documents in id order, then adopts the relay's sequence
+//! number as its cursor. A device with a cursor **catches up**: it receives
+//! only the changes logged after its cursor, grouped per document.
+//! Document data is Automerge bytes (a saved document, or concatenated
+//! changes) in base64; both load with `load_incremental`.
+
+use serde::{Deserialize, Serialize};
+
+/// Bumped on any incompatible change of these types.
+pub const PROTOCOL_VERSION: u32 = 1;
+/// The relay refuses request bodies larger than this (413).
+pub const REQUEST_BODY_BYTES_MAX: usize = 16 * 1024 * 1024;
+/// A node fills a push page up to this many bytes of document data.
+pub const PUSH_PAGE_BYTES_MAX: usize = 4 * 1024 * 1024;
+/// A node pushes at most this many documents per request.
+pub const PUSH_PAGE_DOCS_MAX: usize = 2000;
+/// The relay fills a pull page up to about this many bytes.
+pub const PULL_PAGE_BYTES_MAX: usize = 4 * 1024 * 1024;
+/// The relay sends at most this many documents per pull page.
+pub const PULL_PAGE_DOCS_MAX: usize = 2000;
+/// A node stops a sync after this many rounds and says so; the next sync
+/// resumes where it stopped.
+pub const SYNC_ROUNDS_MAX: usize = 100_000;
+/// How long the relay holds a watch request open when nothing changes.
+pub const WATCH_HOLD_SECS: u64 = 25;
+
+/// One document's data, either direction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocData {
+    pub id: String,
+    /// `ticket` or `notes`.
+    pub kind: String,
+    /// Base64 of Automerge bytes.
+    pub data: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncRequest {
+    pub protocol: u32,
+    /// The device's Automerge actor, in hex.
+    pub device: String,
+    /// The device's wall clock when it sent the request (epoch ms), from
+    /// which the relay measures the device's clock offset.
+    pub clock_ms: i64,
+    #[serde(default)]
+    pub push: Vec<DocData>,
+    /// `None`: push only.
+    #[serde(default)]
+    pub pull: Option<PullRequest>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PullRequest {
+    /// The relay sequence number up to which this device holds everything
+    /// (0: never pulled).
+    pub cursor: u64,
+    /// While bootstrapping: the last (id, kind) received, and the sequence
+    /// number the bootstrap started at.
+    #[serde(default)]
+    pub bootstrap: Option<BootstrapPos>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BootstrapPos {
+    pub after_id: String,
+    pub after_kind: String,
+    pub target: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SyncResponse {
+    pub protocol: u32,
+    /// The relay's wall clock (epoch ms).
+    pub relay_ms: i64,
+    pub pushed: Vec<PushResult>,
+    #[serde(default)]
+    pub pull: Option<PullPage>,
+    /// The settings nodes validate against (sent when asked to pull).
+    #[serde(default)]
+    pub settings: Option<Settings>,
+    /// What this device's agent may do, as of now.
+    pub access: Access,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushResult {
+    pub id: String,
+    pub kind: String,
+    pub accepted: bool,
+    /// Why a refused document was refused.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// The relay's heads for the document after the push (hex hashes).
+    #[serde(default)]
+    pub heads: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PullPage {
+    pub docs: Vec<DocData>,
+    /// Adopt this cursor once the page is stored.
+    pub cursor: u64,
+    /// Continue bootstrapping from here (`None`: bootstrap done or not
+    /// bootstrapping).
+    #[serde(default)]
+    pub bootstrap: Option<BootstrapPos>,
+    /// More is waiting: ask again.
+    pub more: bool,
+    /// The authoritative SLA object of each ticket in this page, by id.
+    #[serde(default)]
+    pub sla: Vec<(String, serde_json::Value)>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Access {
+    pub agent: String,
+    pub role: String,
+    pub internal_notes: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    pub categories: Vec<String>,
+    pub teams: Vec<String>,
+    pub sla: crate::sla::SlaSettings,
+}
+
+/// `POST /v1/sync/register`: binds a device actor to the token's agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegisterRequest {
+    pub protocol: u32,
+    pub device: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegisterResponse {
+    pub protocol: u32,
+    pub access: Access,
+    pub team: Option<String>,
+    pub settings: Settings,
+}
+
+/// Error bodies of the relay: `{"error": "...", "code": "..."}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: String,
+    pub code: String,
+}
+
+pub fn encode_data(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+pub fn decode_data(s: &str) -> Result<Vec<u8>, String> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.decode(s).map_err(|e| format!("document data is not base64: {e}"))
+}
