@@ -220,6 +220,68 @@ impl TicketDoc {
         self.doc.get_heads()
     }
 
+    /// Heads of a freshly made document (genesis), consuming it.
+    pub fn heads_owned(mut self) -> Vec<ChangeHash> {
+        self.doc.get_heads()
+    }
+
+    /// Merges saved bytes or concatenated changes from elsewhere. Data whose
+    /// dependencies are missing is refused rather than silently queued.
+    pub fn load_incremental(&mut self, data: &[u8]) -> Result<(), DocError> {
+        self.doc.load_incremental(data)?;
+        let heads = self.doc.get_heads();
+        if !self.doc.get_missing_deps(&heads).is_empty() {
+            return Err(DocError::MissingDeps);
+        }
+        Ok(())
+    }
+
+    /// Checks that the root still has exactly the genesis shape: one value
+    /// per root key (no concurrent overwrite), of the right type.
+    pub fn check_shape(&self) -> Result<(), DocError> {
+        let mut keys = vec!["schema", "id", "kind", "events"];
+        if self.kind == DocKind::Ticket {
+            keys.push("description");
+        }
+        for key in keys {
+            let n = self.doc.get_all(ROOT, key).map(|v| v.len()).unwrap_or(0);
+            if n != 1 {
+                return Err(DocError::Schema(format!("root key '{key}' has {n} values")));
+            }
+        }
+        let allowed = ["schema", "id", "kind", "events", "description", "conversation"];
+        if let Some(k) = self.doc.keys(ROOT).find(|k| !allowed.contains(&k.as_str())) {
+            return Err(DocError::Schema(format!("unexpected root key '{k}'")));
+        }
+        Self::from_automerge_ref(self.id, self.kind, &self.doc)
+    }
+
+    fn from_automerge_ref(id: Uuid, kind: DocKind, doc: &AutoCommit) -> Result<(), DocError> {
+        let s = |key: &str| match doc.get(ROOT, key) {
+            Ok(Some((v, _))) => v.as_str().map(str::to_string),
+            _ => None,
+        };
+        if s("id").as_deref() != Some(id.to_string().as_str()) || s("kind").as_deref() != Some(kind.as_str()) {
+            return Err(DocError::Schema("root id or kind changed".into()));
+        }
+        Ok(())
+    }
+
+    /// Every event entry with the id of the operation that wrote it (whose
+    /// actor is the change's author).
+    pub fn raw_events_with_ops(&self) -> Vec<(String, Option<String>, automerge::ObjId)> {
+        self.doc
+            .map_range(&self.events, ..)
+            .map(|item| {
+                let value = match &item.value {
+                    ValueRef::Scalar(ScalarValueRef::Str(s)) => Some(s.to_string()),
+                    _ => None,
+                };
+                (item.key.to_string(), value, item.id())
+            })
+            .collect()
+    }
+
     pub fn save(&mut self) -> Vec<u8> {
         self.doc.save()
     }

@@ -9,6 +9,7 @@
 //! - [`view`]: the materialized ticket, replayed from merged events.
 //! - [`conversation`]: inbox conversations and the description prefill.
 //! - [`ids`]: identities derived on every replica alike.
+//! - [`ingest`]: the relay's merge-and-authorize of a pushed document.
 //! - [`protocol`]: the sync protocol's wire types and limits.
 //! - [`sla`]: the SLA engine, a pure function of timeline, settings and now.
 //! - [`duration`]: SLA target durations as people type and read them.
@@ -25,6 +26,7 @@ pub mod edit;
 pub mod error;
 pub mod event;
 pub mod hlc;
+pub mod ingest;
 pub mod json;
 pub mod ids;
 pub mod model;
