@@ -9,6 +9,7 @@
 //! - [`view`]: the materialized ticket, replayed from merged events.
 //! - [`conversation`]: inbox conversations and the description prefill.
 //! - [`ids`]: identities derived on every replica alike.
+//! - [`index`]: what both ends keep per ticket in their index tables.
 //! - [`ingest`]: the relay's merge-and-authorize of a pushed document.
 //! - [`protocol`]: the sync protocol's wire types and limits.
 //! - [`sla`]: the SLA engine, a pure function of timeline, settings and now.
@@ -26,6 +27,7 @@ pub mod edit;
 pub mod error;
 pub mod event;
 pub mod hlc;
+pub mod index;
 pub mod ingest;
 pub mod json;
 pub mod ids;

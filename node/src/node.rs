@@ -4,21 +4,22 @@
 use std::path::{Path, PathBuf};
 
 use automerge::ActorId;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tickets_core::conversation::Conversation;
 use tickets_core::doc::{DocKind, TicketDoc};
 use tickets_core::edit::{self, Applied, Author, Edit, NewTicket};
 use tickets_core::hlc::{Clock, Hlc};
 use tickets_core::ids;
-use tickets_core::json::{color_rank, wall_time, SlaJson, TicketJson};
+use tickets_core::index;
+use tickets_core::json::wall_time;
 use tickets_core::model::{check_name, Status};
-use tickets_core::sla::{self, SlaInput, SlaSettings, SlaState};
-use tickets_core::view::{self, TicketView};
+use tickets_core::sla::SlaSettings;
+use tickets_core::view;
 use uuid::Uuid;
 
 use crate::clock::WallClock;
 use crate::error::NodeError;
-use crate::store::{IndexRow, ListQuery, Store, Tx};
+use crate::store::{ListQuery, ListedRow, Store, Tx};
 
 /// The database file inside a node's home folder.
 pub const DB_FILE: &str = "node.db";
@@ -32,32 +33,6 @@ const M_SLA: &str = "sla_settings";
 const M_NOTES: &str = "notes_permitted";
 pub(crate) const M_RELAY: &str = "relay_url";
 pub(crate) const M_LAST_SYNC: &str = "last_sync";
-
-/// The SLA engine's input as stored in the index (a storage boundary).
-#[derive(Debug, Serialize, Deserialize)]
-struct StoredSlaInput {
-    c: i64,
-    fr: Option<i64>,
-    p: Vec<(i64, tickets_core::model::Priority)>,
-    s: Vec<(i64, Status)>,
-}
-
-impl From<&SlaInput> for StoredSlaInput {
-    fn from(i: &SlaInput) -> Self {
-        StoredSlaInput {
-            c: i.created_at_ms,
-            fr: i.first_response_at_ms,
-            p: i.priority_changes.clone(),
-            s: i.status_changes.clone(),
-        }
-    }
-}
-
-impl From<StoredSlaInput> for SlaInput {
-    fn from(s: StoredSlaInput) -> Self {
-        SlaInput { created_at_ms: s.c, first_response_at_ms: s.fr, priority_changes: s.p, status_changes: s.s }
-    }
-}
 
 /// What `status` reports of a node.
 #[derive(Debug, Clone, Serialize)]
@@ -278,7 +253,7 @@ fn save_clock_of(clock: &Clock, tx: &Tx<'_>) -> Result<(), NodeError> {
         let tx = self.store.tx()?;
         let row = tx.row(&id)?.ok_or_else(|| NodeError::NotFound(prefix.to_string()))?;
         let settings = Self::sla_settings(&tx)?;
-        let mut v = with_sla(&row.view_json, &row.sla_input, &settings, now, &path)?;
+        let mut v = with_sla(&row, &settings, now, &path)?;
         let refusals = tx.refusals(&id)?;
         if !refusals.is_empty() {
             let list: Vec<serde_json::Value> = refusals
@@ -304,7 +279,7 @@ fn save_clock_of(clock: &Clock, tx: &Tx<'_>) -> Result<(), NodeError> {
         let (rows, total) = tx.list(q, now)?;
         let out = rows
             .iter()
-            .map(|r| with_sla(&r.view_json, &r.sla_input, &settings, now, &path))
+            .map(|r| with_sla(r, &settings, now, &path))
             .collect::<Result<Vec<_>, _>>()?;
         Ok((out, total))
     }
@@ -374,69 +349,29 @@ fn store_ticket(
     let id = doc.id().to_string();
     let bytes = doc.save();
     tx.save_doc(&id, DocKind::Ticket.as_str(), &bytes)?;
-    let mut v = view::materialize(doc, notes).map_err(|source| NodeError::Doc { id: id.clone(), source })?;
-    if notes_ok && v.internal_notes.is_none() {
-        v.internal_notes = Some(Vec::new());
-    }
-    tx.upsert_index(&index_row(&v, settings, now))
+    reindex(tx, doc, notes, notes_ok, settings, now)
 }
 
-/// The index row of a materialized ticket.
-pub(crate) fn index_row(v: &TicketView, settings: &SlaSettings, now: i64) -> IndexRow {
-    let json = TicketJson::from_view(v, &wall_time);
-    let input = v.sla_input(&wall_time);
-    let report = sla::compute(&input, settings, now);
-    let mut sla_static = 0i64;
-    let mut instants = [None, None, None, None];
-    for (i, m) in [&report.first_response, &report.resolution].into_iter().enumerate() {
-        let running = matches!(m.state, SlaState::Green | SlaState::Yellow | SlaState::Red);
-        if m.breached_at_ms.is_some() {
-            sla_static = sla_static.max(3);
-        }
-        if running && m.breached_at_ms.is_none() {
-            instants[2 * i] = m.warn_at_ms;
-            instants[2 * i + 1] = m.due_at_ms;
-        } else if !running {
-            sla_static = sla_static.max(i64::from(color_rank(m.state)));
-        }
-    }
-    IndexRow {
-        id: json.id.clone(),
-        subject: v.subject.clone(),
-        priority: v.priority.as_str().into(),
-        priority_rank: v.priority.rank(),
-        category: v.category.clone(),
-        status: v.status.as_str().into(),
-        status_rank: v.status as i64,
-        assignee: v.assignee.clone(),
-        created_at: wall_time(&v.created_at),
-        updated_at: wall_time(&v.updated_at),
-        conversation_id: v.conversation.as_ref().map(|c| c.id.clone()),
-        view_json: serde_json::to_string(&json).unwrap_or_default(),
-        sla_input: serde_json::to_string(&StoredSlaInput::from(&input)).unwrap_or_default(),
-        sla_static,
-        fr_warn: instants[0],
-        fr_due: instants[1],
-        res_warn: instants[2],
-        res_due: instants[3],
-    }
+/// Rewrites a ticket's index row from its documents.
+pub(crate) fn reindex(
+    tx: &Tx<'_>,
+    doc: &TicketDoc,
+    notes: Option<&TicketDoc>,
+    notes_ok: bool,
+    settings: &SlaSettings,
+    now: i64,
+) -> Result<(), NodeError> {
+    let id = doc.id().to_string();
+    let v = view::materialize(doc, notes.filter(|_| notes_ok))
+        .map_err(|source| NodeError::Doc { id: id.clone(), source })?;
+    let entry = index::index_entry(&v, settings, now, &wall_time);
+    // A permitted reader sees the notes list even when it is empty.
+    let notes_json = if notes_ok { Some(index::notes_json(&v, &wall_time).unwrap_or_else(|| "[]".into())) } else { None };
+    tx.upsert_index(&entry, notes_json.as_deref())
 }
 
 /// A stored ticket object with live SLA figures added.
-fn with_sla(
-    view_json: &str,
-    sla_input: &str,
-    settings: &SlaSettings,
-    now: i64,
-    path: &Path,
-) -> Result<serde_json::Value, NodeError> {
-    let corrupt = |e: serde_json::Error| NodeError::Corrupt { path: path.to_path_buf(), message: e.to_string() };
-    let mut v: serde_json::Value = serde_json::from_str(view_json).map_err(corrupt)?;
-    let input: StoredSlaInput = serde_json::from_str(sla_input).map_err(corrupt)?;
-    let report = sla::compute(&input.into(), settings, now);
-    let sla = serde_json::to_value(SlaJson::from_report(&report, true, now)).map_err(corrupt)?;
-    if let Some(o) = v.as_object_mut() {
-        o.insert("sla".into(), sla);
-    }
-    Ok(v)
+fn with_sla(row: &ListedRow, settings: &SlaSettings, now: i64, path: &Path) -> Result<serde_json::Value, NodeError> {
+    index::live_object(&row.view_json, &row.sla_input, row.notes_json.as_deref(), settings, now, true)
+        .map_err(|message| NodeError::Corrupt { path: path.to_path_buf(), message })
 }

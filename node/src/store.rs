@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction};
 
+use tickets_core::index::{IndexEntry, SLA_RANK_SQL};
+
 use crate::error::NodeError;
 
 /// Bumped when the schema changes; a node refuses a database it does not know.
@@ -39,8 +41,10 @@ CREATE TABLE tickets (
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL,
     conversation_id TEXT,
-    -- The ticket's JSON object without live SLA figures.
+    -- The ticket's JSON object without live SLA figures or notes.
     view_json TEXT NOT NULL,
+    -- The internal notes' JSON, only while this device may read them.
+    notes_json TEXT,
     -- What the SLA engine needs, so figures are computed without documents.
     sla_input TEXT NOT NULL,
     -- Colour rank fixed by stopped or breached metrics (0 none .. 3 red) and
@@ -66,35 +70,13 @@ CREATE TABLE refusals (
 CREATE INDEX refusals_ticket ON refusals (ticket_id);
 ";
 
-/// One row of the index table, as written after every change of a ticket.
-#[derive(Debug, Clone)]
-pub struct IndexRow {
-    pub id: String,
-    pub subject: String,
-    pub priority: String,
-    pub priority_rank: i64,
-    pub category: String,
-    pub status: String,
-    pub status_rank: i64,
-    pub assignee: Option<String>,
-    pub created_at: i64,
-    pub updated_at: i64,
-    pub conversation_id: Option<String>,
-    pub view_json: String,
-    pub sla_input: String,
-    pub sla_static: i64,
-    pub fr_warn: Option<i64>,
-    pub fr_due: Option<i64>,
-    pub res_warn: Option<i64>,
-    pub res_due: Option<i64>,
-}
-
 /// A row as listed: the stored JSON and the SLA input.
 #[derive(Debug, Clone)]
 pub struct ListedRow {
     pub id: String,
     pub view_json: String,
     pub sla_input: String,
+    pub notes_json: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,11 +139,6 @@ pub struct ListQuery {
     pub sort: Option<(SortKey, bool)>,
     pub limit: Option<usize>,
 }
-
-/// The live colour rank of a row at `:now`, from its stored instants.
-pub const SLA_RANK_SQL: &str = "max(sla_static,
-    CASE WHEN fr_due <= :now THEN 3 WHEN fr_warn <= :now THEN 2 WHEN fr_due IS NOT NULL THEN 1 ELSE 0 END,
-    CASE WHEN res_due <= :now THEN 3 WHEN res_warn <= :now THEN 2 WHEN res_due IS NOT NULL THEN 1 ELSE 0 END)";
 
 pub struct Store {
     conn: Connection,
@@ -283,14 +260,14 @@ impl Tx<'_> {
         Ok(())
     }
 
-    pub fn upsert_index(&self, row: &IndexRow) -> Result<(), NodeError> {
+    pub fn upsert_index(&self, row: &IndexEntry, notes_json: Option<&str>) -> Result<(), NodeError> {
         let mut st = self
             .tx
             .prepare_cached(
                 "INSERT OR REPLACE INTO tickets (id, subject, subject_lc, priority, priority_rank, category, status,
                     status_rank, assignee, created_at, updated_at, conversation_id, view_json, sla_input,
-                    sla_static, fr_warn, fr_due, res_warn, res_due)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+                    sla_static, fr_warn, fr_due, res_warn, res_due, notes_json)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
             )
             .db(self.path)?;
         st.execute(params![
@@ -308,11 +285,12 @@ impl Tx<'_> {
             row.conversation_id,
             row.view_json,
             row.sla_input,
-            row.sla_static,
-            row.fr_warn,
-            row.fr_due,
-            row.res_warn,
-            row.res_due,
+            row.sla.fixed_rank,
+            row.sla.fr_warn,
+            row.sla.fr_due,
+            row.sla.res_warn,
+            row.sla.res_due,
+            notes_json,
         ])
         .db(self.path)?;
         Ok(())
@@ -341,8 +319,8 @@ impl Tx<'_> {
 
     pub fn row(&self, id: &str) -> Result<Option<ListedRow>, NodeError> {
         self.tx
-            .query_row("SELECT id, view_json, sla_input FROM tickets WHERE id = ?1", [id], |r| {
-                Ok(ListedRow { id: r.get(0)?, view_json: r.get(1)?, sla_input: r.get(2)? })
+            .query_row("SELECT id, view_json, sla_input, notes_json FROM tickets WHERE id = ?1", [id], |r| {
+                Ok(ListedRow { id: r.get(0)?, view_json: r.get(1)?, sla_input: r.get(2)?, notes_json: r.get(3)? })
             })
             .optional()
             .db(self.path)
@@ -387,7 +365,7 @@ impl Tx<'_> {
         let dir = if desc { "DESC" } else { "ASC" };
         let limit = q.limit.map(|l| format!(" LIMIT {l}")).unwrap_or_default();
         let sql = format!(
-            "SELECT id, view_json, sla_input FROM tickets{filter} ORDER BY {} {dir}, id {dir}{limit}",
+            "SELECT id, view_json, sla_input, notes_json FROM tickets{filter} ORDER BY {} {dir}, id {dir}{limit}",
             key.column()
         );
         let count_sql = format!("SELECT count(*) FROM tickets{filter}");
@@ -400,7 +378,7 @@ impl Tx<'_> {
         let mut st = self.tx.prepare(&sql).db(self.path)?;
         let rows = st
             .query_map(used(&sql).as_slice(), |r| {
-                Ok(ListedRow { id: r.get(0)?, view_json: r.get(1)?, sla_input: r.get(2)? })
+                Ok(ListedRow { id: r.get(0)?, view_json: r.get(1)?, sla_input: r.get(2)?, notes_json: r.get(3)? })
             })
             .db(self.path)?
             .collect::<Result<Vec<_>, _>>()

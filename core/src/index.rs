@@ -1,0 +1,164 @@
+//! What both ends keep per ticket in their index tables: the scalar columns
+//! that list, filter and sort read, the ticket's JSON without live figures,
+//! the SLA engine's input, and the instants at which colours change — so
+//! that "which tickets are yellow now" is a range query and no document is
+//! loaded to answer it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::hlc::Hlc;
+use crate::json::{color_rank, SlaJson, TicketJson};
+use crate::model::{Priority, Status};
+use crate::sla::{self, SlaInput, SlaSettings, SlaState};
+use crate::view::TicketView;
+
+/// The SLA engine's input as stored and sent (a storage boundary).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlaInputJson {
+    pub c: i64,
+    pub fr: Option<i64>,
+    pub p: Vec<(i64, Priority)>,
+    pub s: Vec<(i64, Status)>,
+}
+
+impl From<&SlaInput> for SlaInputJson {
+    fn from(i: &SlaInput) -> Self {
+        SlaInputJson {
+            c: i.created_at_ms,
+            fr: i.first_response_at_ms,
+            p: i.priority_changes.clone(),
+            s: i.status_changes.clone(),
+        }
+    }
+}
+
+impl From<SlaInputJson> for SlaInput {
+    fn from(s: SlaInputJson) -> Self {
+        SlaInput { created_at_ms: s.c, first_response_at_ms: s.fr, priority_changes: s.p, status_changes: s.s }
+    }
+}
+
+/// One ticket's index entry.
+#[derive(Debug, Clone)]
+pub struct IndexEntry {
+    pub id: String,
+    pub subject: String,
+    pub priority: String,
+    pub priority_rank: i64,
+    pub category: String,
+    pub status: String,
+    pub status_rank: i64,
+    pub assignee: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub conversation_id: Option<String>,
+    /// The ticket's JSON object without `sla` (and without notes: those are
+    /// added per reader).
+    pub view_json: String,
+    pub sla_input: String,
+    pub sla: SlaColumns,
+}
+
+/// Colour rank fixed by stopped or breached metrics (0 none .. 3 red) and
+/// the instants at which running metrics turn yellow and red.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SlaColumns {
+    pub fixed_rank: i64,
+    pub fr_warn: Option<i64>,
+    pub fr_due: Option<i64>,
+    pub res_warn: Option<i64>,
+    pub res_due: Option<i64>,
+}
+
+/// The colour-rank SQL expression over [`SlaColumns`] at `:now`.
+pub const SLA_RANK_SQL: &str = "max(sla_static,
+    CASE WHEN fr_due <= :now THEN 3 WHEN fr_warn <= :now THEN 2 WHEN fr_due IS NOT NULL THEN 1 ELSE 0 END,
+    CASE WHEN res_due <= :now THEN 3 WHEN res_warn <= :now THEN 2 WHEN res_due IS NOT NULL THEN 1 ELSE 0 END)";
+
+pub fn sla_columns(input: &SlaInput, settings: &SlaSettings, now: i64) -> SlaColumns {
+    let report = sla::compute(input, settings, now);
+    let mut cols = SlaColumns::default();
+    for (i, m) in [&report.first_response, &report.resolution].into_iter().enumerate() {
+        let running = matches!(m.state, SlaState::Green | SlaState::Yellow | SlaState::Red);
+        if m.breached_at_ms.is_some() {
+            cols.fixed_rank = cols.fixed_rank.max(3);
+        } else if running {
+            if i == 0 {
+                (cols.fr_warn, cols.fr_due) = (m.warn_at_ms, m.due_at_ms);
+            } else {
+                (cols.res_warn, cols.res_due) = (m.warn_at_ms, m.due_at_ms);
+            }
+        } else {
+            cols.fixed_rank = cols.fixed_rank.max(i64::from(color_rank(m.state)));
+        }
+    }
+    cols
+}
+
+/// Builds the index entry of a view, each stamp shown at its effective time.
+pub fn index_entry(
+    v: &TicketView,
+    settings: &SlaSettings,
+    now: i64,
+    effective: &dyn Fn(&Hlc) -> i64,
+) -> IndexEntry {
+    let mut without_notes = v.clone();
+    without_notes.internal_notes = None;
+    let json = TicketJson::from_view(&without_notes, effective);
+    let input = v.sla_input(effective);
+    IndexEntry {
+        id: json.id.clone(),
+        subject: v.subject.clone(),
+        priority: v.priority.as_str().into(),
+        priority_rank: v.priority.rank(),
+        category: v.category.clone(),
+        status: v.status.as_str().into(),
+        status_rank: v.status as i64,
+        assignee: v.assignee.clone(),
+        created_at: effective(&v.created_at),
+        updated_at: effective(&v.updated_at),
+        conversation_id: v.conversation.as_ref().map(|c| c.id.clone()),
+        view_json: serde_json::to_string(&json).unwrap_or_default(),
+        sla_input: serde_json::to_string(&SlaInputJson::from(&input)).unwrap_or_default(),
+        sla: sla_columns(&input, settings, now),
+    }
+}
+
+/// The JSON of a ticket's internal notes, for the readers who may see them.
+pub fn notes_json(v: &TicketView, effective: &dyn Fn(&Hlc) -> i64) -> Option<String> {
+    let j = TicketJson::from_view(v, effective);
+    j.internal_notes.map(|n| serde_json::to_string(&n).unwrap_or_default())
+}
+
+/// A stored ticket object with live SLA figures (and notes, when given and
+/// permitted) added.
+pub fn live_object(
+    view_json: &str,
+    sla_input: &str,
+    notes_json: Option<&str>,
+    settings: &SlaSettings,
+    now: i64,
+    provisional: bool,
+) -> Result<serde_json::Value, String> {
+    let mut v: serde_json::Value = serde_json::from_str(view_json).map_err(|e| format!("stored ticket: {e}"))?;
+    let input: SlaInputJson = serde_json::from_str(sla_input).map_err(|e| format!("stored SLA input: {e}"))?;
+    let report = sla::compute(&input.into(), settings, now);
+    let sla = serde_json::to_value(SlaJson::from_report(&report, provisional, now)).map_err(|e| e.to_string())?;
+    if let Some(o) = v.as_object_mut() {
+        if let Some(n) = notes_json {
+            let notes: serde_json::Value = serde_json::from_str(n).map_err(|e| format!("stored notes: {e}"))?;
+            // Notes go right after comments, as in `show --json`.
+            let mut out = serde_json::Map::with_capacity(o.len() + 2);
+            for (k, val) in std::mem::take(o) {
+                let after_comments = k == "comments";
+                out.insert(k, val);
+                if after_comments {
+                    out.insert("internal_notes".into(), notes.clone());
+                }
+            }
+            *o = out;
+        }
+        o.insert("sla".into(), sla);
+    }
+    Ok(v)
+}
