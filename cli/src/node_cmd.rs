@@ -9,8 +9,7 @@ use serde_json::Value;
 use tickets_core::conversation::Conversation;
 use tickets_core::edit::{Edit, NewTicket};
 use tickets_core::model::{Priority, Status};
-use tickets_node::store::SortKey;
-use tickets_node::{EditOutcome, ListQuery, Node, NodeError, WallClock};
+use tickets_node::{EditOutcome, ListQuery, Node, NodeError, SortKey, WallClock};
 
 use crate::output::{self, bold, cell, dim, outln, paint, sla_color, table};
 use crate::{user_error, Cli, Command};
@@ -205,6 +204,7 @@ fn list(home: &std::path::Path, a: crate::ListArgs) -> Result<()> {
         search: a.search,
         sort,
         limit,
+        offset: None,
     };
     let mut node = open(home)?;
     let (rows, total) = node.list(&q)?;

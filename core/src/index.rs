@@ -162,3 +162,134 @@ pub fn live_object(
     }
     Ok(v)
 }
+
+/// Sort keys of a list query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    Created,
+    Updated,
+    Priority,
+    Status,
+    Subject,
+    Assignee,
+    Category,
+    /// Soonest SLA deadline first.
+    Sla,
+}
+
+impl SortKey {
+    /// `priority`, `-created`, ...: a leading '-' sorts descending.
+    pub fn parse(s: &str) -> Option<(SortKey, bool)> {
+        let (desc, name) = match s.trim().strip_prefix('-') {
+            Some(n) => (true, n),
+            None => (false, s.trim()),
+        };
+        let key = match name {
+            "created" | "created_at" => SortKey::Created,
+            "updated" | "updated_at" => SortKey::Updated,
+            "priority" => SortKey::Priority,
+            "status" => SortKey::Status,
+            "subject" => SortKey::Subject,
+            "assignee" => SortKey::Assignee,
+            "category" => SortKey::Category,
+            "sla" | "due" => SortKey::Sla,
+            _ => return None,
+        };
+        Some((key, desc))
+    }
+
+    fn column(self) -> &'static str {
+        match self {
+            SortKey::Created => "created_at",
+            SortKey::Updated => "updated_at",
+            SortKey::Priority => "priority_rank",
+            SortKey::Status => "status_rank",
+            SortKey::Subject => "subject_lc",
+            SortKey::Assignee => "assignee",
+            SortKey::Category => "category",
+            SortKey::Sla => "coalesce(min(coalesce(fr_due, res_due), coalesce(res_due, fr_due)), 9223372036854775807)",
+        }
+    }
+}
+
+/// A query over an index table. Empty vectors mean "any".
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    pub statuses: Vec<String>,
+    pub priorities: Vec<String>,
+    pub categories: Vec<String>,
+    pub assignees: Vec<String>,
+    /// Colour wanted: 1 green, 2 yellow, 3 red.
+    pub sla_rank: Option<i64>,
+    /// Text in the subject (any case), or an id prefix.
+    pub search: Option<String>,
+    pub sort: Option<(SortKey, bool)>,
+    pub limit: Option<usize>,
+    pub offset: Option<usize>,
+}
+
+/// A value bound to a named SQL parameter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SqlArg {
+    Int(i64),
+    Text(String),
+}
+
+/// SQL text of a list query over the `tickets` index table (both ends share
+/// its column names): the WHERE clause, the ORDER/LIMIT tail, and the named
+/// arguments (`:now` is always bound). Pure string building; the stores run
+/// it.
+pub struct ListSql {
+    pub filter: String,
+    pub tail: String,
+    pub args: Vec<(String, SqlArg)>,
+}
+
+impl ListQuery {
+    pub fn to_sql(&self, now: i64) -> ListSql {
+        let mut clauses: Vec<String> = Vec::new();
+        let mut args: Vec<(String, SqlArg)> = vec![(":now".into(), SqlArg::Int(now))];
+        let groups = [
+            ("status", &self.statuses),
+            ("priority", &self.priorities),
+            ("category", &self.categories),
+            ("assignee", &self.assignees),
+        ];
+        for (column, values) in groups {
+            if values.is_empty() {
+                continue;
+            }
+            let names: Vec<String> = values
+                .iter()
+                .map(|v| {
+                    let name = format!(":a{}", args.len());
+                    args.push((name.clone(), SqlArg::Text(v.clone())));
+                    name
+                })
+                .collect();
+            clauses.push(format!("{column} IN ({})", names.join(", ")));
+        }
+        if let Some(rank) = self.sla_rank {
+            clauses.push(format!("{SLA_RANK_SQL} = :rank"));
+            args.push((":rank".into(), SqlArg::Int(rank)));
+        }
+        if let Some(s) = self.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            let escaped = s.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            clauses.push(
+                "(subject_lc LIKE '%' || :search || '%' ESCAPE '\\' OR id LIKE :search || '%' ESCAPE '\\')".into(),
+            );
+            args.push((":search".into(), SqlArg::Text(escaped)));
+        }
+        let filter = if clauses.is_empty() { String::new() } else { format!(" WHERE {}", clauses.join(" AND ")) };
+        let (key, desc) = self.sort.unwrap_or((SortKey::Created, true));
+        let dir = if desc { "DESC" } else { "ASC" };
+        let mut tail = format!(" ORDER BY {} {dir}, id {dir}", key.column());
+        if let Some(l) = self.limit {
+            tail.push_str(&format!(" LIMIT {l}"));
+            if let Some(o) = self.offset {
+                tail.push_str(&format!(" OFFSET {o}"));
+            }
+        }
+        ListSql { filter, tail, args }
+    }
+}

@@ -15,4 +15,4 @@ pub mod store;
 pub use clock::WallClock;
 pub use error::NodeError;
 pub use node::{EditOutcome, Node, NodeStatus, DB_FILE};
-pub use store::{ListQuery, SortKey};
+pub use tickets_core::index::{ListQuery, SortKey};

@@ -19,7 +19,8 @@ use uuid::Uuid;
 
 use crate::clock::WallClock;
 use crate::error::NodeError;
-use crate::store::{ListQuery, ListedRow, Store, Tx};
+use crate::store::{ListedRow, Store, Tx};
+use tickets_core::index::ListQuery;
 
 /// The database file inside a node's home folder.
 pub const DB_FILE: &str = "node.db";

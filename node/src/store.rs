@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction};
 
-use tickets_core::index::{IndexEntry, SLA_RANK_SQL};
+use tickets_core::index::{IndexEntry, ListQuery, ListSql, SqlArg};
 
 use crate::error::NodeError;
 
@@ -77,67 +77,6 @@ pub struct ListedRow {
     pub view_json: String,
     pub sla_input: String,
     pub notes_json: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SortKey {
-    Created,
-    Updated,
-    Priority,
-    Status,
-    Subject,
-    Assignee,
-    Category,
-    /// Soonest SLA due first.
-    Sla,
-}
-
-impl SortKey {
-    pub fn parse(s: &str) -> Option<(SortKey, bool)> {
-        let (desc, name) = match s.strip_prefix('-') {
-            Some(n) => (true, n),
-            None => (false, s),
-        };
-        let key = match name {
-            "created" | "created_at" => SortKey::Created,
-            "updated" | "updated_at" => SortKey::Updated,
-            "priority" => SortKey::Priority,
-            "status" => SortKey::Status,
-            "subject" => SortKey::Subject,
-            "assignee" => SortKey::Assignee,
-            "category" => SortKey::Category,
-            "sla" | "due" => SortKey::Sla,
-            _ => return None,
-        };
-        Some((key, desc))
-    }
-
-    fn column(self) -> &'static str {
-        match self {
-            SortKey::Created => "created_at",
-            SortKey::Updated => "updated_at",
-            SortKey::Priority => "priority_rank",
-            SortKey::Status => "status_rank",
-            SortKey::Subject => "subject_lc",
-            SortKey::Assignee => "assignee",
-            SortKey::Category => "category",
-            SortKey::Sla => "coalesce(min(coalesce(fr_due, res_due), coalesce(res_due, fr_due)), 9223372036854775807)",
-        }
-    }
-}
-
-/// A list query. Empty vectors mean "any".
-#[derive(Debug, Clone, Default)]
-pub struct ListQuery {
-    pub statuses: Vec<String>,
-    pub priorities: Vec<String>,
-    pub categories: Vec<String>,
-    pub assignees: Vec<String>,
-    /// Colour rank wanted: 1 green, 2 yellow, 3 red.
-    pub sla_rank: Option<i64>,
-    pub search: Option<String>,
-    pub sort: Option<(SortKey, bool)>,
-    pub limit: Option<usize>,
 }
 
 pub struct Store {
@@ -326,54 +265,29 @@ impl Tx<'_> {
             .db(self.path)
     }
 
-    /// Runs a list query at instant `now` (for SLA colours).
+    /// Runs a list query at instant `now` (for SLA colours); returns the
+    /// rows and the number of matches beyond any limit.
     pub fn list(&self, q: &ListQuery, now: i64) -> Result<(Vec<ListedRow>, usize), NodeError> {
-        let mut clauses: Vec<String> = Vec::new();
-        let mut args: Vec<(String, rusqlite::types::Value)> = vec![(":now".into(), now.into())];
-        let mut any_of = |column: &str, values: &[String], args: &mut Vec<(String, rusqlite::types::Value)>| {
-            if values.is_empty() {
-                return;
-            }
-            let names: Vec<String> = values
-                .iter()
-                .map(|v| {
-                    let name = format!(":a{}", args.len());
-                    args.push((name.clone(), v.clone().into()));
-                    name
-                })
-                .collect();
-            clauses.push(format!("{column} IN ({})", names.join(", ")));
-        };
-        any_of("status", &q.statuses, &mut args);
-        any_of("priority", &q.priorities, &mut args);
-        any_of("category", &q.categories, &mut args);
-        any_of("assignee", &q.assignees, &mut args);
-        if let Some(rank) = q.sla_rank {
-            clauses.push(format!("{SLA_RANK_SQL} = :rank"));
-            args.push((":rank".into(), rank.into()));
-        }
-        if let Some(s) = q.search.as_deref().filter(|s| !s.is_empty()) {
-            let lc = s.to_lowercase();
-            let escaped = lc.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-            clauses.push(
-                "(subject_lc LIKE '%' || :search || '%' ESCAPE '\\' OR id LIKE :search || '%' ESCAPE '\\')".into(),
-            );
-            args.push((":search".into(), escaped.into()));
-        }
-        let filter = if clauses.is_empty() { String::new() } else { format!(" WHERE {}", clauses.join(" AND ")) };
-        let (key, desc) = q.sort.unwrap_or((SortKey::Created, true));
-        let dir = if desc { "DESC" } else { "ASC" };
-        let limit = q.limit.map(|l| format!(" LIMIT {l}")).unwrap_or_default();
-        let sql = format!(
-            "SELECT id, view_json, sla_input, notes_json FROM tickets{filter} ORDER BY {} {dir}, id {dir}{limit}",
-            key.column()
-        );
+        let ListSql { filter, tail, args } = q.to_sql(now);
+        let sql = format!("SELECT id, view_json, sla_input, notes_json FROM tickets{filter}{tail}");
         let count_sql = format!("SELECT count(*) FROM tickets{filter}");
-        let bind: Vec<(&str, &dyn rusqlite::ToSql)> =
-            args.iter().map(|(n, v)| (n.as_str(), v as &dyn rusqlite::ToSql)).collect();
-        // SQLite rejects named parameters that the statement does not use.
+        let values: Vec<(String, rusqlite::types::Value)> = args
+            .into_iter()
+            .map(|(n, a)| {
+                let v = match a {
+                    SqlArg::Int(i) => rusqlite::types::Value::Integer(i),
+                    SqlArg::Text(t) => rusqlite::types::Value::Text(t),
+                };
+                (n, v)
+            })
+            .collect();
+        // SQLite rejects named parameters that a statement does not use.
         let used = |sql: &str| -> Vec<(&str, &dyn rusqlite::ToSql)> {
-            bind.iter().filter(|(n, _)| sql.contains(n)).cloned().collect()
+            values
+                .iter()
+                .filter(|(n, _)| sql.contains(n.as_str()))
+                .map(|(n, v)| (n.as_str(), v as &dyn rusqlite::ToSql))
+                .collect()
         };
         let mut st = self.tx.prepare(&sql).db(self.path)?;
         let rows = st
