@@ -90,6 +90,10 @@ pub struct SyncResponse {
     pub settings: Option<Settings>,
     /// What this device's agent may do, as of now.
     pub access: Access,
+    /// Set when the whole push was refused (the status is then 403 or 400,
+    /// and the body still carries the per-document results and the pull).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

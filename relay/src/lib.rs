@@ -1,1 +1,16 @@
-//! placeholder
+//! The relay: an axum server over SQLite that merges everyone's edits,
+//! decides who may see what, and computes the authoritative SLA state.
+//!
+//! - [`store`]: all SQL of the relay (agents, devices, documents, the change
+//!   log, effective event times, the ticket index, settings).
+//! - [`auth`]: bearer tokens.
+//! - [`http`]: the HTTP API, its error type and the server loop.
+//! - [`metrics`]: counters and latency histograms in Prometheus text.
+
+pub mod auth;
+pub mod http;
+pub mod metrics;
+pub mod store;
+
+pub use http::{serve, AppState};
+pub use store::{Db, StoreError};

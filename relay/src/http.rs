@@ -1,0 +1,457 @@
+//! The relay's HTTP API: routes, the one error type, and the server loop.
+//!
+//! Every handler does its SQLite work on a blocking thread with its own
+//! connection; no connection is held across an `.await`.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path as UrlPath, RawQuery, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Serialize;
+use tickets_core::index::{ListQuery, SortKey};
+use tickets_core::protocol::{
+    Access, ErrorBody, RegisterRequest, RegisterResponse, SyncRequest, SyncResponse, PROTOCOL_VERSION,
+    REQUEST_BODY_BYTES_MAX, WATCH_HOLD_SECS,
+};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::auth;
+use crate::metrics::Metrics;
+use crate::store::{Caller, Db, StoreError};
+
+/// Shared by every request.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub metrics: Arc<Metrics>,
+    /// The latest change sequence number; watchers wait on it.
+    pub seq: Arc<watch::Sender<u64>>,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+impl AppState {
+    pub fn new(db: Db) -> Result<(AppState, watch::Sender<bool>), StoreError> {
+        let max = db.conn()?.max_seq()?;
+        let (seq, _) = watch::channel(max);
+        let (stop_tx, stop_rx) = watch::channel(false);
+        Ok((AppState { db, metrics: Arc::new(Metrics::default()), seq: Arc::new(seq), shutdown: stop_rx }, stop_tx))
+    }
+}
+
+/// The relay's one error type: a 4xx says exactly what was wrong with the
+/// input; a 5xx says nothing inside and is logged once.
+#[derive(Debug)]
+pub struct AppError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl AppError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> AppError {
+        AppError { status, code, message: message.into() }
+    }
+
+    fn bad_request(message: impl Into<String>) -> AppError {
+        AppError::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    fn unauthorized() -> AppError {
+        AppError::new(StatusCode::UNAUTHORIZED, "unauthorized", "missing, unknown or revoked bearer token")
+    }
+
+    fn internal(e: impl std::fmt::Display) -> AppError {
+        eprintln!("relay: internal error: {e}");
+        AppError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        AppError::internal(e)
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody { error: self.message, code: self.code.to_string() };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+fn body_error(r: BytesRejection) -> AppError {
+    let status = r.status();
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        return AppError::new(
+            status,
+            "too_large",
+            format!("request body is larger than {REQUEST_BODY_BYTES_MAX} bytes; send smaller pages"),
+        );
+    }
+    AppError::new(status, "bad_body", format!("unreadable request body: {}", r.body_text()))
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// Runs blocking store work off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, AppError> + Send + 'static,
+) -> Result<T, AppError> {
+    tokio::task::spawn_blocking(f).await.map_err(AppError::internal)?
+}
+
+async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Caller, AppError> {
+    let token = auth::bearer(headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()))
+        .ok_or_else(AppError::unauthorized)?;
+    let hash = auth::token_hash(token);
+    let db = state.db.clone();
+    blocking(move || db.conn()?.caller(&hash).map_err(AppError::from)?.ok_or_else(AppError::unauthorized)).await
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
+    serde_json::from_slice(body).map_err(|e| AppError::bad_request(format!("malformed request body: {e}")))
+}
+
+fn check_protocol(v: u32) -> Result<(), AppError> {
+    if v != PROTOCOL_VERSION {
+        return Err(AppError::new(
+            StatusCode::BAD_REQUEST,
+            "protocol_version",
+            format!("protocol version {v} is not supported; this relay speaks version {PROTOCOL_VERSION}"),
+        ));
+    }
+    Ok(())
+}
+
+fn access(c: &Caller) -> Access {
+    Access { agent: c.agent.name.clone(), role: c.agent.role.clone(), internal_notes: c.agent.may_read_notes() }
+}
+
+async fn healthz() -> impl IntoResponse {
+    Json(serde_json::json!({"status": "ok", "protocol": PROTOCOL_VERSION}))
+}
+
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
+}
+
+async fn register(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<RegisterResponse>, AppError> {
+    let caller = authenticate(&state, &headers).await?;
+    let body = body.map_err(body_error)?;
+    let req: RegisterRequest = parse_json(&body)?;
+    check_protocol(req.protocol)?;
+    if automerge::ActorId::try_from(req.device.as_str()).is_err() || req.device.len() != 32 {
+        return Err(AppError::bad_request("device must be a 16-byte actor id in hex"));
+    }
+    let db = state.db.clone();
+    let agent = caller.agent.clone();
+    let settings = blocking(move || {
+        let mut c = db.conn()?;
+        c.register_device(&req.device, &agent.name, now_ms()).map_err(|e| match e {
+            StoreError::DeviceTaken(other) => AppError::new(
+                StatusCode::CONFLICT,
+                "device_taken",
+                format!("this device is already registered to agent '{other}'"),
+            ),
+            e => AppError::from(e),
+        })?;
+        Ok(c.settings()?)
+    })
+    .await?;
+    Ok(Json(RegisterResponse {
+        protocol: PROTOCOL_VERSION,
+        access: access(&caller),
+        team: caller.agent.team.clone(),
+        settings,
+    }))
+}
+
+async fn sync(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, AppError> {
+    let started = Instant::now();
+    Metrics::add(&state.metrics.sync_requests, 1);
+    let caller = authenticate(&state, &headers).await?;
+    let body = body.map_err(body_error)?;
+    Metrics::add(&state.metrics.sync_bytes_in, body.len() as u64);
+    let req: SyncRequest = parse_json(&body)?;
+    check_protocol(req.protocol)?;
+    let device_ok = automerge::ActorId::try_from(req.device.as_str()).is_ok_and(|a| caller.actors.contains(&a));
+    if !device_ok {
+        return Err(AppError::new(
+            StatusCode::FORBIDDEN,
+            "device_unregistered",
+            "this device is not registered to the token's agent; run `tickets init --relay URL --token TOKEN`",
+        ));
+    }
+    let db = state.db.clone();
+    let c2 = caller.clone();
+    let (outcome, pull, settings, max_seq) = blocking(move || {
+        let now = now_ms();
+        let offset = req.clock_ms.saturating_sub(now);
+        let mut conn = db.conn()?;
+        conn.touch_device(&req.device, offset, now)?;
+        let outcome = if req.push.is_empty() { None } else { Some(conn.push(&c2, &req.device, offset, &req.push, now)?) };
+        let (pull, settings) = match &req.pull {
+            Some(p) => (Some(conn.pull(&c2, &req.device, p)?), Some(conn.settings()?)),
+            None => (None, None),
+        };
+        let max_seq = conn.max_seq()?;
+        Ok((outcome, pull, settings, max_seq))
+    })
+    .await?;
+    state.seq.send_if_modified(|s| {
+        let changed = max_seq > *s;
+        *s = (*s).max(max_seq);
+        changed
+    });
+    let mut status = StatusCode::OK;
+    let mut error = None;
+    let mut pushed = Vec::new();
+    if let Some(o) = outcome {
+        Metrics::add(&state.metrics.docs_applied, o.accepted as u64);
+        Metrics::add(&state.metrics.changes_applied, o.changes as u64);
+        Metrics::add(&state.metrics.refusals, (o.forbidden + o.invalid) as u64);
+        if o.accepted == 0 && o.forbidden > 0 {
+            status = StatusCode::FORBIDDEN;
+            error = Some("every pushed document was refused: forbidden write".to_string());
+        } else if o.accepted == 0 && o.invalid > 0 {
+            status = StatusCode::BAD_REQUEST;
+            error = Some("every pushed document was refused: invalid data".to_string());
+        }
+        pushed = o.results;
+    }
+    let resp = SyncResponse {
+        protocol: PROTOCOL_VERSION,
+        relay_ms: now_ms(),
+        pushed,
+        pull,
+        settings,
+        access: access(&caller),
+        error,
+    };
+    let bytes = serde_json::to_vec(&resp).map_err(AppError::internal)?;
+    Metrics::add(&state.metrics.sync_bytes_out, bytes.len() as u64);
+    state.metrics.sync_latency.observe(started.elapsed());
+    Ok((status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response())
+}
+
+/// Long poll: answers as soon as the relay's sequence passes `cursor`, or
+/// after a while with the same sequence.
+async fn watch_changes(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Json<serde_json::Value>, AppError> {
+    authenticate(&state, &headers).await?;
+    let mut cursor = 0u64;
+    for (k, v) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        if k == "cursor" {
+            cursor = v.parse().map_err(|_| AppError::bad_request("cursor must be a whole number"))?;
+        }
+    }
+    let mut rx = state.seq.subscribe();
+    let mut stop = state.shutdown.clone();
+    let deadline = tokio::time::sleep(Duration::from_secs(WATCH_HOLD_SECS));
+    tokio::pin!(deadline);
+    loop {
+        let current = *rx.borrow_and_update();
+        if current > cursor {
+            return Ok(Json(serde_json::json!({"seq": current})));
+        }
+        tokio::select! {
+            r = rx.changed() => if r.is_err() { break },
+            _ = &mut deadline => break,
+            _ = stop.changed() => break,
+        }
+    }
+    let current = *rx.borrow();
+    Ok(Json(serde_json::json!({"seq": current})))
+}
+
+/// Parses the board's query string. Filters repeat (`status=open&status=
+/// resolved`) or take commas.
+pub fn board_query(query: Option<&str>) -> Result<ListQuery, AppError> {
+    let mut q = ListQuery::default();
+    for (k, v) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        let values = || v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
+        match k.as_ref() {
+            "status" => {
+                for s in values() {
+                    let st: tickets_core::model::Status =
+                        s.parse().map_err(|e: tickets_core::InputError| AppError::bad_request(e.to_string()))?;
+                    q.statuses.push(st.as_str().to_string());
+                }
+            }
+            "priority" => {
+                for s in values() {
+                    let p: tickets_core::model::Priority =
+                        s.parse().map_err(|e: tickets_core::InputError| AppError::bad_request(e.to_string()))?;
+                    q.priorities.push(p.as_str().to_string());
+                }
+            }
+            "category" => q.categories.extend(values()),
+            "assignee" => q.assignees.extend(values()),
+            "sla" => {
+                q.sla_rank = Some(match v.as_ref() {
+                    "green" => 1,
+                    "yellow" => 2,
+                    "red" => 3,
+                    other => return Err(AppError::bad_request(format!("unknown SLA color '{other}'"))),
+                })
+            }
+            "search" | "q" => q.search = Some(v.to_string()),
+            "sort" => {
+                q.sort = Some(SortKey::parse(&v).ok_or_else(|| AppError::bad_request(format!("cannot sort by '{v}'")))?)
+            }
+            "limit" => q.limit = Some(v.parse().map_err(|_| AppError::bad_request("limit must be a whole number"))?),
+            "offset" => {
+                q.offset = Some(v.parse().map_err(|_| AppError::bad_request("offset must be a whole number"))?)
+            }
+            _ => {}
+        }
+    }
+    // A board page is bounded: the relay keeps no unbounded response.
+    q.limit = Some(q.limit.unwrap_or(BOARD_PAGE_MAX).min(BOARD_PAGE_MAX));
+    Ok(q)
+}
+
+/// The most tickets one board response carries.
+pub const BOARD_PAGE_MAX: usize = 5000;
+
+#[derive(Serialize)]
+struct BoardResponse {
+    tickets: Vec<serde_json::Value>,
+    total: usize,
+    counts: Counts,
+    now: String,
+}
+
+#[derive(Serialize)]
+struct Counts {
+    green: u64,
+    yellow: u64,
+    red: u64,
+    none: u64,
+}
+
+async fn tickets(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, AppError> {
+    let started = Instant::now();
+    let caller = authenticate(&state, &headers).await?;
+    let q = board_query(query.as_deref())?;
+    let db = state.db.clone();
+    let notes_ok = caller.agent.may_read_notes();
+    let resp = blocking(move || {
+        let now = now_ms();
+        let c = db.conn()?;
+        let (tickets, total) = c.tickets(&q, now, notes_ok)?;
+        let [none, green, yellow, red] = c.color_counts(now)?;
+        Ok(BoardResponse {
+            tickets,
+            total,
+            counts: Counts { green, yellow, red, none },
+            now: tickets_core::time::iso_i64(now),
+        })
+    })
+    .await?;
+    state.metrics.board_latency.observe(started.elapsed());
+    Ok(Json(resp).into_response())
+}
+
+async fn ticket(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Json<serde_json::Value>, AppError> {
+    let caller = authenticate(&state, &headers).await?;
+    let prefix = id.trim().to_ascii_lowercase();
+    if prefix.is_empty() || prefix.len() > 36 || !prefix.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
+        return Err(AppError::bad_request("a ticket id is hex digits and dashes"));
+    }
+    let db = state.db.clone();
+    let notes_ok = caller.agent.may_read_notes();
+    blocking(move || {
+        let c = db.conn()?;
+        let ids = c.ids_with_prefix(&prefix, 2)?;
+        let id = match ids.as_slice() {
+            [one] => one.clone(),
+            [] => return Err(AppError::new(StatusCode::NOT_FOUND, "not_found", format!("no ticket matches '{prefix}'"))),
+            _ => {
+                return Err(AppError::new(
+                    StatusCode::CONFLICT,
+                    "ambiguous",
+                    format!("'{prefix}' matches several tickets; give more of the id"),
+                ))
+            }
+        };
+        let q = ListQuery { search: Some(id.clone()), limit: Some(1), ..ListQuery::default() };
+        let (mut t, _) = c.tickets(&q, now_ms(), notes_ok)?;
+        t.pop().map(Json).ok_or_else(|| AppError::new(StatusCode::NOT_FOUND, "not_found", "no such ticket"))
+    })
+    .await
+}
+
+async fn not_found() -> AppError {
+    AppError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/v1/sync", post(sync))
+        .route("/v1/sync/register", post(register))
+        .route("/v1/sync/watch", get(watch_changes))
+        .route("/v1/tickets", get(tickets))
+        .route("/v1/tickets/{id}", get(ticket))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(REQUEST_BODY_BYTES_MAX))
+        .layer(axum::middleware::map_response_with_state(state.clone(), count_errors))
+        .with_state(state)
+}
+
+async fn count_errors(State(state): State<AppState>, resp: Response) -> Response {
+    if resp.status().is_client_error() {
+        Metrics::add(&state.metrics.client_errors, 1);
+    } else if resp.status().is_server_error() {
+        Metrics::add(&state.metrics.server_errors, 1);
+    }
+    resp
+}
+
+/// Serves on `listener` until `shutdown` resolves, then lets requests in
+/// flight finish (watchers are released at once).
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    stop: watch::Sender<bool>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(state);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        })
+        .await
+}

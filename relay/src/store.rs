@@ -1,0 +1,855 @@
+//! The relay's SQLite store. All SQL of the relay lives here.
+//!
+//! Tables: `agents` and `devices` (who may do what, which actors are
+//! whose), `docs` (each document's compacted bytes and the sequence number
+//! of its last change), `changes` (the log of every change in arrival order:
+//! the sequence numbers devices keep as cursors), `event_times` (each
+//! event's effective time, fixed when the relay first received it),
+//! `tickets` (the index with authoritative SLA instants) and `settings`.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use automerge::ActorId;
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use serde::Serialize;
+use tickets_core::doc::{DocKind, TicketDoc};
+use tickets_core::hlc::Hlc;
+use tickets_core::index::{self, IndexEntry, ListQuery, ListSql, SqlArg};
+use tickets_core::ingest::{self, Principal, Refusal};
+use tickets_core::protocol::{
+    decode_data, encode_data, BootstrapPos, DocData, PullPage, PullRequest, PushResult, Settings,
+    PULL_PAGE_BYTES_MAX, PULL_PAGE_DOCS_MAX,
+};
+use tickets_core::sla::{SlaPolicy, SlaSettings};
+use tickets_core::view;
+use uuid::Uuid;
+
+pub const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE agents (
+    name TEXT PRIMARY KEY,
+    role TEXT NOT NULL,
+    team TEXT,
+    internal_notes INTEGER NOT NULL DEFAULT 0,
+    token_hash TEXT NOT NULL UNIQUE,
+    revoked INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE devices (
+    actor TEXT PRIMARY KEY,
+    agent TEXT NOT NULL REFERENCES agents (name),
+    registered_at INTEGER NOT NULL,
+    last_seen INTEGER,
+    -- Device clock minus relay clock, measured at its last sync.
+    offset_ms INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX devices_agent ON devices (agent);
+CREATE TABLE docs (
+    id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    bytes BLOB NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (id, kind)
+) WITHOUT ROWID;
+CREATE TABLE changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    device TEXT NOT NULL,
+    bytes BLOB NOT NULL
+);
+CREATE TABLE event_times (
+    id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    effective_ms INTEGER NOT NULL,
+    received_ms INTEGER NOT NULL,
+    PRIMARY KEY (id, key)
+) WITHOUT ROWID;
+CREATE TABLE tickets (
+    id TEXT PRIMARY KEY,
+    subject TEXT NOT NULL,
+    subject_lc TEXT NOT NULL,
+    priority TEXT NOT NULL,
+    priority_rank INTEGER NOT NULL,
+    category TEXT NOT NULL,
+    status TEXT NOT NULL,
+    status_rank INTEGER NOT NULL,
+    assignee TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    conversation_id TEXT,
+    view_json TEXT NOT NULL,
+    notes_json TEXT,
+    sla_input TEXT NOT NULL,
+    sla_static INTEGER NOT NULL DEFAULT 0,
+    fr_warn INTEGER, fr_due INTEGER, res_warn INTEGER, res_due INTEGER
+) WITHOUT ROWID;
+CREATE INDEX tickets_created ON tickets (created_at);
+CREATE INDEX tickets_status ON tickets (status, created_at);
+CREATE INDEX tickets_fr_due ON tickets (fr_due) WHERE fr_due IS NOT NULL;
+CREATE INDEX tickets_res_due ON tickets (res_due) WHERE res_due IS NOT NULL;
+CREATE INDEX tickets_fr_warn ON tickets (fr_warn) WHERE fr_warn IS NOT NULL;
+CREATE INDEX tickets_res_warn ON tickets (res_warn) WHERE res_warn IS NOT NULL;
+CREATE INDEX tickets_static ON tickets (sla_static) WHERE sla_static > 0;
+CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database {path}: {source}")]
+    Db { path: PathBuf, source: rusqlite::Error },
+    #[error("no relay database at {0} (start one with `tickets relay serve --db PATH`)")]
+    Missing(PathBuf),
+    #[error("database {0} is not a tickets relay database of a known version")]
+    Foreign(PathBuf),
+    #[error("agent '{0}' already exists")]
+    AgentExists(String),
+    #[error("no agent named '{0}'")]
+    NoAgent(String),
+    #[error("device is registered to agent '{0}'")]
+    DeviceTaken(String),
+    #[error("stored data is damaged: {0}")]
+    Damaged(String),
+}
+
+trait Ctx<T> {
+    fn db(self, path: &Path) -> Result<T, StoreError>;
+}
+
+impl<T> Ctx<T> for Result<T, rusqlite::Error> {
+    fn db(self, path: &Path) -> Result<T, StoreError> {
+        self.map_err(|source| StoreError::Db { path: path.to_path_buf(), source })
+    }
+}
+
+/// An agent as stored (never the token).
+#[derive(Debug, Clone, Serialize)]
+pub struct AgentRow {
+    pub name: String,
+    pub role: String,
+    pub team: Option<String>,
+    pub internal_notes: bool,
+    pub revoked: bool,
+    pub devices: usize,
+}
+
+impl AgentRow {
+    pub fn may_read_notes(&self) -> bool {
+        self.internal_notes || self.role == "lead" || self.role == "admin"
+    }
+
+    pub fn is_lead(&self) -> bool {
+        self.role == "lead" || self.role == "admin"
+    }
+}
+
+/// The relay's database: a path from which each request opens its own
+/// connection on a blocking thread.
+#[derive(Debug, Clone)]
+pub struct Db {
+    path: PathBuf,
+}
+
+impl Db {
+    /// Opens the relay database, creating it when `create` is set.
+    pub fn open(path: &Path, create: bool) -> Result<Db, StoreError> {
+        if !path.exists() && !create {
+            return Err(StoreError::Missing(path.to_path_buf()));
+        }
+        let db = Db { path: path.to_path_buf() };
+        let c = db.conn()?;
+        let version: i64 = c.c.pragma_query_value(None, "user_version", |r| r.get(0)).db(path)?;
+        match version {
+            0 => {
+                let tables: i64 = c.c.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0)).db(path)?;
+                if tables != 0 {
+                    return Err(StoreError::Foreign(path.to_path_buf()));
+                }
+                c.c.execute_batch(SCHEMA).db(path)?;
+                c.c.pragma_update(None, "user_version", SCHEMA_VERSION).db(path)?;
+            }
+            SCHEMA_VERSION => {}
+            _ => return Err(StoreError::Foreign(path.to_path_buf())),
+        }
+        Ok(db)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn conn(&self) -> Result<Conn, StoreError> {
+        let c = Connection::open(&self.path).db(&self.path)?;
+        c.busy_timeout(std::time::Duration::from_secs(30)).db(&self.path)?;
+        c.pragma_update(None, "journal_mode", "WAL").db(&self.path)?;
+        c.pragma_update(None, "synchronous", "NORMAL").db(&self.path)?;
+        Ok(Conn { c, path: self.path.clone() })
+    }
+}
+
+pub struct Conn {
+    c: Connection,
+    path: PathBuf,
+}
+
+/// Everything the relay knows of the agent behind a request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub agent: AgentRow,
+    pub actors: HashSet<ActorId>,
+}
+
+impl Caller {
+    pub fn principal(&self) -> Principal {
+        Principal {
+            agent: self.agent.name.clone(),
+            actors: self.actors.clone(),
+            internal_notes: self.agent.may_read_notes(),
+        }
+    }
+}
+
+/// The outcome of one push request.
+pub struct PushOutcome {
+    pub results: Vec<PushResult>,
+    /// Refusals by kind, for the status code and metrics.
+    pub forbidden: usize,
+    pub invalid: usize,
+    pub accepted: usize,
+    pub changes: usize,
+}
+
+fn agent_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AgentRow> {
+    Ok(AgentRow {
+        name: r.get(0)?,
+        role: r.get(1)?,
+        team: r.get(2)?,
+        internal_notes: r.get::<_, i64>(3)? != 0,
+        revoked: r.get::<_, i64>(4)? != 0,
+        devices: r.get::<_, i64>(5)? as usize,
+    })
+}
+
+const AGENT_COLS: &str = "a.name, a.role, a.team, a.internal_notes, a.revoked,
+    (SELECT count(*) FROM devices d WHERE d.agent = a.name)";
+
+impl Conn {
+    fn tx(&mut self) -> Result<Transaction<'_>, StoreError> {
+        self.c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).db(&self.path)
+    }
+
+    // ---- agents -----------------------------------------------------------
+
+    pub fn add_agent(
+        &mut self,
+        name: &str,
+        role: &str,
+        team: Option<&str>,
+        notes: bool,
+        token_hash: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let tx = self.tx()?;
+        let exists: Option<String> =
+            tx.query_row("SELECT name FROM agents WHERE name = ?1", [name], |r| r.get(0)).optional().db(&path)?;
+        if exists.is_some() {
+            return Err(StoreError::AgentExists(name.to_string()));
+        }
+        tx.execute(
+            "INSERT INTO agents (name, role, team, internal_notes, token_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![name, role, team, notes as i64, token_hash, now],
+        )
+        .db(&path)?;
+        tx.commit().db(&path)
+    }
+
+    pub fn agents(&self) -> Result<Vec<AgentRow>, StoreError> {
+        let mut st = self.c.prepare(&format!("SELECT {AGENT_COLS} FROM agents a ORDER BY a.name")).db(&self.path)?;
+        let rows = st.query_map([], agent_row).db(&self.path)?;
+        rows.collect::<Result<Vec<_>, _>>().db(&self.path)
+    }
+
+    /// Revokes an agent: its token stops working at once.
+    pub fn revoke_agent(&mut self, name: &str) -> Result<(), StoreError> {
+        let n = self.c.execute("UPDATE agents SET revoked = 1 WHERE name = ?1", [name]).db(&self.path)?;
+        if n == 0 {
+            return Err(StoreError::NoAgent(name.to_string()));
+        }
+        Ok(())
+    }
+
+    /// Grants or withdraws the internal-notes permission.
+    pub fn set_notes_permission(&mut self, name: &str, allowed: bool) -> Result<(), StoreError> {
+        let n = self
+            .c
+            .execute("UPDATE agents SET internal_notes = ?2 WHERE name = ?1", params![name, allowed as i64])
+            .db(&self.path)?;
+        if n == 0 {
+            return Err(StoreError::NoAgent(name.to_string()));
+        }
+        Ok(())
+    }
+
+    /// The caller behind a token hash, if the token is valid and not revoked.
+    pub fn caller(&self, token_hash: &str) -> Result<Option<Caller>, StoreError> {
+        let agent = self
+            .c
+            .query_row(
+                &format!("SELECT {AGENT_COLS} FROM agents a WHERE a.token_hash = ?1 AND a.revoked = 0"),
+                [token_hash],
+                agent_row,
+            )
+            .optional()
+            .db(&self.path)?;
+        let Some(agent) = agent else { return Ok(None) };
+        let mut st = self.c.prepare_cached("SELECT actor FROM devices WHERE agent = ?1").db(&self.path)?;
+        let actors = st
+            .query_map([&agent.name], |r| r.get::<_, String>(0))
+            .db(&self.path)?
+            .filter_map(|a| a.ok().and_then(|h| ActorId::try_from(h.as_str()).ok()))
+            .collect();
+        Ok(Some(Caller { agent, actors }))
+    }
+
+    /// Registers a device actor to an agent (idempotent for the same agent).
+    pub fn register_device(&mut self, actor: &str, agent: &str, now: i64) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let tx = self.tx()?;
+        let owner: Option<String> =
+            tx.query_row("SELECT agent FROM devices WHERE actor = ?1", [actor], |r| r.get(0)).optional().db(&path)?;
+        match owner {
+            Some(o) if o != agent => return Err(StoreError::DeviceTaken(o)),
+            Some(_) => {}
+            None => {
+                tx.execute(
+                    "INSERT INTO devices (actor, agent, registered_at) VALUES (?1, ?2, ?3)",
+                    params![actor, agent, now],
+                )
+                .db(&path)?;
+            }
+        }
+        tx.commit().db(&path)
+    }
+
+    pub fn touch_device(&mut self, actor: &str, offset_ms: i64, now: i64) -> Result<(), StoreError> {
+        self.c
+            .execute(
+                "UPDATE devices SET last_seen = ?2, offset_ms = ?3 WHERE actor = ?1",
+                params![actor, now, offset_ms],
+            )
+            .db(&self.path)?;
+        Ok(())
+    }
+
+    // ---- settings ---------------------------------------------------------
+
+    fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.c
+            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+            .db(&self.path)
+    }
+
+    fn put_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.c
+            .execute(
+                "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )
+            .db(&self.path)?;
+        Ok(())
+    }
+
+    pub fn settings(&self) -> Result<Settings, StoreError> {
+        let categories = self.setting("categories")?.and_then(|j| serde_json::from_str(&j).ok()).unwrap_or_default();
+        let sla = self.sla_settings()?;
+        let mut st = self
+            .c
+            .prepare_cached("SELECT DISTINCT team FROM agents WHERE team IS NOT NULL AND revoked = 0 ORDER BY team")
+            .db(&self.path)?;
+        let teams = st.query_map([], |r| r.get(0)).db(&self.path)?.collect::<Result<Vec<String>, _>>().db(&self.path)?;
+        Ok(Settings { categories, teams, sla })
+    }
+
+    pub fn sla_settings(&self) -> Result<SlaSettings, StoreError> {
+        match self.setting("sla")? {
+            Some(j) => serde_json::from_str(&j).map_err(|e| StoreError::Damaged(format!("SLA settings: {e}"))),
+            None => Ok(SlaSettings::default()),
+        }
+    }
+
+    pub fn set_categories(&mut self, categories: &[String]) -> Result<(), StoreError> {
+        self.put_setting("categories", &serde_json::to_string(categories).unwrap_or_else(|_| "[]".into()))
+    }
+
+    /// Adds a settings epoch starting `now` (earlier epochs keep applying to
+    /// the past, so breaches already recorded stay), then recomputes every
+    /// ticket's SLA instants from the index alone.
+    pub fn update_sla(&mut self, now: i64, change: impl FnOnce(&mut SlaPolicy)) -> Result<SlaPolicy, StoreError> {
+        let mut settings = self.sla_settings()?;
+        let mut policy = settings.epochs.last().map(|(_, p)| p.clone()).unwrap_or_default();
+        change(&mut policy);
+        settings.epochs.retain(|(from, _)| *from < now);
+        settings.epochs.push((now, policy.clone()));
+        let path = self.path.clone();
+        let tx = self.tx()?;
+        tx.execute(
+            "INSERT INTO settings (key, value) VALUES ('sla', ?1) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [serde_json::to_string(&settings).unwrap_or_default()],
+        )
+        .db(&path)?;
+        recompute_sla(&tx, &path, &settings, now)?;
+        tx.commit().db(&path)?;
+        Ok(policy)
+    }
+
+    // ---- sync -------------------------------------------------------------
+
+    pub fn max_seq(&self) -> Result<u64, StoreError> {
+        let n: Option<i64> = self.c.query_row("SELECT max(seq) FROM changes", [], |r| r.get(0)).db(&self.path)?;
+        Ok(n.unwrap_or(0) as u64)
+    }
+
+    /// Applies one push page in one transaction. `offset_ms` is the device's
+    /// clock offset measured at this request.
+    pub fn push(
+        &mut self,
+        caller: &Caller,
+        device: &str,
+        offset_ms: i64,
+        items: &[DocData],
+        now: i64,
+    ) -> Result<PushOutcome, StoreError> {
+        let principal = caller.principal();
+        let path = self.path.clone();
+        let tx = self.tx()?;
+        let settings = read_sla_settings(&tx, &path)?;
+        let mut out = PushOutcome { results: Vec::new(), forbidden: 0, invalid: 0, accepted: 0, changes: 0 };
+        for item in items {
+            let refuse = |out: &mut PushOutcome, r: Refusal| {
+                match r {
+                    Refusal::Forbidden(_) => out.forbidden += 1,
+                    Refusal::Invalid(_) => out.invalid += 1,
+                }
+                out.results.push(PushResult {
+                    id: item.id.clone(),
+                    kind: item.kind.clone(),
+                    accepted: false,
+                    reason: Some(r.reason().to_string()),
+                    heads: Vec::new(),
+                });
+            };
+            let data = match decode_data(&item.data) {
+                Ok(d) => d,
+                Err(e) => {
+                    refuse(&mut out, Refusal::Invalid(e));
+                    continue;
+                }
+            };
+            let existing: Option<Vec<u8>> = tx
+                .query_row("SELECT bytes FROM docs WHERE id = ?1 AND kind = ?2", params![item.id, item.kind], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .db(&path)?;
+            let mut ing = match ingest::ingest(&item.id, &item.kind, existing.as_deref(), &data, &principal) {
+                Ok(i) => i,
+                Err(r) => {
+                    refuse(&mut out, r);
+                    continue;
+                }
+            };
+            out.accepted += 1;
+            let heads: Vec<String> = ing.heads.iter().map(|h| h.to_string()).collect();
+            if !ing.new_changes.is_empty() {
+                out.changes += ing.new_changes.len();
+                let mut seq = 0i64;
+                {
+                    let mut st = tx
+                        .prepare_cached("INSERT INTO changes (id, kind, device, bytes) VALUES (?1, ?2, ?3, ?4)")
+                        .db(&path)?;
+                    for c in &ing.new_changes {
+                        st.execute(params![item.id, item.kind, device, c.raw_bytes()]).db(&path)?;
+                        seq = tx.last_insert_rowid();
+                    }
+                }
+                let bytes = ing.doc.save();
+                tx.execute(
+                    "INSERT INTO docs (id, kind, bytes, seq) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (id, kind) DO UPDATE SET bytes = excluded.bytes, seq = excluded.seq",
+                    params![item.id, item.kind, bytes, seq],
+                )
+                .db(&path)?;
+                {
+                    let mut st = tx
+                        .prepare_cached(
+                            "INSERT OR IGNORE INTO event_times (id, key, effective_ms, received_ms) VALUES (?1, ?2, ?3, ?4)",
+                        )
+                        .db(&path)?;
+                    for key in &ing.new_event_keys {
+                        let Ok(stamp) = key.parse::<Hlc>() else { continue };
+                        st.execute(params![item.id, key, effective_time(&stamp, offset_ms, now), now]).db(&path)?;
+                    }
+                }
+                let (ticket, notes) = match DocKind::parse(&item.kind) {
+                    Some(DocKind::Ticket) => (Some(ing.doc), load_doc(&tx, &path, &item.id, DocKind::Notes)?),
+                    _ => (load_doc(&tx, &path, &item.id, DocKind::Ticket)?, Some(ing.doc)),
+                };
+                if let Some(t) = ticket {
+                    reindex(&tx, &path, &t, notes.as_ref(), &settings, now)?;
+                }
+            }
+            out.results.push(PushResult {
+                id: item.id.clone(),
+                kind: item.kind.clone(),
+                accepted: true,
+                reason: None,
+                heads,
+            });
+        }
+        tx.commit().db(&path)?;
+        Ok(out)
+    }
+
+    /// One pull page for a device.
+    pub fn pull(&mut self, caller: &Caller, device: &str, req: &PullRequest) -> Result<PullPage, StoreError> {
+        let notes_ok = caller.agent.may_read_notes();
+        let path = self.path.clone();
+        // A read transaction: one consistent snapshot for the whole page.
+        let tx = self.c.transaction().db(&path)?;
+        let mut docs = Vec::new();
+        let mut bytes_total = 0usize;
+        let mut ticket_ids = Vec::new();
+        let page = if req.cursor == 0 || req.bootstrap.is_some() {
+            let target = match &req.bootstrap {
+                Some(b) => b.target,
+                None => {
+                    let n: Option<i64> = tx.query_row("SELECT max(seq) FROM changes", [], |r| r.get(0)).db(&path)?;
+                    n.unwrap_or(0) as u64
+                }
+            };
+            let (after_id, after_kind) = match &req.bootstrap {
+                Some(b) => (b.after_id.clone(), b.after_kind.clone()),
+                None => (String::new(), String::new()),
+            };
+            let mut st = tx
+                .prepare_cached(
+                    "SELECT id, kind, bytes FROM docs WHERE (id, kind) > (?1, ?2) AND (?3 OR kind = 'ticket')
+                     ORDER BY id, kind LIMIT ?4",
+                )
+                .db(&path)?;
+            let mut rows = st
+                .query(params![after_id, after_kind, notes_ok, (PULL_PAGE_DOCS_MAX + 1) as i64])
+                .db(&path)?;
+            let mut last: Option<(String, String)> = None;
+            let mut full = false;
+            while let Some(r) = rows.next().db(&path)? {
+                if docs.len() >= PULL_PAGE_DOCS_MAX || bytes_total >= PULL_PAGE_BYTES_MAX {
+                    full = true;
+                    break;
+                }
+                let id: String = r.get(0).db(&path)?;
+                let kind: String = r.get(1).db(&path)?;
+                let b: Vec<u8> = r.get(2).db(&path)?;
+                bytes_total += b.len();
+                if kind == "ticket" {
+                    ticket_ids.push(id.clone());
+                }
+                last = Some((id.clone(), kind.clone()));
+                docs.push(DocData { id, kind, data: encode_data(&b) });
+            }
+            match (full, last) {
+                (true, Some((after_id, after_kind))) => PullPage {
+                    docs,
+                    cursor: 0,
+                    bootstrap: Some(BootstrapPos { after_id, after_kind, target }),
+                    more: true,
+                    sla: Vec::new(),
+                },
+                _ => {
+                    let max: Option<i64> =
+                        tx.query_row("SELECT max(seq) FROM changes", [], |r| r.get(0)).db(&path)?;
+                    PullPage {
+                        docs,
+                        cursor: target,
+                        bootstrap: None,
+                        more: max.unwrap_or(0) as u64 > target,
+                        sla: Vec::new(),
+                    }
+                }
+            }
+        } else {
+            let mut st = tx
+                .prepare_cached("SELECT seq, id, kind, device, bytes FROM changes WHERE seq > ?1 ORDER BY seq LIMIT ?2")
+                .db(&path)?;
+            let limit = 20_000i64;
+            let mut rows = st.query(params![req.cursor as i64, limit]).db(&path)?;
+            let mut cursor = req.cursor;
+            let mut grouped: Vec<((String, String), Vec<u8>)> = Vec::new();
+            let mut index: HashMap<(String, String), usize> = HashMap::new();
+            let mut n = 0i64;
+            let mut more = false;
+            while let Some(r) = rows.next().db(&path)? {
+                if bytes_total >= PULL_PAGE_BYTES_MAX || grouped.len() >= PULL_PAGE_DOCS_MAX {
+                    more = true;
+                    break;
+                }
+                n += 1;
+                let seq: i64 = r.get(0).db(&path)?;
+                cursor = seq as u64;
+                let id: String = r.get(1).db(&path)?;
+                let kind: String = r.get(2).db(&path)?;
+                let from: String = r.get(3).db(&path)?;
+                if from == device || (kind == "notes" && !notes_ok) {
+                    continue;
+                }
+                let b: Vec<u8> = r.get(4).db(&path)?;
+                bytes_total += b.len();
+                let key = (id, kind);
+                match index.get(&key) {
+                    Some(&i) => grouped[i].1.extend_from_slice(&b),
+                    None => {
+                        index.insert(key.clone(), grouped.len());
+                        grouped.push((key, b));
+                    }
+                }
+            }
+            if n >= limit {
+                more = true;
+            }
+            for ((id, kind), b) in grouped {
+                if kind == "ticket" {
+                    ticket_ids.push(id.clone());
+                }
+                docs.push(DocData { id, kind, data: encode_data(&b) });
+            }
+            PullPage { docs, cursor, bootstrap: None, more, sla: Vec::new() }
+        };
+        let mut page = page;
+        {
+            let mut st = tx.prepare_cached("SELECT sla_input FROM tickets WHERE id = ?1").db(&path)?;
+            for id in ticket_ids {
+                let input: Option<String> = st.query_row([&id], |r| r.get(0)).optional().db(&path)?;
+                if let Some(v) = input.and_then(|s| serde_json::from_str(&s).ok()) {
+                    page.sla.push((id, v));
+                }
+            }
+        }
+        tx.commit().db(&path)?;
+        Ok(page)
+    }
+
+    // ---- board ------------------------------------------------------------
+
+    /// Authoritative ticket objects matching a query, and the match count.
+    pub fn tickets(
+        &self,
+        q: &ListQuery,
+        now: i64,
+        notes_ok: bool,
+    ) -> Result<(Vec<serde_json::Value>, usize), StoreError> {
+        let settings = self.sla_settings()?;
+        let ListSql { filter, tail, args } = q.to_sql(now);
+        let sql = format!("SELECT view_json, sla_input, notes_json FROM tickets{filter}{tail}");
+        let count_sql = format!("SELECT count(*) FROM tickets{filter}");
+        let values: Vec<(String, rusqlite::types::Value)> = args
+            .into_iter()
+            .map(|(n, a)| {
+                let v = match a {
+                    SqlArg::Int(i) => rusqlite::types::Value::Integer(i),
+                    SqlArg::Text(t) => rusqlite::types::Value::Text(t),
+                };
+                (n, v)
+            })
+            .collect();
+        let used = |sql: &str| -> Vec<(&str, &dyn rusqlite::ToSql)> {
+            values
+                .iter()
+                .filter(|(n, _)| sql.contains(n.as_str()))
+                .map(|(n, v)| (n.as_str(), v as &dyn rusqlite::ToSql))
+                .collect()
+        };
+        let mut st = self.c.prepare(&sql).db(&self.path)?;
+        let rows = st
+            .query_map(used(&sql).as_slice(), |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?))
+            })
+            .db(&self.path)?
+            .collect::<Result<Vec<_>, _>>()
+            .db(&self.path)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (v, s, n) in rows {
+            let notes = if notes_ok { Some(n.unwrap_or_else(|| "[]".into())) } else { None };
+            out.push(
+                index::live_object(&v, &s, notes.as_deref(), &settings, now, false).map_err(StoreError::Damaged)?,
+            );
+        }
+        let total = if q.limit.is_some_and(|l| out.len() >= l) {
+            let mut st = self.c.prepare(&count_sql).db(&self.path)?;
+            let n: i64 = st.query_row(used(&count_sql).as_slice(), |r| r.get(0)).db(&self.path)?;
+            n as usize
+        } else {
+            out.len()
+        };
+        Ok((out, total))
+    }
+
+    /// Ids starting with a prefix (at most `max`).
+    pub fn ids_with_prefix(&self, prefix: &str, max: usize) -> Result<Vec<String>, StoreError> {
+        let mut st = self
+            .c
+            .prepare_cached("SELECT id FROM tickets WHERE id >= ?1 AND id < ?1 || x'ff' ORDER BY id LIMIT ?2")
+            .db(&self.path)?;
+        let rows = st.query_map(params![prefix, max as i64], |r| r.get(0)).db(&self.path)?;
+        rows.collect::<Result<Vec<String>, _>>().db(&self.path)
+    }
+
+    /// Counts of tickets per live SLA colour (none, green, yellow, red).
+    pub fn color_counts(&self, now: i64) -> Result<[u64; 4], StoreError> {
+        let sql = format!("SELECT {}, count(*) FROM tickets GROUP BY 1", index::SLA_RANK_SQL);
+        let mut st = self.c.prepare_cached(&sql).db(&self.path)?;
+        let mut out = [0u64; 4];
+        let rows = st
+            .query_map(rusqlite::named_params! {":now": now}, |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
+            .db(&self.path)?;
+        for row in rows {
+            let (rank, n) = row.db(&self.path)?;
+            if let Some(slot) = out.get_mut(rank.clamp(0, 3) as usize) {
+                *slot += n as u64;
+            }
+        }
+        Ok(out)
+    }
+
+    /// The earliest instant after `now` at which some ticket changes colour.
+    pub fn next_color_change(&self, now: i64) -> Result<Option<i64>, StoreError> {
+        let mut best: Option<i64> = None;
+        for col in ["fr_warn", "fr_due", "res_warn", "res_due"] {
+            let sql = format!("SELECT min({col}) FROM tickets WHERE {col} > ?1");
+            let v: Option<i64> = self.c.query_row(&sql, [now], |r| r.get(0)).db(&self.path)?;
+            if let Some(v) = v {
+                best = Some(best.map_or(v, |b: i64| b.min(v)));
+            }
+        }
+        Ok(best)
+    }
+
+    pub fn integrity_check(&self) -> Result<String, StoreError> {
+        self.c.query_row("PRAGMA integrity_check", [], |r| r.get(0)).db(&self.path)
+    }
+}
+
+/// An event's effective time: its stamp corrected by the device's measured
+/// clock offset, and never later than the moment the relay received it.
+pub fn effective_time(stamp: &Hlc, offset_ms: i64, received_ms: i64) -> i64 {
+    let wall = i64::try_from(stamp.wall_ms).unwrap_or(i64::MAX);
+    wall.saturating_sub(offset_ms).min(received_ms)
+}
+
+fn read_sla_settings(tx: &Transaction<'_>, path: &Path) -> Result<SlaSettings, StoreError> {
+    let j: Option<String> =
+        tx.query_row("SELECT value FROM settings WHERE key = 'sla'", [], |r| r.get(0)).optional().db(path)?;
+    match j {
+        Some(j) => serde_json::from_str(&j).map_err(|e| StoreError::Damaged(format!("SLA settings: {e}"))),
+        None => Ok(SlaSettings::default()),
+    }
+}
+
+fn load_doc(tx: &Transaction<'_>, path: &Path, id: &str, kind: DocKind) -> Result<Option<TicketDoc>, StoreError> {
+    let b: Option<Vec<u8>> = tx
+        .query_row("SELECT bytes FROM docs WHERE id = ?1 AND kind = ?2", params![id, kind.as_str()], |r| r.get(0))
+        .optional()
+        .db(path)?;
+    let Some(b) = b else { return Ok(None) };
+    let uuid = Uuid::parse_str(id).map_err(|e| StoreError::Damaged(e.to_string()))?;
+    TicketDoc::load(uuid, kind, &b).map(Some).map_err(|e| StoreError::Damaged(format!("ticket {id}: {e}")))
+}
+
+/// Rewrites a ticket's index row from its documents, with every stamp at
+/// its effective time.
+fn reindex(
+    tx: &Transaction<'_>,
+    path: &Path,
+    doc: &TicketDoc,
+    notes: Option<&TicketDoc>,
+    settings: &SlaSettings,
+    now: i64,
+) -> Result<(), StoreError> {
+    let id = doc.id().to_string();
+    let v = match view::materialize(doc, notes) {
+        Ok(v) => v,
+        // A ticket document without its creation yet (its first change
+        // still on the way) has no row; it gets one when the creation lands.
+        Err(_) => return Ok(()),
+    };
+    let mut times: HashMap<String, i64> = HashMap::new();
+    {
+        let mut st = tx.prepare_cached("SELECT key, effective_ms FROM event_times WHERE id = ?1").db(path)?;
+        let rows = st.query_map([&id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))).db(path)?;
+        for r in rows {
+            let (k, t) = r.db(path)?;
+            times.insert(k, t);
+        }
+    }
+    let effective = |h: &Hlc| times.get(&h.encode()).copied().unwrap_or(i64::try_from(h.wall_ms).unwrap_or(i64::MAX));
+    let entry = index::index_entry(&v, settings, now, &effective);
+    let notes_json = index::notes_json(&v, &effective);
+    upsert_ticket(tx, path, &entry, notes_json.as_deref())
+}
+
+fn upsert_ticket(tx: &Transaction<'_>, path: &Path, e: &IndexEntry, notes_json: Option<&str>) -> Result<(), StoreError> {
+    let mut st = tx
+        .prepare_cached(
+            "INSERT OR REPLACE INTO tickets (id, subject, subject_lc, priority, priority_rank, category, status,
+                status_rank, assignee, created_at, updated_at, conversation_id, view_json, notes_json, sla_input,
+                sla_static, fr_warn, fr_due, res_warn, res_due)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
+        )
+        .db(path)?;
+    st.execute(params![
+        e.id,
+        e.subject,
+        e.subject.to_lowercase(),
+        e.priority,
+        e.priority_rank,
+        e.category,
+        e.status,
+        e.status_rank,
+        e.assignee,
+        e.created_at,
+        e.updated_at,
+        e.conversation_id,
+        e.view_json,
+        notes_json,
+        e.sla_input,
+        e.sla.fixed_rank,
+        e.sla.fr_warn,
+        e.sla.fr_due,
+        e.sla.res_warn,
+        e.sla.res_due,
+    ])
+    .db(path)?;
+    Ok(())
+}
+
+/// Recomputes every ticket's SLA columns from its stored input.
+fn recompute_sla(tx: &Transaction<'_>, path: &Path, settings: &SlaSettings, now: i64) -> Result<(), StoreError> {
+    let rows: Vec<(String, String)> = {
+        let mut st = tx.prepare("SELECT id, sla_input FROM tickets").db(path)?;
+        let r = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).db(path)?;
+        r.collect::<Result<Vec<_>, _>>().db(path)?
+    };
+    let mut st = tx
+        .prepare("UPDATE tickets SET sla_static = ?2, fr_warn = ?3, fr_due = ?4, res_warn = ?5, res_due = ?6 WHERE id = ?1")
+        .db(path)?;
+    for (id, input) in rows {
+        let input: index::SlaInputJson =
+            serde_json::from_str(&input).map_err(|e| StoreError::Damaged(format!("ticket {id}: {e}")))?;
+        let c = index::sla_columns(&input.into(), settings, now);
+        st.execute(params![id, c.fixed_rank, c.fr_warn, c.fr_due, c.res_warn, c.res_due]).db(path)?;
+    }
+    Ok(())
+}
