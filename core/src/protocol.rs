@@ -96,7 +96,7 @@ pub struct SyncResponse {
     pub error: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PushResult {
     pub id: String,
     pub kind: String,
@@ -107,6 +107,10 @@ pub struct PushResult {
     /// The relay's heads for the document after the push (hex hashes).
     #[serde(default)]
     pub heads: Vec<String>,
+    /// For an accepted ticket document: the relay's SLA input for it, so
+    /// the pushing device shows authoritative figures at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sla: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -2,6 +2,7 @@
 //!
 //! - [`node`]: the node's commands, each one SQLite transaction.
 //! - [`store`]: all SQL of the node: documents and index tables.
+//! - [`sync`]: the sync client (register, push/pull rounds, watch).
 //! - [`import`]: reading and checking import files.
 //! - [`clock`]: the node's reading of time, with `TICKETS_CLOCK_OFFSET`.
 //! - [`error`]: the node's errors.
@@ -11,6 +12,7 @@ pub mod error;
 pub mod import;
 pub mod node;
 pub mod store;
+pub mod sync;
 
 pub use clock::WallClock;
 pub use error::NodeError;

@@ -29,9 +29,9 @@ pub const DB_FILE: &str = "node.db";
 const M_AGENT: &str = "agent";
 const M_ACTOR: &str = "actor";
 const M_CLOCK: &str = "clock";
-const M_CATEGORIES: &str = "categories";
-const M_SLA: &str = "sla_settings";
-const M_NOTES: &str = "notes_permitted";
+pub(crate) const M_CATEGORIES: &str = "categories";
+pub(crate) const M_SLA: &str = "sla_settings";
+pub(crate) const M_NOTES: &str = "notes_permitted";
 pub(crate) const M_RELAY: &str = "relay_url";
 pub(crate) const M_LAST_SYNC: &str = "last_sync";
 
@@ -44,6 +44,8 @@ pub struct NodeStatus {
     pub relay: Option<String>,
     pub tickets: usize,
     pub pending: usize,
+    /// Documents whose local changes the relay refused.
+    pub refused: usize,
     pub last_sync: Option<String>,
 }
 
@@ -66,10 +68,22 @@ pub enum EditOutcome {
 impl Node {
     /// Creates a local-only node for `agent` in `home`.
     pub fn init(home: &Path, agent: &str, wall: WallClock) -> Result<Node, NodeError> {
+        Node::init_with_actor(home, agent, Node::new_actor(), wall)
+    }
+
+    /// A fresh random device actor.
+    pub fn new_actor() -> ActorId {
+        ActorId::from(Uuid::new_v4().as_bytes().as_slice())
+    }
+
+    /// Creates a node whose device actor was chosen (and registered) before.
+    pub fn init_with_actor(home: &Path, agent: &str, actor: ActorId, wall: WallClock) -> Result<Node, NodeError> {
         let agent = check_name("agent", agent).map_err(|e| NodeError::Edit(e.into()))?;
+        if home.join(DB_FILE).exists() {
+            return Err(NodeError::AlreadyInitialized(home.to_path_buf()));
+        }
         std::fs::create_dir_all(home).map_err(|source| NodeError::Io { path: home.to_path_buf(), source })?;
         let mut store = Store::create(&home.join(DB_FILE))?;
-        let actor = ActorId::from(Uuid::new_v4().as_bytes().as_slice());
         let tx = store.tx()?;
         tx.set_meta(M_AGENT, &agent)?;
         tx.set_meta(M_ACTOR, &actor.to_hex_string())?;
@@ -121,11 +135,6 @@ impl Node {
         Author { agent: self.agent.clone(), actor: self.actor.clone() }
     }
 
-fn save_clock_of(clock: &Clock, tx: &Tx<'_>) -> Result<(), NodeError> {
-        let (w, n) = clock.last();
-        tx.set_meta(M_CLOCK, &format!("{w}.{n}"))
-    }
-
     /// Resolves a unique id prefix to a ticket id.
     pub fn resolve(&mut self, prefix: &str) -> Result<String, NodeError> {
         let p = prefix.trim().to_ascii_lowercase();
@@ -158,7 +167,26 @@ fn save_clock_of(clock: &Clock, tx: &Tx<'_>) -> Result<(), NodeError> {
     }
 
     fn sla_settings(tx: &Tx<'_>) -> Result<SlaSettings, NodeError> {
-        Ok(tx.get_meta(M_SLA)?.and_then(|j| serde_json::from_str(&j).ok()).unwrap_or_default())
+        sla_settings_of(tx)
+    }
+
+    pub(crate) fn store_tx(&mut self) -> Result<Tx<'_>, NodeError> {
+        self.store.tx()
+    }
+
+    pub(crate) fn checkpoint(&self) -> Result<(), NodeError> {
+        self.store.checkpoint()
+    }
+
+    /// A transaction and the clock together, for work that observes
+    /// stamps and persists the clock in the same transaction.
+    pub(crate) fn tx_and_clock(&mut self) -> Result<(Tx<'_>, &mut Clock), NodeError> {
+        Ok((self.store.tx()?, &mut self.clock))
+    }
+
+    pub(crate) fn save_clock_of(clock: &Clock, tx: &Tx<'_>) -> Result<(), NodeError> {
+        let (w, n) = clock.last();
+        tx.set_meta(M_CLOCK, &format!("{w}.{n}"))
     }
 
     /// Creates a ticket; returns its id.
@@ -328,6 +356,7 @@ fn save_clock_of(clock: &Clock, tx: &Tx<'_>) -> Result<(), NodeError> {
             relay: tx.get_meta(M_RELAY)?,
             tickets: tx.count_tickets()?,
             pending: tx.count_dirty()?,
+            refused: tx.count_refused()?,
             last_sync: tx.get_meta(M_LAST_SYNC)?,
         })
     }
@@ -336,6 +365,11 @@ fn save_clock_of(clock: &Clock, tx: &Tx<'_>) -> Result<(), NodeError> {
     pub fn observe(&mut self, h: &Hlc) {
         self.clock.observe(h);
     }
+}
+
+/// The SLA settings last received from the relay (none on a local node).
+pub(crate) fn sla_settings_of(tx: &Tx<'_>) -> Result<SlaSettings, NodeError> {
+    Ok(tx.get_meta(M_SLA)?.and_then(|j| serde_json::from_str(&j).ok()).unwrap_or_default())
 }
 
 /// Materializes a ticket and writes its document and index row.
@@ -368,11 +402,11 @@ pub(crate) fn reindex(
     let entry = index::index_entry(&v, settings, now, &wall_time);
     // A permitted reader sees the notes list even when it is empty.
     let notes_json = if notes_ok { Some(index::notes_json(&v, &wall_time).unwrap_or_else(|| "[]".into())) } else { None };
-    tx.upsert_index(&entry, notes_json.as_deref())
+    tx.upsert_index(&entry, notes_json.as_deref(), true)
 }
 
 /// A stored ticket object with live SLA figures added.
 fn with_sla(row: &ListedRow, settings: &SlaSettings, now: i64, path: &Path) -> Result<serde_json::Value, NodeError> {
-    index::live_object(&row.view_json, &row.sla_input, row.notes_json.as_deref(), settings, now, true)
+    index::live_object(&row.view_json, &row.sla_input, row.notes_json.as_deref(), settings, now, row.provisional)
         .map_err(|message| NodeError::Corrupt { path: path.to_path_buf(), message })
 }

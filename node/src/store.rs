@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction};
 
-use tickets_core::index::{IndexEntry, ListQuery, ListSql, SqlArg};
+use tickets_core::index::{IndexEntry, ListQuery, ListSql, SlaColumns, SqlArg};
 
 use crate::error::NodeError;
 
@@ -23,8 +23,12 @@ CREATE TABLE docs (
     bytes BLOB NOT NULL,
     -- Heads the relay is known to hold (for sync); NULL: never synced.
     synced_heads BLOB,
-    -- 1 while the document has local changes the relay has not confirmed.
+    -- 1 while the document has local changes the relay has not confirmed;
+    -- 2 when the relay refused them (kept, shown, retried after an edit).
     dirty INTEGER NOT NULL DEFAULT 1,
+    -- Bumped on every local save, so a sync marks a document clean only if
+    -- no command changed it meanwhile.
+    rev INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (id, kind)
 ) WITHOUT ROWID;
 CREATE INDEX docs_dirty ON docs (dirty) WHERE dirty = 1;
@@ -45,6 +49,8 @@ CREATE TABLE tickets (
     view_json TEXT NOT NULL,
     -- The internal notes' JSON, only while this device may read them.
     notes_json TEXT,
+    -- 0 when sla_input is the relay's (authoritative), 1 when computed here.
+    sla_provisional INTEGER NOT NULL DEFAULT 1,
     -- What the SLA engine needs, so figures are computed without documents.
     sla_input TEXT NOT NULL,
     -- Colour rank fixed by stopped or breached metrics (0 none .. 3 red) and
@@ -77,6 +83,7 @@ pub struct ListedRow {
     pub view_json: String,
     pub sla_input: String,
     pub notes_json: Option<String>,
+    pub provisional: bool,
 }
 
 pub struct Store {
@@ -107,6 +114,9 @@ fn configure(conn: &Connection, path: &Path) -> Result<(), NodeError> {
     conn.pragma_update(None, "journal_mode", "WAL").db(path)?;
     conn.pragma_update(None, "synchronous", "NORMAL").db(path)?;
     conn.pragma_update(None, "foreign_keys", "ON").db(path)?;
+    // Deleted content (purged internal notes) is overwritten, not left in
+    // free pages of the file.
+    conn.pragma_update(None, "secure_delete", "ON").db(path)?;
     Ok(())
 }
 
@@ -143,6 +153,11 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Folds the write-ahead log into the database file and empties it.
+    pub fn checkpoint(&self) -> Result<(), NodeError> {
+        self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).db(&self.path)
     }
 
     /// Starts the one transaction of a command.
@@ -192,21 +207,21 @@ impl Tx<'_> {
             .tx
             .prepare_cached(
                 "INSERT INTO docs (id, kind, bytes, dirty) VALUES (?1, ?2, ?3, 1)
-                 ON CONFLICT (id, kind) DO UPDATE SET bytes = excluded.bytes, dirty = 1",
+                 ON CONFLICT (id, kind) DO UPDATE SET bytes = excluded.bytes, dirty = 1, rev = rev + 1",
             )
             .db(self.path)?;
         st.execute(params![id, kind, bytes]).db(self.path)?;
         Ok(())
     }
 
-    pub fn upsert_index(&self, row: &IndexEntry, notes_json: Option<&str>) -> Result<(), NodeError> {
+    pub fn upsert_index(&self, row: &IndexEntry, notes_json: Option<&str>, provisional: bool) -> Result<(), NodeError> {
         let mut st = self
             .tx
             .prepare_cached(
                 "INSERT OR REPLACE INTO tickets (id, subject, subject_lc, priority, priority_rank, category, status,
                     status_rank, assignee, created_at, updated_at, conversation_id, view_json, sla_input,
-                    sla_static, fr_warn, fr_due, res_warn, res_due, notes_json)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
+                    sla_static, fr_warn, fr_due, res_warn, res_due, notes_json, sla_provisional)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
             )
             .db(self.path)?;
         st.execute(params![
@@ -230,6 +245,7 @@ impl Tx<'_> {
             row.sla.res_warn,
             row.sla.res_due,
             notes_json,
+            provisional as i64,
         ])
         .db(self.path)?;
         Ok(())
@@ -258,8 +274,14 @@ impl Tx<'_> {
 
     pub fn row(&self, id: &str) -> Result<Option<ListedRow>, NodeError> {
         self.tx
-            .query_row("SELECT id, view_json, sla_input, notes_json FROM tickets WHERE id = ?1", [id], |r| {
-                Ok(ListedRow { id: r.get(0)?, view_json: r.get(1)?, sla_input: r.get(2)?, notes_json: r.get(3)? })
+            .query_row("SELECT id, view_json, sla_input, notes_json, sla_provisional FROM tickets WHERE id = ?1", [id], |r| {
+                Ok(ListedRow {
+                    id: r.get(0)?,
+                    view_json: r.get(1)?,
+                    sla_input: r.get(2)?,
+                    notes_json: r.get(3)?,
+                    provisional: r.get::<_, i64>(4)? != 0,
+                })
             })
             .optional()
             .db(self.path)
@@ -269,7 +291,7 @@ impl Tx<'_> {
     /// rows and the number of matches beyond any limit.
     pub fn list(&self, q: &ListQuery, now: i64) -> Result<(Vec<ListedRow>, usize), NodeError> {
         let ListSql { filter, tail, args } = q.to_sql(now);
-        let sql = format!("SELECT id, view_json, sla_input, notes_json FROM tickets{filter}{tail}");
+        let sql = format!("SELECT id, view_json, sla_input, notes_json, sla_provisional FROM tickets{filter}{tail}");
         let count_sql = format!("SELECT count(*) FROM tickets{filter}");
         let values: Vec<(String, rusqlite::types::Value)> = args
             .into_iter()
@@ -292,7 +314,13 @@ impl Tx<'_> {
         let mut st = self.tx.prepare(&sql).db(self.path)?;
         let rows = st
             .query_map(used(&sql).as_slice(), |r| {
-                Ok(ListedRow { id: r.get(0)?, view_json: r.get(1)?, sla_input: r.get(2)?, notes_json: r.get(3)? })
+                Ok(ListedRow {
+                    id: r.get(0)?,
+                    view_json: r.get(1)?,
+                    sla_input: r.get(2)?,
+                    notes_json: r.get(3)?,
+                    provisional: r.get::<_, i64>(4)? != 0,
+                })
             })
             .db(self.path)?
             .collect::<Result<Vec<_>, _>>()
@@ -333,5 +361,118 @@ impl Tx<'_> {
     pub fn count_dirty(&self) -> Result<usize, NodeError> {
         let n: i64 = self.tx.query_row("SELECT count(*) FROM docs WHERE dirty = 1", [], |r| r.get(0)).db(self.path)?;
         Ok(n as usize)
+    }
+
+    pub fn count_refused(&self) -> Result<usize, NodeError> {
+        let n: i64 = self.tx.query_row("SELECT count(*) FROM docs WHERE dirty = 2", [], |r| r.get(0)).db(self.path)?;
+        Ok(n as usize)
+    }
+
+    /// A page of documents with unconfirmed local changes, tickets before
+    /// notes: (id, kind, bytes, synced heads, rev).
+    #[allow(clippy::type_complexity)]
+    pub fn dirty_docs(
+        &self,
+        after: Option<&(String, String)>,
+        limit: usize,
+    ) -> Result<Vec<(String, String, Vec<u8>, Option<String>, i64)>, NodeError> {
+        let (aid, akind) = after.cloned().unwrap_or_default();
+        let mut st = self
+            .tx
+            .prepare_cached(
+                "SELECT id, kind, bytes, synced_heads, rev FROM docs
+                 WHERE dirty = 1 AND (?1 = '' OR (kind, id) < (?2, ?1) )
+                 ORDER BY kind DESC, id DESC LIMIT ?3",
+            )
+            .db(self.path)?;
+        let rows = st
+            .query_map(params![aid, akind, limit as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+            .db(self.path)?;
+        rows.collect::<Result<Vec<_>, _>>().db(self.path)
+    }
+
+    /// Marks a document as held by the relay, unless a command changed it
+    /// since it was read for the push.
+    pub fn mark_synced(&self, id: &str, kind: &str, rev: i64, heads: &str) -> Result<(), NodeError> {
+        let mut st = self
+            .tx
+            .prepare_cached("UPDATE docs SET synced_heads = ?4, dirty = CASE WHEN rev = ?3 THEN 0 ELSE dirty END WHERE id = ?1 AND kind = ?2")
+            .db(self.path)?;
+        st.execute(params![id, kind, rev, heads]).db(self.path)?;
+        Ok(())
+    }
+
+    /// Marks a document's local changes as refused by the relay.
+    pub fn mark_refused(&self, id: &str, kind: &str, rev: i64, resend_whole: bool) -> Result<(), NodeError> {
+        let mut st = self
+            .tx
+            .prepare_cached(
+                "UPDATE docs SET dirty = CASE WHEN rev = ?3 THEN 2 ELSE dirty END,
+                    synced_heads = CASE WHEN ?4 THEN NULL ELSE synced_heads END
+                 WHERE id = ?1 AND kind = ?2",
+            )
+            .db(self.path)?;
+        st.execute(params![id, kind, rev, resend_whole]).db(self.path)?;
+        Ok(())
+    }
+
+    /// Stores a document merged with pulled data, keeping its dirty state.
+    pub fn save_pulled(&self, id: &str, kind: &str, bytes: &[u8]) -> Result<(), NodeError> {
+        let mut st = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO docs (id, kind, bytes, dirty) VALUES (?1, ?2, ?3, 0)
+                 ON CONFLICT (id, kind) DO UPDATE SET bytes = excluded.bytes",
+            )
+            .db(self.path)?;
+        st.execute(params![id, kind, bytes]).db(self.path)?;
+        Ok(())
+    }
+
+    pub fn is_dirty(&self, id: &str) -> Result<bool, NodeError> {
+        let n: i64 = self
+            .tx
+            .query_row("SELECT count(*) FROM docs WHERE id = ?1 AND dirty = 1", [id], |r| r.get(0))
+            .db(self.path)?;
+        Ok(n > 0)
+    }
+
+    /// Sets a ticket's SLA input and columns (the relay's, once synced).
+    pub fn set_sla(&self, id: &str, input: &str, cols: &SlaColumns, provisional: bool) -> Result<(), NodeError> {
+        let mut st = self
+            .tx
+            .prepare_cached(
+                "UPDATE tickets SET sla_input = ?2, sla_static = ?3, fr_warn = ?4, fr_due = ?5, res_warn = ?6,
+                    res_due = ?7, sla_provisional = ?8 WHERE id = ?1",
+            )
+            .db(self.path)?;
+        st.execute(params![
+            id,
+            input,
+            cols.fixed_rank,
+            cols.fr_warn,
+            cols.fr_due,
+            cols.res_warn,
+            cols.res_due,
+            provisional as i64
+        ])
+        .db(self.path)?;
+        Ok(())
+    }
+
+    /// Every ticket's (id, SLA input), to recompute colours after a
+    /// settings change.
+    pub fn sla_inputs(&self) -> Result<Vec<(String, String, bool)>, NodeError> {
+        let mut st = self.tx.prepare("SELECT id, sla_input, sla_provisional FROM tickets").db(self.path)?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? != 0))).db(self.path)?;
+        rows.collect::<Result<Vec<_>, _>>().db(self.path)
+    }
+
+    /// Removes every internal note from this device: documents, index
+    /// copies, and (with secure_delete and a checkpoint) the freed pages.
+    pub fn purge_notes(&self) -> Result<usize, NodeError> {
+        let n = self.tx.execute("DELETE FROM docs WHERE kind = 'notes'", []).db(self.path)?;
+        self.tx.execute("UPDATE tickets SET notes_json = NULL WHERE notes_json IS NOT NULL", []).db(self.path)?;
+        Ok(n)
     }
 }

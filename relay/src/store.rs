@@ -440,6 +440,7 @@ impl Conn {
                     accepted: false,
                     reason: Some(r.reason().to_string()),
                     heads: Vec::new(),
+                    sla: None,
                 });
             };
             let data = match decode_data(&item.data) {
@@ -502,12 +503,22 @@ impl Conn {
                     reindex(&tx, &path, &t, notes.as_ref(), &settings, now)?;
                 }
             }
+            let sla = if item.kind == "ticket" {
+                let input: Option<String> = tx
+                    .query_row("SELECT sla_input FROM tickets WHERE id = ?1", [&item.id], |r| r.get(0))
+                    .optional()
+                    .db(&path)?;
+                input.and_then(|s| serde_json::from_str(&s).ok())
+            } else {
+                None
+            };
             out.results.push(PushResult {
                 id: item.id.clone(),
                 kind: item.kind.clone(),
                 accepted: true,
                 reason: None,
                 heads,
+                sla,
             });
         }
         tx.commit().db(&path)?;

@@ -1,0 +1,554 @@
+//! The sync client: registers the device with a relay and runs the sync
+//! protocol of `tickets_core::protocol` over HTTP.
+//!
+//! Each round is one request and one SQLite transaction: the confirmations
+//! of the pushed page, the pulled page and the new cursor commit together,
+//! so an interrupted sync loses nothing and the next one resumes after the
+//! last committed round. Transient failures are retried with jittered
+//! exponential backoff.
+
+use std::collections::HashMap;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use automerge::ActorId;
+use backon::{BlockingRetryable, ExponentialBuilder};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tickets_core::doc::{DocKind, TicketDoc};
+use tickets_core::index::{self, SlaInputJson};
+use tickets_core::protocol::{
+    decode_data, encode_data, Access, BootstrapPos, DocData, ErrorBody, PullRequest, RegisterRequest,
+    RegisterResponse, Settings, SyncRequest, SyncResponse, PROTOCOL_VERSION, PUSH_PAGE_BYTES_MAX,
+    PUSH_PAGE_DOCS_MAX, SYNC_ROUNDS_MAX,
+};
+use tickets_core::view;
+use uuid::Uuid;
+
+use crate::error::NodeError;
+use crate::node::{Node, M_LAST_SYNC, M_RELAY};
+use crate::store::Tx;
+
+pub(crate) const M_TOKEN: &str = "relay_token";
+pub(crate) const M_CURSOR: &str = "cursor";
+pub(crate) const M_BOOTSTRAP: &str = "bootstrap";
+pub(crate) const M_ROLE: &str = "role";
+
+/// How long one HTTP request may take before it counts as failed.
+pub const REQUEST_TIMEOUT_SECS: u64 = 120;
+/// Attempts per request before a sync gives up (it resumes next time).
+pub const REQUEST_ATTEMPTS_MAX: usize = 6;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("this node is not registered with a relay")]
+    NotRegistered,
+    #[error("the relay refused the token (401): it is unknown or was revoked")]
+    Unauthorized,
+    #[error("the relay speaks another protocol version: {0}")]
+    Protocol(String),
+    #[error("the relay refused the request ({status}): {message}")]
+    Refused { status: u16, message: String },
+    #[error("cannot reach the relay at {url}: {message}")]
+    Transport { url: String, message: String },
+    #[error("relay error ({status}): {message}")]
+    Server { status: u16, message: String },
+    #[error("this node belongs to agent '{node}' but the token is agent '{token}'s")]
+    WrongAgent { node: String, token: String },
+    #[error(transparent)]
+    Node(#[from] NodeError),
+}
+
+impl SyncError {
+    /// Worth retrying: the relay may come back.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, SyncError::Transport { .. } | SyncError::Server { .. })
+    }
+}
+
+/// One refused document, as reported.
+#[derive(Debug, Clone, Serialize)]
+pub struct Refused {
+    pub ticket: String,
+    pub kind: String,
+    pub reason: String,
+}
+
+/// What a sync did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SyncReport {
+    pub pushed: usize,
+    pub pulled: usize,
+    pub refused: Vec<Refused>,
+    /// Documents still waiting to be pushed.
+    pub pending: usize,
+    pub rounds: usize,
+    /// Internal notes removed from this device because its agent may no
+    /// longer read them.
+    pub purged_notes: usize,
+    pub cursor: u64,
+    /// True when the sync stopped at the round limit with work left.
+    pub incomplete: bool,
+}
+
+/// Progress of a running sync, for a terminal display.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SyncProgress {
+    pub rounds: usize,
+    pub pushed: usize,
+    pub pulled: usize,
+    pub pending: usize,
+}
+
+/// The relay's HTTP endpoint for this node.
+pub struct Remote {
+    url: String,
+    token: String,
+    client: reqwest::blocking::Client,
+}
+
+impl Remote {
+    pub fn new(url: &str, token: &str) -> Result<Remote, SyncError> {
+        let client = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(REQUEST_TIMEOUT_SECS))
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| SyncError::Transport { url: url.to_string(), message: e.to_string() })?;
+        Ok(Remote { url: url.trim_end_matches('/').to_string(), token: token.trim().to_string(), client })
+    }
+
+    fn transport(&self, e: impl std::fmt::Display) -> SyncError {
+        SyncError::Transport { url: self.url.clone(), message: e.to_string() }
+    }
+
+    /// One POST; a 403/400 whose body is still a `R` (a sync response that
+    /// carries refusals) is returned as success.
+    fn post_once<B: Serialize, R: DeserializeOwned>(&self, path: &str, body: &B) -> Result<R, SyncError> {
+        let resp = self
+            .client
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .map_err(|e| self.transport(e))?;
+        self.read(resp)
+    }
+
+    fn read<R: DeserializeOwned>(&self, resp: reqwest::blocking::Response) -> Result<R, SyncError> {
+        let status = resp.status().as_u16();
+        let bytes = resp.bytes().map_err(|e| self.transport(e))?;
+        if status == 200 {
+            return serde_json::from_slice(&bytes)
+                .map_err(|e| SyncError::Protocol(format!("unreadable relay response: {e}")));
+        }
+        if let Ok(r) = serde_json::from_slice::<R>(&bytes) {
+            if status == 403 || status == 400 {
+                return Ok(r);
+            }
+        }
+        let message = serde_json::from_slice::<ErrorBody>(&bytes)
+            .map(|e| e.error)
+            .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).chars().take(300).collect());
+        Err(match status {
+            401 => SyncError::Unauthorized,
+            400 if message.contains("protocol version") => SyncError::Protocol(message),
+            500..=599 => SyncError::Server { status, message },
+            _ => SyncError::Refused { status, message },
+        })
+    }
+
+    /// POST with retries on transient failures.
+    pub fn post<B: Serialize, R: DeserializeOwned>(&self, path: &str, body: &B) -> Result<R, SyncError> {
+        let backoff = ExponentialBuilder::default()
+            .with_jitter()
+            .with_min_delay(Duration::from_millis(200))
+            .with_max_delay(Duration::from_secs(10))
+            .with_max_times(REQUEST_ATTEMPTS_MAX);
+        (|| self.post_once(path, body)).retry(backoff).sleep(std::thread::sleep).when(SyncError::is_transient).call()
+    }
+
+    /// Long-polls the relay until its sequence passes `cursor`.
+    pub fn watch(&self, cursor: u64) -> Result<u64, SyncError> {
+        let resp = self
+            .client
+            .get(format!("{}/v1/sync/watch?cursor={cursor}", self.url))
+            .bearer_auth(&self.token)
+            .timeout(Duration::from_secs(tickets_core::protocol::WATCH_HOLD_SECS + 15))
+            .send()
+            .map_err(|e| self.transport(e))?;
+        let v: serde_json::Value = self.read(resp)?;
+        Ok(v["seq"].as_u64().unwrap_or(cursor))
+    }
+}
+
+fn heads_text(heads: &[String]) -> String {
+    heads.join(",")
+}
+
+fn parse_heads(s: &str) -> Vec<automerge::ChangeHash> {
+    s.split(',').filter_map(|h| h.parse().ok()).collect()
+}
+
+impl Node {
+    /// The relay this node syncs with, if registered.
+    pub fn remote(&mut self) -> Result<Option<Remote>, SyncError> {
+        let tx = self.store_tx()?;
+        let (Some(url), Some(token)) = (tx.get_meta(M_RELAY)?, tx.get_meta(M_TOKEN)?) else { return Ok(None) };
+        drop(tx);
+        Ok(Some(Remote::new(&url, &token)?))
+    }
+
+    /// Registers this node's device actor with a relay, for the token's
+    /// agent, and stores what the relay says.
+    pub fn register(&mut self, url: &str, token: &str) -> Result<Access, SyncError> {
+        let remote = Remote::new(url, token)?;
+        let resp = register_actor(&remote, self.actor())?;
+        if resp.access.agent != self.agent() {
+            return Err(SyncError::WrongAgent { node: self.agent().to_string(), token: resp.access.agent });
+        }
+        let now = self.now_ms();
+        let tx = self.store_tx()?;
+        tx.set_meta(M_RELAY, url.trim_end_matches('/'))?;
+        tx.set_meta(M_TOKEN, token.trim())?;
+        tx.set_meta(M_ROLE, &resp.access.role)?;
+        let purged = apply_access(&tx, &resp.access)?;
+        apply_settings(&tx, &resp.settings, now)?;
+        tx.commit()?;
+        if purged > 0 {
+            self.checkpoint()?;
+        }
+        Ok(resp.access)
+    }
+
+    /// Runs a sync to completion (or the round limit).
+    pub fn sync(&mut self, progress: &mut dyn FnMut(&SyncProgress)) -> Result<SyncReport, SyncError> {
+        let Some(remote) = self.remote()? else { return Err(SyncError::NotRegistered) };
+        let mut report = SyncReport::default();
+        let mut after: Option<(String, String)> = None;
+        let mut push_done = false;
+        loop {
+            report.rounds += 1;
+            if report.rounds > SYNC_ROUNDS_MAX {
+                report.incomplete = true;
+                break;
+            }
+            let (push, revs, more_to_push) = if push_done { (Vec::new(), HashMap::new(), false) } else { self.push_page(&mut after)? };
+            let (cursor, bootstrap) = {
+                let tx = self.store_tx()?;
+                let cursor = tx.get_meta(M_CURSOR)?.and_then(|c| c.parse().ok()).unwrap_or(0u64);
+                let bootstrap: Option<BootstrapPos> =
+                    tx.get_meta(M_BOOTSTRAP)?.and_then(|b| serde_json::from_str(&b).ok());
+                (cursor, bootstrap)
+            };
+            let req = SyncRequest {
+                protocol: PROTOCOL_VERSION,
+                device: self.actor().to_hex_string(),
+                clock_ms: self.now_ms(),
+                push,
+                pull: Some(PullRequest { cursor, bootstrap }),
+            };
+            let resp: SyncResponse = match remote.post("/v1/sync", &req) {
+                Err(SyncError::Unauthorized) => {
+                    // A revoked agent keeps no internal notes on the device.
+                    let tx = self.store_tx()?;
+                    let purged = apply_access(&tx, &Access::default())?;
+                    tx.commit()?;
+                    if purged > 0 {
+                        self.checkpoint()?;
+                    }
+                    return Err(SyncError::Unauthorized);
+                }
+                r => r?,
+            };
+            if resp.protocol != PROTOCOL_VERSION {
+                return Err(SyncError::Protocol(format!(
+                    "relay answered with protocol {}, this node speaks {PROTOCOL_VERSION}",
+                    resp.protocol
+                )));
+            }
+            let page_more = resp.pull.as_ref().is_some_and(|p| p.more);
+            self.apply_round(&resp, &revs, &mut report)?;
+            push_done = !more_to_push;
+            progress(&SyncProgress {
+                rounds: report.rounds,
+                pushed: report.pushed,
+                pulled: report.pulled,
+                pending: report.pending,
+            });
+            if push_done && !page_more {
+                break;
+            }
+        }
+        let now = self.now_ms();
+        let tx = self.store_tx()?;
+        report.pending = tx.count_dirty()?;
+        report.cursor = tx.get_meta(M_CURSOR)?.and_then(|c| c.parse().ok()).unwrap_or(0);
+        tx.set_meta(M_LAST_SYNC, &tickets_core::time::iso_i64(now))?;
+        tx.commit()?;
+        if report.purged_notes > 0 {
+            self.checkpoint()?;
+        }
+        Ok(report)
+    }
+
+    /// The next page of dirty documents: data to push, each one's rev, and
+    /// whether more remain after it.
+    #[allow(clippy::type_complexity)]
+    fn push_page(
+        &mut self,
+        after: &mut Option<(String, String)>,
+    ) -> Result<(Vec<DocData>, HashMap<(String, String), i64>, bool), SyncError> {
+        let tx = self.store_tx()?;
+        let rows = tx.dirty_docs(after.as_ref(), PUSH_PAGE_DOCS_MAX + 1)?;
+        drop(tx);
+        let mut push = Vec::new();
+        let mut revs = HashMap::new();
+        let mut bytes = 0usize;
+        let mut more = false;
+        for (id, kind, doc_bytes, synced, rev) in rows {
+            if push.len() >= PUSH_PAGE_DOCS_MAX || bytes >= PUSH_PAGE_BYTES_MAX {
+                more = true;
+                break;
+            }
+            // Changes since what the relay is known to hold, or the whole
+            // (compact) document the first time.
+            let data = match (synced, Uuid::parse_str(&id), DocKind::parse(&kind)) {
+                (Some(h), Ok(uuid), Some(k)) => match TicketDoc::load(uuid, k, &doc_bytes) {
+                    Ok(mut d) => {
+                        let changes = d.changes_since(&parse_heads(&h));
+                        let mut out = Vec::new();
+                        for c in &changes {
+                            out.extend_from_slice(c.raw_bytes());
+                        }
+                        if out.is_empty() {
+                            doc_bytes
+                        } else {
+                            out
+                        }
+                    }
+                    Err(_) => doc_bytes,
+                },
+                _ => doc_bytes,
+            };
+            bytes += data.len();
+            *after = Some((id.clone(), kind.clone()));
+            revs.insert((id.clone(), kind.clone()), rev);
+            push.push(DocData { id, kind, data: encode_data(&data) });
+        }
+        Ok((push, revs, more))
+    }
+
+    /// Commits one round: push confirmations, the pulled page, settings,
+    /// access and the cursor, in one transaction.
+    fn apply_round(
+        &mut self,
+        resp: &SyncResponse,
+        revs: &HashMap<(String, String), i64>,
+        report: &mut SyncReport,
+    ) -> Result<(), SyncError> {
+        let now = self.now_ms();
+        let mut stamps = Vec::new();
+        let (tx, clock) = self.tx_and_clock()?;
+        let was_permitted = tx.get_meta(crate::node::M_NOTES)?.as_deref() == Some("1");
+        for r in &resp.pushed {
+            let Some(rev) = revs.get(&(r.id.clone(), r.kind.clone())) else { continue };
+            if r.accepted {
+                report.pushed += 1;
+                tx.mark_synced(&r.id, &r.kind, *rev, &heads_text(&r.heads))?;
+                if let Some(sla) = &r.sla {
+                    set_relay_sla(&tx, &r.id, sla, now)?;
+                }
+            } else {
+                let reason = r.reason.clone().unwrap_or_else(|| "refused".into());
+                let resend_whole = reason.contains("missing");
+                tx.mark_refused(&r.id, &r.kind, *rev, resend_whole)?;
+                tx.add_refusal(Some(&r.id), &r.kind, &reason, now)?;
+                report.refused.push(Refused { ticket: r.id.clone(), kind: r.kind.clone(), reason });
+            }
+        }
+        if let Some(s) = &resp.settings {
+            apply_settings(&tx, s, now)?;
+        }
+        let purged = apply_access(&tx, &resp.access)?;
+        report.purged_notes += purged;
+        let notes_ok = resp.access.internal_notes;
+        if notes_ok && !was_permitted {
+            // Newly permitted: pull everything again to receive the notes
+            // that were withheld until now.
+            tx.set_meta(M_CURSOR, "0")?;
+            tx.set_meta(M_BOOTSTRAP, "")?;
+        } else if let Some(page) = &resp.pull {
+            let settings = crate::node::sla_settings_of(&tx)?;
+            let sla: HashMap<&str, &serde_json::Value> = page.sla.iter().map(|(id, v)| (id.as_str(), v)).collect();
+            let mut touched: Vec<String> = Vec::new();
+            for d in &page.docs {
+                let (Ok(uuid), Some(kind)) = (Uuid::parse_str(&d.id), DocKind::parse(&d.kind)) else { continue };
+                if kind == DocKind::Notes && !notes_ok {
+                    continue;
+                }
+                let data = decode_data(&d.data).map_err(|e| SyncError::Protocol(e.to_string()))?;
+                let mut doc = match tx.load_doc(&d.id, kind.as_str())? {
+                    Some(b) => TicketDoc::load(uuid, kind, &b).map_err(|source| NodeError::Doc { id: d.id.clone(), source })?,
+                    None => TicketDoc::genesis(uuid, kind),
+                };
+                doc.load_incremental(&data)
+                    .map_err(|e| SyncError::Protocol(format!("ticket {}: relay sent unusable data: {e}", d.id)))?;
+                tx.save_pulled(&d.id, kind.as_str(), &doc.save())?;
+                report.pulled += 1;
+                if !touched.contains(&d.id) {
+                    touched.push(d.id.clone());
+                }
+            }
+            for id in touched {
+                let Ok(uuid) = Uuid::parse_str(&id) else { continue };
+                let Some(b) = tx.load_doc(&id, DocKind::Ticket.as_str())? else { continue };
+                let doc = TicketDoc::load(uuid, DocKind::Ticket, &b).map_err(|source| NodeError::Doc { id: id.clone(), source })?;
+                let notes = match tx.load_doc(&id, DocKind::Notes.as_str())? {
+                    Some(nb) if notes_ok => TicketDoc::load(uuid, DocKind::Notes, &nb).ok(),
+                    _ => None,
+                };
+                if let Ok(v) = view::materialize(&doc, notes.as_ref()) {
+                    stamps.push(v.max_stamp().clone());
+                }
+                crate::node::reindex(&tx, &doc, notes.as_ref(), notes_ok, &settings, now)?;
+                if let Some(s) = sla.get(id.as_str()) {
+                    set_relay_sla(&tx, &id, s, now)?;
+                }
+            }
+            tx.set_meta(M_CURSOR, &page.cursor.to_string())?;
+            tx.set_meta(
+                M_BOOTSTRAP,
+                &page.bootstrap.as_ref().and_then(|b| serde_json::to_string(b).ok()).unwrap_or_default(),
+            )?;
+        }
+        for s in &stamps {
+            clock.observe(s);
+        }
+        Node::save_clock_of(clock, &tx)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Stays connected: syncs whenever the relay or this device has
+    /// something new, until `keep_going` says stop. Failures back off and
+    /// retry; nothing is lost across relay restarts or link loss.
+    pub fn sync_watch(
+        &mut self,
+        keep_going: &dyn Fn() -> bool,
+        on_round: &mut dyn FnMut(Result<&SyncReport, &SyncError>),
+    ) -> Result<(), SyncError> {
+        let Some(remote) = self.remote()? else { return Err(SyncError::NotRegistered) };
+        let (tx, rx) = mpsc::channel::<()>();
+        let cursor = {
+            let t = self.store_tx()?;
+            t.get_meta(M_CURSOR)?.and_then(|c| c.parse().ok()).unwrap_or(0u64)
+        };
+        // The watcher thread long-polls and nudges the main loop; it ends
+        // when the main loop drops the receiver.
+        std::thread::spawn(move || {
+            let mut seen = cursor;
+            let mut delay = Duration::from_millis(250);
+            loop {
+                match remote.watch(seen) {
+                    Ok(seq) => {
+                        delay = Duration::from_millis(250);
+                        if seq != seen {
+                            seen = seq;
+                            if tx.send(()).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    Err(_) => {
+                        std::thread::sleep(delay);
+                        delay = (delay * 2).min(Duration::from_secs(10));
+                        if tx.send(()).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+        let mut backoff = Duration::from_millis(250);
+        let mut due = true;
+        while keep_going() {
+            if !due {
+                let t = self.store_tx()?;
+                due = t.count_dirty()? > 0;
+            }
+            if due {
+                match self.sync(&mut |_| {}) {
+                    Ok(r) => {
+                        backoff = Duration::from_millis(250);
+                        on_round(Ok(&r));
+                        due = false;
+                    }
+                    Err(e) if e.is_transient() => {
+                        on_round(Err(&e));
+                        std::thread::sleep(backoff);
+                        backoff = (backoff * 2).min(Duration::from_secs(10));
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            match rx.recv_timeout(Duration::from_millis(200)) {
+                Ok(()) => due = true,
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => std::thread::sleep(Duration::from_millis(200)),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Registers an actor with the relay for the token's agent.
+pub fn register_actor(remote: &Remote, actor: &ActorId) -> Result<RegisterResponse, SyncError> {
+    let resp: RegisterResponse = remote
+        .post("/v1/sync/register", &RegisterRequest { protocol: PROTOCOL_VERSION, device: actor.to_hex_string() })?;
+    if resp.protocol != PROTOCOL_VERSION {
+        return Err(SyncError::Protocol(format!("relay speaks protocol {}", resp.protocol)));
+    }
+    Ok(resp)
+}
+
+fn set_relay_sla(tx: &Tx<'_>, id: &str, sla: &serde_json::Value, now: i64) -> Result<(), NodeError> {
+    // The relay's figures apply while this device has nothing newer.
+    if tx.is_dirty(id)? {
+        return Ok(());
+    }
+    let Ok(input) = serde_json::from_value::<SlaInputJson>(sla.clone()) else { return Ok(()) };
+    let settings = crate::node::sla_settings_of(tx)?;
+    let text = serde_json::to_string(&input).unwrap_or_default();
+    let cols = index::sla_columns(&input.into(), &settings, now);
+    tx.set_sla(id, &text, &cols, false)
+}
+
+/// Stores the relay's access decision; purges notes the agent may no longer
+/// read. Returns how many notes documents were removed.
+fn apply_access(tx: &Tx<'_>, access: &Access) -> Result<usize, NodeError> {
+    tx.set_meta(crate::node::M_NOTES, if access.internal_notes { "1" } else { "0" })?;
+    if !access.role.is_empty() {
+        tx.set_meta(M_ROLE, &access.role)?;
+    }
+    if access.internal_notes {
+        return Ok(0);
+    }
+    tx.purge_notes()
+}
+
+/// Stores settings from the relay; recomputes SLA colours if they changed.
+fn apply_settings(tx: &Tx<'_>, s: &Settings, now: i64) -> Result<(), NodeError> {
+    tx.set_meta(crate::node::M_CATEGORIES, &serde_json::to_string(&s.categories).unwrap_or_default())?;
+    tx.set_meta("teams", &serde_json::to_string(&s.teams).unwrap_or_default())?;
+    let new = serde_json::to_string(&s.sla).unwrap_or_default();
+    if tx.get_meta(crate::node::M_SLA)?.as_deref() != Some(new.as_str()) {
+        tx.set_meta(crate::node::M_SLA, &new)?;
+        for (id, input, provisional) in tx.sla_inputs()? {
+            let Ok(i) = serde_json::from_str::<SlaInputJson>(&input) else { continue };
+            let cols = index::sla_columns(&i.into(), &s.sla, now);
+            tx.set_sla(&id, &input, &cols, provisional)?;
+        }
+    }
+    Ok(())
+}
