@@ -2,6 +2,8 @@
 //!
 //! - `main.rs`: argument parsing, dispatch and exit codes.
 //! - [`node_cmd`]: the agent's commands on the local node.
+//! - [`sync_cmd`]: registering with a relay, sync, watch and the board.
+//! - [`relay_cmd`]: the operator's `tickets relay ...` commands.
 //! - [`output`]: terminal output, colours and tables.
 //!
 //! Exit codes: 0 success, 1 a user error (one line on stderr, with a hint
@@ -9,6 +11,8 @@
 
 mod node_cmd;
 mod output;
+mod relay_cmd;
+mod sync_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -55,6 +59,43 @@ pub enum Command {
     /// Import tickets from a JSON array or NDJSON file, in one transaction.
     #[command(after_help = "Example:\n  tickets import tickets.ndjson")]
     Import(ImportArgs),
+    /// Push local edits to the relay and pull everyone else's.
+    #[command(after_help = "Examples:\n  tickets sync\n  tickets sync --watch      # stay connected\n  tickets sync --dry-run    # what would be pushed")]
+    Sync(SyncArgs),
+    /// The authoritative SLA board, from the relay.
+    #[command(after_help = "Examples:\n  tickets board\n  tickets board --sla red --json")]
+    Board(BoardArgs),
+    /// Run and administer a relay.
+    Relay(relay_cmd::RelayArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct SyncArgs {
+    /// Stay connected and sync as soon as anything changes.
+    #[arg(long)]
+    pub watch: bool,
+    /// Show what would be pushed, and the last sync, without syncing.
+    #[arg(long, conflicts_with = "watch")]
+    pub dry_run: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct BoardArgs {
+    /// green, yellow or red.
+    #[arg(long)]
+    pub sla: Option<String>,
+    #[arg(long)]
+    pub status: Vec<String>,
+    #[arg(long)]
+    pub search: Option<String>,
+    #[arg(long, allow_hyphen_values = true)]
+    pub sort: Option<String>,
+    #[arg(long)]
+    pub limit: Option<usize>,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -62,6 +103,12 @@ pub struct InitArgs {
     /// The agent's name, for a local-only node.
     #[arg(long)]
     pub agent: Option<String>,
+    /// Register this device with a relay (also later, on a local-only node).
+    #[arg(long, requires = "token")]
+    pub relay: Option<String>,
+    /// The token the relay operator issued for this agent.
+    #[arg(long, requires = "relay")]
+    pub token: Option<String>,
     #[arg(long)]
     pub json: bool,
 }
@@ -206,7 +253,11 @@ fn main() -> ExitCode {
             return ExitCode::from(code as u8);
         }
     };
-    match node_cmd::run(cli) {
+    let result = match cli.command {
+        Command::Relay(r) => relay_cmd::run(r),
+        _ => node_cmd::run(cli),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => report(e),
     }
@@ -216,6 +267,13 @@ fn report(e: anyhow::Error) -> ExitCode {
     if let Some(u) = e.downcast_ref::<UserError>() {
         eprintln!("error: {}", u.message);
         if let Some(h) = &u.hint {
+            eprintln!("hint: {h}");
+        }
+        return ExitCode::from(1);
+    }
+    if let Some(s) = e.downcast_ref::<tickets_node::sync::SyncError>() {
+        eprintln!("error: {s}");
+        if let Some(h) = sync_cmd::hint(s) {
             eprintln!("hint: {h}");
         }
         return ExitCode::from(1);

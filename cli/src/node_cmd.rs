@@ -39,7 +39,7 @@ pub fn hint(e: &NodeError) -> Option<String> {
     }
 }
 
-fn open(home: &std::path::Path) -> Result<Node> {
+pub fn open(home: &std::path::Path) -> Result<Node> {
     Ok(Node::open(home, WallClock::from_env()?)?)
 }
 
@@ -58,9 +58,13 @@ fn required(v: Option<String>, flag: &str) -> Result<String> {
 pub fn run(cli: Cli) -> Result<()> {
     let home = home(cli.home)?;
     match cli.command {
+        Command::Init(a) if a.relay.is_some() => crate::sync_cmd::init_relay(&home, a)?,
         Command::Init(a) => {
             let Some(agent) = a.agent else {
-                return Err(user_error("--agent NAME is required", Some("tickets init --agent NAME")));
+                return Err(user_error(
+                    "--agent NAME or --relay URL --token TOKEN is required",
+                    Some("tickets init --agent NAME"),
+                ));
             };
             let node = Node::init(&home, &agent, WallClock::from_env()?)?;
             if a.json {
@@ -149,6 +153,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Comment(a) => edit(&home, &a.id, &[Edit::Comment(a.text)], a.json)?,
         Command::Note(a) => edit(&home, &a.id, &[Edit::Note(a.text)], a.json)?,
         Command::Import(a) => import(&home, &a.file, a.json)?,
+        Command::Sync(a) => crate::sync_cmd::sync(&home, a)?,
+        Command::Board(a) => crate::sync_cmd::board(&home, a)?,
+        Command::Relay(_) => {}
     }
     Ok(())
 }
@@ -166,7 +173,7 @@ fn edit(home: &std::path::Path, id: &str, edits: &[Edit], json: bool) -> Result<
     Ok(())
 }
 
-fn short(id: &str) -> &str {
+pub fn short(id: &str) -> &str {
     id.get(..8).unwrap_or(id)
 }
 
@@ -238,7 +245,7 @@ fn list(home: &std::path::Path, a: crate::ListArgs) -> Result<()> {
     Ok(())
 }
 
-fn priority_color(p: &str) -> Option<comfy_table::Color> {
+pub fn priority_color(p: &str) -> Option<comfy_table::Color> {
     match p {
         "urgent" => Some(comfy_table::Color::Red),
         "high" => Some(comfy_table::Color::Yellow),

@@ -225,6 +225,8 @@ fn main() {
         generate.as_secs_f64()
     );
     drop(records);
+    let layout = storage_layout(&home, tickets);
+    println!("{:<44} {layout}", "storage per ticket");
 
     // Opening the node is what every CLI command pays first.
     let open = Stats::of(
@@ -294,6 +296,11 @@ fn main() {
             "list: search 'printer' limit 50",
             ListQuery { search: Some("printer".into()), limit: Some(50), ..ListQuery::default() },
         ),
+        // Text that matches one ticket: nothing ends the scan early.
+        (
+            "list: search rare text limit 50",
+            ListQuery { search: Some("#4242".into()), limit: Some(50), ..ListQuery::default() },
+        ),
         (
             "list: search rare text, sort subject, limit 50",
             ListQuery {
@@ -360,6 +367,37 @@ fn main() {
     match std::fs::write(&out, serde_json::to_string_pretty(&summary).unwrap_or_default()) {
         Ok(()) => println!("summary written to {}", out.display()),
         Err(e) => eprintln!("cannot write {}: {e}", out.display()),
+    }
+}
+
+/// Where the database's bytes go: files on disk and the payload columns,
+/// per ticket.
+fn storage_layout(home: &Path, tickets: usize) -> String {
+    let db = home.join(tickets_node::DB_FILE);
+    let file = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    let wal = file(&db.with_extension("db-wal"));
+    let main = file(&db);
+    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY;
+    let sums = rusqlite::Connection::open_with_flags(&db, flags).and_then(|c| {
+        let docs: i64 = c.query_row("SELECT coalesce(sum(length(bytes)), 0) FROM docs", [], |r| r.get(0))?;
+        let (view, sla): (i64, i64) = c.query_row(
+            "SELECT coalesce(sum(length(view_json)), 0), coalesce(sum(length(sla_input)), 0) FROM tickets",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok((docs, view, sla))
+    });
+    let per = |b: u64| b as f64 / tickets as f64;
+    match sums {
+        Ok((docs, view, sla)) => format!(
+            "node.db {:.0} B, WAL {:.0} B; payload: automerge {:.0} B, view_json {:.0} B, sla_input {:.0} B",
+            per(main),
+            per(wal),
+            per(docs as u64),
+            per(view as u64),
+            per(sla as u64)
+        ),
+        Err(e) => format!("node.db {:.0} B, WAL {:.0} B (payload sizes unavailable: {e})", per(main), per(wal)),
     }
 }
 

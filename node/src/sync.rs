@@ -167,6 +167,18 @@ impl Remote {
         (|| self.post_once(path, body)).retry(backoff).sleep(std::thread::sleep).when(SyncError::is_transient).call()
     }
 
+    /// GET a JSON document (the board) with query parameters.
+    pub fn get_json(&self, path: &str, query: &[(String, String)]) -> Result<serde_json::Value, SyncError> {
+        let resp = self
+            .client
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(&self.token)
+            .query(query)
+            .send()
+            .map_err(|e| self.transport(e))?;
+        self.read(resp)
+    }
+
     /// Long-polls the relay until its sequence passes `cursor`.
     pub fn watch(&self, cursor: u64) -> Result<u64, SyncError> {
         let resp = self
@@ -267,7 +279,7 @@ impl Node {
                 )));
             }
             let page_more = resp.pull.as_ref().is_some_and(|p| p.more);
-            self.apply_round(&resp, &revs, &mut report)?;
+            let restarted = self.apply_round(&resp, &revs, &mut report)?;
             push_done = !more_to_push;
             progress(&SyncProgress {
                 rounds: report.rounds,
@@ -275,7 +287,7 @@ impl Node {
                 pulled: report.pulled,
                 pending: report.pending,
             });
-            if push_done && !page_more {
+            if push_done && !page_more && !restarted {
                 break;
             }
         }
@@ -339,13 +351,14 @@ impl Node {
     }
 
     /// Commits one round: push confirmations, the pulled page, settings,
-    /// access and the cursor, in one transaction.
+    /// access and the cursor, in one transaction. Returns true when the pull
+    /// must start over (the agent was just granted internal notes).
     fn apply_round(
         &mut self,
         resp: &SyncResponse,
         revs: &HashMap<(String, String), i64>,
         report: &mut SyncReport,
-    ) -> Result<(), SyncError> {
+    ) -> Result<bool, SyncError> {
         let now = self.now_ms();
         let mut stamps = Vec::new();
         let (tx, clock) = self.tx_and_clock()?;
@@ -372,7 +385,8 @@ impl Node {
         let purged = apply_access(&tx, &resp.access)?;
         report.purged_notes += purged;
         let notes_ok = resp.access.internal_notes;
-        if notes_ok && !was_permitted {
+        let restart = notes_ok && !was_permitted;
+        if restart {
             // Newly permitted: pull everything again to receive the notes
             // that were withheld until now.
             tx.set_meta(M_CURSOR, "0")?;
@@ -426,7 +440,7 @@ impl Node {
         }
         Node::save_clock_of(clock, &tx)?;
         tx.commit()?;
-        Ok(())
+        Ok(restart)
     }
 
     /// Stays connected: syncs whenever the relay or this device has

@@ -1,0 +1,300 @@
+//! The operator's commands: `tickets relay ...`.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Args, Subcommand};
+use tickets_core::duration::parse_duration;
+use tickets_core::model::{check_name, Priority};
+use tickets_relay::auth;
+use tickets_relay::store::Db;
+
+use crate::output::{self, bold, outln, table};
+use crate::user_error;
+
+#[derive(Args, Debug)]
+pub struct RelayArgs {
+    /// The relay's database.
+    #[arg(long, global = true, env = "TICKETS_RELAY_DB", default_value = "tickets-relay.db")]
+    pub db: PathBuf,
+    #[command(subcommand)]
+    pub command: RelayCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RelayCommand {
+    /// Serve the sync API, the board API and the dashboard.
+    #[command(after_help = "Example:\n  tickets relay serve --db /var/lib/tickets/relay.db --listen 0.0.0.0:8080")]
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "TICKETS_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: String,
+    },
+    /// Manage agents and their tokens.
+    #[command(subcommand)]
+    Agent(AgentCommand),
+    /// SLA targets and the warning threshold.
+    #[command(subcommand)]
+    Sla(SlaCommand),
+    /// The category taxonomy.
+    #[command(subcommand)]
+    Category(CategoryCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AgentCommand {
+    /// Add an agent; prints its token (shown once).
+    #[command(after_help = "Example:\n  tickets relay agent add ana --role agent --team field")]
+    Add {
+        name: String,
+        /// agent, lead or admin.
+        #[arg(long, default_value = "agent")]
+        role: String,
+        #[arg(long)]
+        team: Option<String>,
+        /// May read and write internal notes (leads and admins always may).
+        #[arg(long)]
+        internal_notes: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List agents.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke an agent (its token stops working), or with --internal-notes
+    /// only its internal-notes permission.
+    Revoke {
+        name: String,
+        #[arg(long)]
+        internal_notes: bool,
+    },
+    /// Grant an agent the internal-notes permission.
+    Grant {
+        name: String,
+        #[arg(long, required = true)]
+        internal_notes: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SlaCommand {
+    /// Set targets for a priority (durations such as 90s, 45m, 4h, 2d; "none" removes).
+    #[command(after_help = "Example:\n  tickets relay sla set --priority urgent --first-response 30m --resolution 4h")]
+    Set {
+        #[arg(long)]
+        priority: String,
+        #[arg(long)]
+        first_response: Option<String>,
+        #[arg(long)]
+        resolution: Option<String>,
+    },
+    /// Set the warning threshold (percent of the target elapsed).
+    Warn { percent: u8 },
+    /// Show the SLA settings in force.
+    Show {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CategoryCommand {
+    Add { name: String },
+    Remove { name: String },
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+fn target(s: Option<String>) -> Result<Option<Option<u64>>> {
+    match s.as_deref().map(str::trim) {
+        None => Ok(None),
+        Some("none") | Some("off") => Ok(Some(None)),
+        Some(d) => Ok(Some(Some(parse_duration(d).map_err(|e| user_error(e.to_string(), None))?))),
+    }
+}
+
+pub fn run(a: RelayArgs) -> Result<()> {
+    if let RelayCommand::Serve { listen } = &a.command {
+        return serve(&a.db, listen);
+    }
+    let db = Db::open(&a.db, false).map_err(|e| user_error(e.to_string(), None))?;
+    let mut c = db.conn()?;
+    match a.command {
+        RelayCommand::Serve { .. } => {}
+        RelayCommand::Agent(cmd) => match cmd {
+            AgentCommand::Add { name, role, team, internal_notes, json } => {
+                let name = check_name("agent", &name).map_err(|e| user_error(e.to_string(), None))?;
+                if !["agent", "lead", "admin"].contains(&role.as_str()) {
+                    return Err(user_error(format!("unknown role '{role}'"), Some("use agent, lead or admin")));
+                }
+                let team = team.map(|t| check_name("team", &t)).transpose().map_err(|e| user_error(e.to_string(), None))?;
+                let token = auth::new_token();
+                c.add_agent(&name, &role, team.as_deref(), internal_notes, &auth::token_hash(&token), now_ms())
+                    .map_err(|e| user_error(e.to_string(), None))?;
+                if json {
+                    output::json(&serde_json::json!({"agent": name, "role": role, "team": team, "token": token}));
+                } else {
+                    outln(&token);
+                    eprintln!("agent {name} added ({role}); the token above is shown only once");
+                }
+            }
+            AgentCommand::List { json } => {
+                let agents = c.agents()?;
+                if json {
+                    output::json(&serde_json::to_value(&agents)?);
+                } else {
+                    let mut t = table(&["AGENT", "ROLE", "TEAM", "NOTES", "DEVICES", "STATE"]);
+                    for ag in &agents {
+                        t.add_row(vec![
+                            ag.name.clone(),
+                            ag.role.clone(),
+                            ag.team.clone().unwrap_or_default(),
+                            if ag.may_read_notes() { "yes".into() } else { "no".into() },
+                            ag.devices.to_string(),
+                            if ag.revoked { "revoked".into() } else { "active".into() },
+                        ]);
+                    }
+                    outln(&t.to_string());
+                }
+            }
+            AgentCommand::Revoke { name, internal_notes } => {
+                if internal_notes {
+                    c.set_notes_permission(&name, false).map_err(|e| user_error(e.to_string(), None))?;
+                    outln(&format!("{name} may no longer read internal notes; its devices drop them on their next sync"));
+                } else {
+                    c.revoke_agent(&name).map_err(|e| user_error(e.to_string(), None))?;
+                    outln(&format!("{name} revoked; its token is refused from now on"));
+                }
+            }
+            AgentCommand::Grant { name, .. } => {
+                c.set_notes_permission(&name, true).map_err(|e| user_error(e.to_string(), None))?;
+                outln(&format!("{name} may read and write internal notes"));
+            }
+        },
+        RelayCommand::Sla(cmd) => match cmd {
+            SlaCommand::Set { priority, first_response, resolution } => {
+                let p: Priority = priority.parse().map_err(|e: tickets_core::InputError| user_error(e.to_string(), None))?;
+                let fr = target(first_response)?;
+                let res = target(resolution)?;
+                if fr.is_none() && res.is_none() {
+                    return Err(user_error("nothing to set", Some("pass --first-response and/or --resolution")));
+                }
+                let policy = c.update_sla(now_ms(), |pol| {
+                    let t = pol.targets.entry(p).or_default();
+                    if let Some(v) = fr {
+                        t.first_response_secs = v;
+                    }
+                    if let Some(v) = res {
+                        t.resolution_secs = v;
+                    }
+                })?;
+                print_policy(&policy);
+            }
+            SlaCommand::Warn { percent } => {
+                if percent == 0 || percent > 100 {
+                    return Err(user_error("the warning threshold is a percentage from 1 to 100", None));
+                }
+                let policy = c.update_sla(now_ms(), |pol| pol.warn_percent = percent)?;
+                print_policy(&policy);
+            }
+            SlaCommand::Show { json } => {
+                let s = c.sla_settings()?;
+                let policy = s.epochs.last().map(|(_, p)| p.clone()).unwrap_or_default();
+                if json {
+                    output::json(&serde_json::to_value(&policy)?);
+                } else {
+                    print_policy(&policy);
+                }
+            }
+        },
+        RelayCommand::Category(cmd) => {
+            let mut cats = c.settings()?.categories;
+            match cmd {
+                CategoryCommand::Add { name } => {
+                    let name = check_name("category", &name).map_err(|e| user_error(e.to_string(), None))?;
+                    if !cats.contains(&name) {
+                        cats.push(name.clone());
+                        cats.sort();
+                        c.set_categories(&cats)?;
+                    }
+                    outln(&format!("category {name} added"));
+                }
+                CategoryCommand::Remove { name } => {
+                    let before = cats.len();
+                    cats.retain(|c| *c != name.trim());
+                    if cats.len() == before {
+                        return Err(user_error(format!("no category named '{name}'"), None));
+                    }
+                    c.set_categories(&cats)?;
+                    outln(&format!("category {name} removed (existing tickets keep it)"));
+                }
+                CategoryCommand::List { json } => {
+                    if json {
+                        output::json(&serde_json::to_value(&cats)?);
+                    } else {
+                        for cat in cats {
+                            outln(&cat);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn print_policy(p: &tickets_core::sla::SlaPolicy) {
+    let mut t = table(&["PRIORITY", "FIRST RESPONSE", "RESOLUTION"]);
+    for pr in Priority::ALL {
+        let tg = p.targets.get(&pr).cloned().unwrap_or_default();
+        let f = |v: Option<u64>| v.map(output::human).unwrap_or_else(|| "-".into());
+        t.add_row(vec![pr.as_str().to_string(), f(tg.first_response_secs), f(tg.resolution_secs)]);
+    }
+    outln(&t.to_string());
+    outln(&format!("warning at {}% of a target", bold(&p.warn_percent.to_string())));
+}
+
+fn serve(db_path: &std::path::Path, listen: &str) -> Result<()> {
+    let db = Db::open(db_path, true).map_err(|e| user_error(e.to_string(), None))?;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|e| user_error(format!("cannot listen on {listen}: {e}"), Some("pick another --listen address")))?;
+        let addr = listener.local_addr()?;
+        let (state, stop) = tickets_relay::AppState::new(db)?;
+        eprintln!("relay listening on http://{addr} (database {})", db_path.display());
+        tickets_relay::serve(listener, state, stop, shutdown_signal()).await?;
+        eprintln!("relay stopped");
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

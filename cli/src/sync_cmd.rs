@@ -1,0 +1,205 @@
+//! Registering with a relay, syncing, watching, and the board.
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::Result;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::Value;
+use tickets_node::sync::{register_actor, Remote, SyncError, SyncReport};
+use tickets_node::{Node, WallClock};
+
+use crate::node_cmd::{open, priority_color, sla_badge, short};
+use crate::output::{self, bold, cell, dim, outln, paint, table};
+use crate::{user_error, BoardArgs, InitArgs, SyncArgs};
+
+pub fn hint(e: &SyncError) -> Option<String> {
+    match e {
+        SyncError::NotRegistered => Some("register with `tickets init --relay URL --token TOKEN`".into()),
+        SyncError::Unauthorized => Some("ask the relay operator for a new token".into()),
+        SyncError::Transport { .. } | SyncError::Server { .. } => {
+            Some("nothing is lost: local edits stay pending and the next sync resumes".into())
+        }
+        SyncError::Protocol(_) => Some("update `tickets` on this device or the relay so both speak the same version".into()),
+        _ => None,
+    }
+}
+
+/// `tickets init --relay URL --token TOKEN`: a new node registered with a
+/// relay, or an existing local-only node registered later.
+pub fn init_relay(home: &Path, a: InitArgs) -> Result<()> {
+    let (Some(url), Some(token)) = (a.relay, a.token) else {
+        return Err(user_error("--relay and --token go together", None));
+    };
+    let wall = WallClock::from_env()?;
+    let mut node = if home.join(tickets_node::DB_FILE).exists() {
+        Node::open(home, wall)?
+    } else {
+        let actor = Node::new_actor();
+        let remote = Remote::new(&url, &token)?;
+        let resp = register_actor(&remote, &actor)?;
+        if let Some(agent) = &a.agent {
+            if agent.trim() != resp.access.agent {
+                return Err(SyncError::WrongAgent { node: agent.clone(), token: resp.access.agent }.into());
+            }
+        }
+        Node::init_with_actor(home, &resp.access.agent, actor, wall)?
+    };
+    let access = node.register(&url, &token)?;
+    if a.json {
+        output::json(&serde_json::json!({"home": home, "agent": access.agent, "role": access.role,
+            "internal_notes": access.internal_notes, "relay": url}));
+    } else {
+        outln(&format!(
+            "This device is registered with {url} as {} ({}{}). Run `tickets sync` to pull tickets.",
+            bold(&access.agent),
+            access.role,
+            if access.internal_notes { ", internal notes" } else { "" }
+        ));
+    }
+    Ok(())
+}
+
+fn print_report(r: &SyncReport) {
+    let mut line = format!("pushed {}, pulled {}, refused {}, pending {}", r.pushed, r.pulled, r.refused.len(), r.pending);
+    if r.purged_notes > 0 {
+        line.push_str(&format!(", removed {} internal note document(s) no longer permitted", r.purged_notes));
+    }
+    outln(&line);
+    for x in &r.refused {
+        outln(&format!("  refused {} ({}): {}", short(&x.ticket), x.kind, x.reason));
+    }
+    if r.incomplete {
+        outln(&dim("stopped at the round limit; run `tickets sync` again to continue"));
+    }
+}
+
+pub fn sync(home: &Path, a: SyncArgs) -> Result<()> {
+    let mut node = open(home)?;
+    if a.dry_run {
+        let st = node.status()?;
+        if a.json {
+            output::json(&serde_json::to_value(&st)?);
+        } else {
+            outln(&format!("would push {} document(s) to {}", st.pending, st.relay.as_deref().unwrap_or("(no relay)")));
+            outln(&format!("last successful sync: {}", st.last_sync.as_deref().unwrap_or("never")));
+        }
+        return Ok(());
+    }
+    if a.watch {
+        let stop = Arc::new(AtomicBool::new(false));
+        let s2 = stop.clone();
+        // Ctrl-C ends the watch after the round in flight.
+        let _ = ctrlc_flag(s2);
+        let json = a.json;
+        eprintln!("watching for changes (Ctrl-C to stop)");
+        node.sync_watch(&|| !stop.load(Ordering::Relaxed), &mut |r| match r {
+            Ok(rep) if rep.pushed + rep.pulled + rep.refused.len() > 0 => {
+                if json {
+                    output::json(&serde_json::to_value(rep).unwrap_or_default());
+                } else {
+                    print_report(rep);
+                }
+            }
+            Ok(_) => {}
+            Err(e) => eprintln!("sync failed, retrying: {e}"),
+        })?;
+        return Ok(());
+    }
+    let bar = (std::io::stderr().is_terminal() && !a.json).then(|| {
+        let b = ProgressBar::new_spinner();
+        b.set_style(ProgressStyle::with_template("{spinner} syncing: {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+        b
+    });
+    let report = node.sync(&mut |p| {
+        if let Some(b) = &bar {
+            b.set_message(format!("round {}, pushed {}, pulled {}", p.rounds, p.pushed, p.pulled));
+            b.tick();
+        }
+    });
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let report = report?;
+    if a.json {
+        output::json(&serde_json::to_value(&report)?);
+    } else {
+        print_report(&report);
+    }
+    Ok(())
+}
+
+/// Sets `flag` on Ctrl-C (SIGINT) via a small signal-handling thread.
+fn ctrlc_flag(flag: Arc<AtomicBool>) -> Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    std::thread::spawn(move || {
+        rt.block_on(async {
+            let _ = tokio::signal::ctrl_c().await;
+        });
+        flag.store(true, Ordering::Relaxed);
+    });
+    Ok(())
+}
+
+pub fn board(home: &Path, a: BoardArgs) -> Result<()> {
+    let mut node = open(home)?;
+    let Some(remote) = node.remote()? else { return Err(SyncError::NotRegistered.into()) };
+    let mut query: Vec<(String, String)> = Vec::new();
+    if let Some(s) = &a.sla {
+        if !["green", "yellow", "red"].contains(&s.as_str()) {
+            return Err(user_error(format!("unknown SLA color '{s}'"), Some("use green, yellow or red")));
+        }
+        query.push(("sla".into(), s.clone()));
+    }
+    for s in &a.status {
+        query.push(("status".into(), s.clone()));
+    }
+    if let Some(s) = &a.search {
+        query.push(("search".into(), s.clone()));
+    }
+    query.push(("sort".into(), a.sort.clone().unwrap_or_else(|| "sla".into())));
+    if let Some(l) = a.limit {
+        query.push(("limit".into(), l.to_string()));
+    }
+    let resp: Value = remote.get_json("/v1/tickets", &query)?;
+    if a.json {
+        output::json(&resp["tickets"]);
+        return Ok(());
+    }
+    let c = &resp["counts"];
+    outln(&format!(
+        "{}  {}  {}  {}",
+        paint("green", &format!("● {} green", c["green"])),
+        paint("yellow", &format!("● {} yellow", c["yellow"])),
+        paint("red", &format!("● {} red", c["red"])),
+        dim(&format!("{} without SLA", c["none"]))
+    ));
+    let tickets = resp["tickets"].as_array().cloned().unwrap_or_default();
+    if tickets.is_empty() {
+        outln(&dim("no tickets match"));
+        return Ok(());
+    }
+    let now = node.now_ms();
+    let mut t = table(&["ID", "SUBJECT", "PRIORITY", "STATUS", "ASSIGNEE", "CREATED", "SLA"]);
+    for r in &tickets {
+        let s = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+        let (badge, color) = sla_badge(r, now);
+        t.add_row(vec![
+            cell(short(&s("id")), None),
+            cell(&s("subject"), None),
+            cell(&s("priority"), priority_color(&s("priority"))),
+            cell(&s("status"), None),
+            cell(&s("assignee"), None),
+            cell(&output::short_time(&s("created_at")), None),
+            cell(&badge, color),
+        ]);
+    }
+    outln(&t.to_string());
+    let total = resp["total"].as_u64().unwrap_or(0);
+    if total as usize > tickets.len() {
+        outln(&dim(&format!("{} of {total} tickets shown; --limit N shows more", tickets.len())));
+    }
+    Ok(())
+}
