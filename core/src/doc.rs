@@ -226,7 +226,8 @@ impl TicketDoc {
     }
 
     /// Merges saved bytes or concatenated changes from elsewhere. Data whose
-    /// dependencies are missing is refused rather than silently queued.
+    /// dependencies are missing is refused rather than silently queued; as
+    /// with [`TicketDoc::apply_changes`], discard the document after an error.
     pub fn load_incremental(&mut self, data: &[u8]) -> Result<(), DocError> {
         self.doc.load_incremental(data)?;
         let heads = self.doc.get_heads();
@@ -292,7 +293,9 @@ impl TicketDoc {
     }
 
     /// Applies changes from elsewhere. Changes whose dependencies are
-    /// missing are refused rather than silently queued.
+    /// missing are refused rather than silently queued; after such an error
+    /// the document still holds them queued, so callers discard it (the
+    /// relay and the node reload from storage for every batch).
     pub fn apply_changes(&mut self, changes: Vec<Change>) -> Result<(), DocError> {
         self.doc.apply_changes(changes)?;
         let heads = self.doc.get_heads();

@@ -19,6 +19,8 @@ pub struct Hlc {
 
 /// Replica ids are short lowercase hex strings.
 pub const REPLICA_CHARS_MAX: usize = 32;
+/// The counter is encoded in six digits; past this the wall part moves on.
+pub const COUNTER_MAX: u32 = 999_999;
 
 impl Hlc {
     pub fn new(wall_ms: u64, counter: u32, replica: impl Into<String>) -> Hlc {
@@ -111,7 +113,7 @@ impl Clock {
     pub fn observe(&mut self, seen: &Hlc) {
         if (seen.wall_ms, seen.counter) > (self.last_wall_ms, self.last_counter) {
             self.last_wall_ms = seen.wall_ms;
-            self.last_counter = seen.counter;
+            self.last_counter = seen.counter.min(COUNTER_MAX);
         }
     }
 
@@ -122,14 +124,13 @@ impl Clock {
             self.last_wall_ms = now_ms;
             self.last_counter = 0;
         } else {
-            // The counter is wide enough for any real burst; on overflow the
-            // wall part moves one millisecond ahead instead of wrapping.
-            match self.last_counter.checked_add(1) {
-                Some(c) => self.last_counter = c,
-                None => {
-                    self.last_wall_ms += 1;
-                    self.last_counter = 0;
-                }
+            // Stamps encode the counter in six digits: past that the wall
+            // part moves one millisecond ahead instead of overflowing.
+            if self.last_counter >= COUNTER_MAX {
+                self.last_wall_ms = self.last_wall_ms.saturating_add(1);
+                self.last_counter = 0;
+            } else {
+                self.last_counter += 1;
             }
         }
         Hlc::new(self.last_wall_ms, self.last_counter, self.replica.clone())

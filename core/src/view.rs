@@ -65,6 +65,8 @@ pub struct TicketView {
     pub assignee: Option<String>,
     pub created_at: Hlc,
     pub created_by: String,
+    /// The priority the first creation set (the SLA timeline starts there).
+    pub created_priority: Priority,
     pub updated_at: Hlc,
     pub conversation: Option<ConversationLink>,
     pub comments: Vec<Entry>,
@@ -249,6 +251,7 @@ pub fn materialize(doc: &TicketDoc, notes: Option<&TicketDoc>) -> Result<TicketV
         status: Status::Open,
     };
     let mut created: Option<(Hlc, String)> = None;
+    let mut created_priority: Option<Priority> = None;
     let mut comments = Vec::new();
     let mut updated_at: Option<Hlc> = None;
 
@@ -264,6 +267,7 @@ pub fn materialize(doc: &TicketDoc, notes: Option<&TicketDoc>) -> Result<TicketV
                 let again = created.is_some();
                 if created.is_none() {
                     created = Some((at.clone(), by.to_string()));
+                    created_priority = priority.parse().ok();
                 }
                 r.history.push(HistoryEntry {
                     at: at.clone(),
@@ -351,6 +355,7 @@ pub fn materialize(doc: &TicketDoc, notes: Option<&TicketDoc>) -> Result<TicketV
         updated_at: updated_at.unwrap_or_else(|| created_at.clone()),
         created_at,
         created_by,
+        created_priority: created_priority.unwrap_or(Priority::Medium),
         conversation,
         comments,
         internal_notes,
@@ -380,7 +385,7 @@ impl TicketView {
     /// (a node uses the stamp's wall time; the relay corrects it).
     pub fn sla_input(&self, effective: &dyn Fn(&Hlc) -> i64) -> SlaInput {
         let created = effective(&self.created_at);
-        let mut priority_changes = Vec::new();
+        let mut priority_changes = vec![(created, self.created_priority)];
         let mut status_changes = vec![(created, Status::Open)];
         for h in self.history.iter().filter(|h| h.outcome == Outcome::Applied) {
             let t = effective(&h.at).max(created);
@@ -397,9 +402,6 @@ impl TicketView {
                 }
                 _ => {}
             }
-        }
-        if priority_changes.is_empty() {
-            priority_changes.push((created, self.priority));
         }
         let first_comment = self.comments.first().map(|c| effective(&c.at).max(created));
         let from_conversation = self.conversation.as_ref().and_then(|c| c.agent_reply_at_ms).map(|t| t.max(created));

@@ -100,6 +100,18 @@ pub struct SyncProgress {
     pub pending: usize,
 }
 
+/// How a node reaches the relay's sync endpoint: HTTP in the product, a
+/// simulated network in the deterministic simulation.
+pub trait Transport {
+    fn sync(&self, req: &SyncRequest) -> Result<SyncResponse, SyncError>;
+}
+
+impl Transport for Remote {
+    fn sync(&self, req: &SyncRequest) -> Result<SyncResponse, SyncError> {
+        self.post("/v1/sync", req)
+    }
+}
+
 /// The relay's HTTP endpoint for this node.
 pub struct Remote {
     url: String,
@@ -232,9 +244,19 @@ impl Node {
         Ok(resp.access)
     }
 
-    /// Runs a sync to completion (or the round limit).
+    /// Runs a sync with the registered relay to completion (or the round
+    /// limit).
     pub fn sync(&mut self, progress: &mut dyn FnMut(&SyncProgress)) -> Result<SyncReport, SyncError> {
         let Some(remote) = self.remote()? else { return Err(SyncError::NotRegistered) };
+        self.sync_over(&remote, progress)
+    }
+
+    /// Runs a sync over any transport.
+    pub fn sync_over(
+        &mut self,
+        remote: &dyn Transport,
+        progress: &mut dyn FnMut(&SyncProgress),
+    ) -> Result<SyncReport, SyncError> {
         let mut report = SyncReport::default();
         let mut after: Option<(String, String)> = None;
         let mut push_done = false;
@@ -259,7 +281,7 @@ impl Node {
                 push,
                 pull: Some(PullRequest { cursor, bootstrap }),
             };
-            let resp: SyncResponse = match remote.post("/v1/sync", &req) {
+            let resp: SyncResponse = match remote.sync(&req) {
                 Err(SyncError::Unauthorized) => {
                     // A revoked agent keeps no internal notes on the device.
                     let tx = self.store_tx()?;
