@@ -2,33 +2,46 @@
 //! from `TICKETS_CLOCK_OFFSET` (`+2h`, `-90m`), applied to every time the
 //! node reads, so that wrong device clocks can be reproduced on purpose.
 
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::error::NodeError;
 
 pub const CLOCK_OFFSET_ENV: &str = "TICKETS_CLOCK_OFFSET";
 
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct WallClock {
     offset_ms: i64,
+    /// A virtual time source (the deterministic simulation); `None` reads
+    /// the system clock.
+    source: Option<Arc<AtomicI64>>,
 }
 
 impl WallClock {
     pub fn with_offset_ms(offset_ms: i64) -> WallClock {
-        WallClock { offset_ms }
+        WallClock { offset_ms, source: None }
+    }
+
+    /// A clock that reads a shared virtual time (plus an offset).
+    pub fn virtual_time(source: Arc<AtomicI64>, offset_ms: i64) -> WallClock {
+        WallClock { offset_ms, source: Some(source) }
     }
 
     /// Reads the offset from the environment; an unreadable offset is an
     /// error rather than silently ignored.
     pub fn from_env() -> Result<WallClock, NodeError> {
         match std::env::var(CLOCK_OFFSET_ENV) {
-            Ok(s) if !s.trim().is_empty() => Ok(WallClock { offset_ms: parse_offset(&s)? }),
+            Ok(s) if !s.trim().is_empty() => Ok(WallClock::with_offset_ms(parse_offset(&s)?)),
             _ => Ok(WallClock::default()),
         }
     }
 
     pub fn now_ms(&self) -> i64 {
-        let sys = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+        let sys = match &self.source {
+            Some(v) => v.load(Ordering::Relaxed),
+            None => SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0),
+        };
         sys.saturating_add(self.offset_ms)
     }
 }

@@ -17,7 +17,7 @@ use axum::{Json, Router};
 use serde::Serialize;
 use tickets_core::index::{ListQuery, SortKey};
 use tickets_core::protocol::{
-    Access, ErrorBody, RegisterRequest, RegisterResponse, SyncRequest, SyncResponse, PROTOCOL_VERSION,
+    ErrorBody, RegisterRequest, RegisterResponse, SyncRequest, PROTOCOL_VERSION,
     REQUEST_BODY_BYTES_MAX, WATCH_HOLD_SECS,
 };
 use tokio::net::TcpListener;
@@ -133,10 +133,6 @@ fn check_protocol(v: u32) -> Result<(), AppError> {
     Ok(())
 }
 
-fn access(c: &Caller) -> Access {
-    Access { agent: c.agent.name.clone(), role: c.agent.role.clone(), internal_notes: c.agent.may_read_notes() }
-}
-
 async fn healthz() -> impl IntoResponse {
     Json(serde_json::json!({"status": "ok", "protocol": PROTOCOL_VERSION}))
 }
@@ -174,7 +170,7 @@ async fn register(
     .await?;
     Ok(Json(RegisterResponse {
         protocol: PROTOCOL_VERSION,
-        access: access(&caller),
+        access: crate::sync::access(&caller),
         team: caller.agent.team.clone(),
         settings,
     }))
@@ -191,62 +187,24 @@ async fn sync(
     let body = body.map_err(body_error)?;
     Metrics::add(&state.metrics.sync_bytes_in, body.len() as u64);
     let req: SyncRequest = parse_json(&body)?;
-    check_protocol(req.protocol)?;
-    let device_ok = automerge::ActorId::try_from(req.device.as_str()).is_ok_and(|a| caller.actors.contains(&a));
-    if !device_ok {
-        return Err(AppError::new(
-            StatusCode::FORBIDDEN,
-            "device_unregistered",
-            "this device is not registered to the token's agent; run `tickets init --relay URL --token TOKEN`",
-        ));
-    }
+    crate::sync::check(&caller, &req).map_err(|r| match r {
+        crate::sync::SyncRefusal::Protocol(_) => AppError::new(StatusCode::BAD_REQUEST, "protocol_version", r.message()),
+        crate::sync::SyncRefusal::DeviceUnregistered => {
+            AppError::new(StatusCode::FORBIDDEN, "device_unregistered", r.message())
+        }
+    })?;
     let db = state.db.clone();
-    let c2 = caller.clone();
-    let (outcome, pull, settings, max_seq) = blocking(move || {
-        let now = now_ms();
-        let offset = req.clock_ms.saturating_sub(now);
-        let mut conn = db.conn()?;
-        conn.touch_device(&req.device, offset, now)?;
-        let outcome = if req.push.is_empty() { None } else { Some(conn.push(&c2, &req.device, offset, &req.push, now)?) };
-        let (pull, settings) = match &req.pull {
-            Some(p) => (Some(conn.pull(&c2, &req.device, p)?), Some(conn.settings()?)),
-            None => (None, None),
-        };
-        let max_seq = conn.max_seq()?;
-        Ok((outcome, pull, settings, max_seq))
-    })
-    .await?;
+    let handled = blocking(move || Ok(crate::sync::handle_sync(&mut db.conn()?, &caller, &req, now_ms())?)).await?;
     state.seq.send_if_modified(|s| {
-        let changed = max_seq > *s;
-        *s = (*s).max(max_seq);
+        let changed = handled.max_seq > *s;
+        *s = (*s).max(handled.max_seq);
         changed
     });
-    let mut status = StatusCode::OK;
-    let mut error = None;
-    let mut pushed = Vec::new();
-    if let Some(o) = outcome {
-        Metrics::add(&state.metrics.docs_applied, o.accepted as u64);
-        Metrics::add(&state.metrics.changes_applied, o.changes as u64);
-        Metrics::add(&state.metrics.refusals, (o.forbidden + o.invalid) as u64);
-        if o.accepted == 0 && o.forbidden > 0 {
-            status = StatusCode::FORBIDDEN;
-            error = Some("every pushed document was refused: forbidden write".to_string());
-        } else if o.accepted == 0 && o.invalid > 0 {
-            status = StatusCode::BAD_REQUEST;
-            error = Some("every pushed document was refused: invalid data".to_string());
-        }
-        pushed = o.results;
-    }
-    let resp = SyncResponse {
-        protocol: PROTOCOL_VERSION,
-        relay_ms: now_ms(),
-        pushed,
-        pull,
-        settings,
-        access: access(&caller),
-        error,
-    };
-    let bytes = serde_json::to_vec(&resp).map_err(AppError::internal)?;
+    Metrics::add(&state.metrics.docs_applied, handled.accepted as u64);
+    Metrics::add(&state.metrics.changes_applied, handled.changes as u64);
+    Metrics::add(&state.metrics.refusals, handled.refused as u64);
+    let status = StatusCode::from_u16(handled.status).unwrap_or(StatusCode::OK);
+    let bytes = serde_json::to_vec(&handled.response).map_err(AppError::internal)?;
     Metrics::add(&state.metrics.sync_bytes_out, bytes.len() as u64);
     state.metrics.sync_latency.observe(started.elapsed());
     Ok((status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response())

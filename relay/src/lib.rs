@@ -3,6 +3,7 @@
 //!
 //! - [`store`]: all SQL of the relay (agents, devices, documents, the change
 //!   log, effective event times, the ticket index, settings).
+//! - [`sync`]: one sync exchange, independent of HTTP.
 //! - [`auth`]: bearer tokens.
 //! - [`http`]: the HTTP API, its error type and the server loop.
 //! - [`metrics`]: counters and latency histograms in Prometheus text.
@@ -11,6 +12,7 @@ pub mod auth;
 pub mod http;
 pub mod metrics;
 pub mod store;
+pub mod sync;
 
 pub use http::{serve, AppState};
 pub use store::{Db, StoreError};

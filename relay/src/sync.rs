@@ -1,0 +1,88 @@
+//! One sync exchange, independent of HTTP: what the relay does with an
+//! authenticated device's request. The HTTP handler and the deterministic
+//! simulation both call [`handle_sync`].
+
+use tickets_core::protocol::{Access, SyncRequest, SyncResponse, PROTOCOL_VERSION};
+
+use crate::store::{Caller, Conn, StoreError};
+
+/// Why a request was refused before any work (a 4xx).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncRefusal {
+    Protocol(u32),
+    DeviceUnregistered,
+}
+
+impl SyncRefusal {
+    pub fn message(&self) -> String {
+        match self {
+            SyncRefusal::Protocol(v) => {
+                format!("protocol version {v} is not supported; this relay speaks version {PROTOCOL_VERSION}")
+            }
+            SyncRefusal::DeviceUnregistered => {
+                "this device is not registered to the token's agent; run `tickets init --relay URL --token TOKEN`"
+                    .into()
+            }
+        }
+    }
+}
+
+/// A handled exchange: the status to answer with, the response body, and
+/// figures for metrics.
+pub struct Handled {
+    pub status: u16,
+    pub response: SyncResponse,
+    pub max_seq: u64,
+    pub accepted: usize,
+    pub changes: usize,
+    pub refused: usize,
+}
+
+pub fn access(c: &Caller) -> Access {
+    Access { agent: c.agent.name.clone(), role: c.agent.role.clone(), internal_notes: c.agent.may_read_notes() }
+}
+
+pub fn check(caller: &Caller, req: &SyncRequest) -> Result<(), SyncRefusal> {
+    if req.protocol != PROTOCOL_VERSION {
+        return Err(SyncRefusal::Protocol(req.protocol));
+    }
+    let registered = automerge::ActorId::try_from(req.device.as_str()).is_ok_and(|a| caller.actors.contains(&a));
+    if !registered {
+        return Err(SyncRefusal::DeviceUnregistered);
+    }
+    Ok(())
+}
+
+/// Applies the push page and reads the pull page of one request at `now`.
+/// The push commits before the pull is read, so a device sees its own
+/// accepted work reflected in the same exchange.
+pub fn handle_sync(conn: &mut Conn, caller: &Caller, req: &SyncRequest, now: i64) -> Result<Handled, StoreError> {
+    let offset = req.clock_ms.saturating_sub(now);
+    conn.touch_device(&req.device, offset, now)?;
+    let outcome = if req.push.is_empty() { None } else { Some(conn.push(caller, &req.device, offset, &req.push, now)?) };
+    let (pull, settings) = match &req.pull {
+        Some(p) => (Some(conn.pull(caller, &req.device, p)?), Some(conn.settings()?)),
+        None => (None, None),
+    };
+    let max_seq = conn.max_seq()?;
+    let mut status = 200;
+    let mut error = None;
+    let (mut accepted, mut changes, mut refused) = (0, 0, 0);
+    let mut pushed = Vec::new();
+    if let Some(o) = outcome {
+        accepted = o.accepted;
+        changes = o.changes;
+        refused = o.forbidden + o.invalid;
+        if o.accepted == 0 && o.forbidden > 0 {
+            status = 403;
+            error = Some("every pushed document was refused: forbidden write".to_string());
+        } else if o.accepted == 0 && o.invalid > 0 {
+            status = 400;
+            error = Some("every pushed document was refused: invalid data".to_string());
+        }
+        pushed = o.results;
+    }
+    let response =
+        SyncResponse { protocol: PROTOCOL_VERSION, relay_ms: now, pushed, pull, settings, access: access(caller), error };
+    Ok(Handled { status, response, max_seq, accepted, changes, refused })
+}
