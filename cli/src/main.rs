@@ -9,6 +9,7 @@
 //! Exit codes: 0 success, 1 a user error (one line on stderr, with a hint
 //! where one helps), 2 a usage error, 255 an internal error.
 
+mod demo;
 mod node_cmd;
 mod output;
 mod relay_cmd;
@@ -67,6 +68,9 @@ pub enum Command {
     Board(BoardArgs),
     /// Run and administer a relay.
     Relay(relay_cmd::RelayArgs),
+    /// A relay and three agents in a temporary folder: offline edits,
+    /// conflicts, sync, the SLA board; then exits.
+    Demo(demo::DemoArgs),
 }
 
 #[derive(Args, Debug)]
@@ -255,6 +259,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Relay(r) => relay_cmd::run(r),
+        Command::Demo(d) => demo::run(d),
         _ => node_cmd::run(cli),
     };
     match result {
