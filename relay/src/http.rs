@@ -299,6 +299,8 @@ struct BoardResponse {
     total: usize,
     counts: Counts,
     now: String,
+    /// The next instant at which some ticket changes colour.
+    next_change_at: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -329,6 +331,7 @@ async fn tickets(
             total,
             counts: Counts { green, yellow, red, none },
             now: tickets_core::time::iso_i64(now),
+            next_change_at: c.next_color_change(now)?.map(tickets_core::time::iso_i64),
         })
     })
     .await?;
@@ -369,12 +372,35 @@ async fn ticket(
     .await
 }
 
+/// The team lead's dashboard (one self-contained page).
+async fn dashboard() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")],
+        include_str!("../assets/dashboard.html"),
+    )
+}
+
+/// Who the token belongs to, and the relay's current sequence.
+async fn me(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<serde_json::Value>, AppError> {
+    let caller = authenticate(&state, &headers).await?;
+    let seq = *state.seq.borrow();
+    Ok(Json(serde_json::json!({
+        "agent": caller.agent.name,
+        "role": caller.agent.role,
+        "team": caller.agent.team,
+        "internal_notes": caller.agent.may_read_notes(),
+        "seq": seq,
+    })))
+}
+
 async fn not_found() -> AppError {
     AppError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
 }
 
 pub fn router(state: AppState) -> Router {
     Router::new()
+        .route("/", get(dashboard))
+        .route("/v1/me", get(me))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/v1/sync", post(sync))
