@@ -92,6 +92,22 @@ pub enum SlaCommand {
     },
     /// Set the warning threshold (percent of the target elapsed).
     Warn { percent: u8 },
+    /// Business hours: SLA clocks count only open hours (default 24x7).
+    #[command(after_help = "Examples:\n  tickets relay sla calendar --tz Europe/Berlin --hours 'mon-fri 09:00-17:00' --holiday 2026-12-25\n  tickets relay sla calendar --none")]
+    Calendar {
+        /// IANA time zone of the hours and holidays.
+        #[arg(long, required_unless_present = "none")]
+        tz: Option<String>,
+        /// Opening hours: DAYS HH:MM-HH:MM, days as mon-fri or mon,wed,sat (repeatable).
+        #[arg(long = "hours", required_unless_present = "none")]
+        hours: Vec<String>,
+        /// A closed date, YYYY-MM-DD (repeatable).
+        #[arg(long = "holiday")]
+        holidays: Vec<String>,
+        /// Remove the calendar: clocks run 24x7.
+        #[arg(long, conflicts_with_all = ["tz", "hours", "holidays"])]
+        none: bool,
+    },
     /// Show the SLA settings in force.
     Show {
         #[arg(long)]
@@ -205,6 +221,25 @@ pub fn run(a: RelayArgs) -> Result<()> {
                 let policy = c.update_sla(now_ms(), |pol| pol.warn_percent = percent)?;
                 print_policy(&policy);
             }
+            SlaCommand::Calendar { tz, hours, holidays, none } => {
+                let calendar = if none {
+                    None
+                } else {
+                    let mut weekly = Vec::new();
+                    for h in &hours {
+                        weekly.extend(parse_hours(h)?);
+                    }
+                    let cal = tickets_core::sla::Calendar {
+                        time_zone: tz.unwrap_or_default(),
+                        weekly,
+                        holidays: holidays.iter().map(|d| d.trim().to_string()).collect(),
+                    };
+                    cal.validate().map_err(|e| user_error(e.to_string(), None))?;
+                    Some(cal)
+                };
+                let policy = c.update_sla(now_ms(), |pol| pol.calendar = calendar)?;
+                print_policy(&policy);
+            }
             SlaCommand::Show { json } => {
                 let s = c.sla_settings()?;
                 let policy = s.epochs.last().map(|(_, p)| p.clone()).unwrap_or_default();
@@ -251,6 +286,41 @@ pub fn run(a: RelayArgs) -> Result<()> {
     Ok(())
 }
 
+const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+
+/// `mon-fri 09:00-17:00`, `sat,sun 10:00-14:00`: weekly intervals.
+fn parse_hours(spec: &str) -> Result<Vec<tickets_core::sla::WeeklyInterval>> {
+    let bad = || {
+        user_error(format!("invalid hours '{spec}'"), Some("write DAYS HH:MM-HH:MM, e.g. 'mon-fri 09:00-17:00'"))
+    };
+    let (days, times) = spec.trim().split_once(' ').ok_or_else(bad)?;
+    let day = |d: &str| DAYS.iter().position(|x| *x == d.trim().to_ascii_lowercase().get(..3).unwrap_or(""));
+    let mut list = Vec::new();
+    for part in days.split(',') {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b) = (day(a).ok_or_else(bad)?, day(b).ok_or_else(bad)?);
+                if a > b {
+                    return Err(bad());
+                }
+                list.extend(a..=b);
+            }
+            None => list.push(day(part).ok_or_else(bad)?),
+        }
+    }
+    let minute = |t: &str| -> Option<u16> {
+        let (h, m) = t.trim().split_once(':')?;
+        let (h, m): (u16, u16) = (h.parse().ok()?, m.parse().ok()?);
+        (h <= 24 && m < 60 && h * 60 + m <= 1440).then_some(h * 60 + m)
+    };
+    let (start, end) = times.trim().split_once('-').ok_or_else(bad)?;
+    let (start_min, end_min) = (minute(start).ok_or_else(bad)?, minute(end).ok_or_else(bad)?);
+    if start_min >= end_min {
+        return Err(bad());
+    }
+    Ok(list.into_iter().map(|d| tickets_core::sla::WeeklyInterval { weekday: d as u8, start_min, end_min }).collect())
+}
+
 fn print_policy(p: &tickets_core::sla::SlaPolicy) {
     let mut t = table(&["PRIORITY", "FIRST RESPONSE", "RESOLUTION"]);
     for pr in Priority::ALL {
@@ -260,6 +330,23 @@ fn print_policy(p: &tickets_core::sla::SlaPolicy) {
     }
     outln(&t.to_string());
     outln(&format!("warning at {}% of a target", bold(&p.warn_percent.to_string())));
+    match &p.calendar {
+        None => outln("clocks run 24x7"),
+        Some(c) => {
+            let hours: Vec<String> = c
+                .weekly
+                .iter()
+                .map(|w| {
+                    let day = DAYS.get(w.weekday as usize).copied().unwrap_or("?");
+                    format!("{day} {:02}:{:02}-{:02}:{:02}", w.start_min / 60, w.start_min % 60, w.end_min / 60, w.end_min % 60)
+                })
+                .collect();
+            outln(&format!("business hours ({}): {}", c.time_zone, hours.join(", ")));
+            if !c.holidays.is_empty() {
+                outln(&format!("holidays: {}", c.holidays.join(", ")));
+            }
+        }
+    }
 }
 
 fn serve(db_path: &std::path::Path, listen: &str) -> Result<()> {
