@@ -10,6 +10,7 @@
 //! where one helps), 2 a usage error, 255 an internal error.
 
 mod demo;
+mod export_cmd;
 mod node_cmd;
 mod output;
 mod relay_cmd;
@@ -66,6 +67,9 @@ pub enum Command {
     /// The authoritative SLA board, from the relay.
     #[command(after_help = "Examples:\n  tickets board\n  tickets board --sla red --json")]
     Board(BoardArgs),
+    /// Download an authoritative export from the relay (leads and admins).
+    #[command(after_help = "Examples:\n  tickets export --format csv -o export/\n  tickets export --format ndjson --from 2026-11-01 --to 2026-11-30 --status resolved -o nov.ndjson")]
+    Export(export_cmd::ExportArgs),
     /// Run and administer a relay.
     Relay(relay_cmd::RelayArgs),
     /// A relay and three agents in a temporary folder: offline edits,

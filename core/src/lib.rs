@@ -9,6 +9,7 @@
 //! - [`view`]: the materialized ticket, replayed from merged events.
 //! - [`conversation`]: inbox conversations and the description prefill.
 //! - [`ids`]: identities derived on every replica alike.
+//! - [`export`]: export records (CSV rows, formula neutralization).
 //! - [`index`]: what both ends keep per ticket in their index tables.
 //! - [`ingest`]: the relay's merge-and-authorize of a pushed document.
 //! - [`protocol`]: the sync protocol's wire types and limits.
@@ -25,6 +26,7 @@ pub mod doc;
 pub mod duration;
 pub mod edit;
 pub mod error;
+pub mod export;
 pub mod event;
 pub mod hlc;
 pub mod index;

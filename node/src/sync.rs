@@ -146,6 +146,21 @@ impl Remote {
         self.read(resp)
     }
 
+    /// The error a non-OK response stands for.
+    fn error_of(&self, resp: reqwest::blocking::Response) -> SyncError {
+        let status = resp.status().as_u16();
+        let bytes = resp.bytes().unwrap_or_default();
+        let message = serde_json::from_slice::<ErrorBody>(&bytes)
+            .map(|e| e.error)
+            .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).chars().take(300).collect());
+        match status {
+            401 => SyncError::Unauthorized,
+            400 if message.contains("protocol version") => SyncError::Protocol(message),
+            500..=599 => SyncError::Server { status, message },
+            _ => SyncError::Refused { status, message },
+        }
+    }
+
     fn read<R: DeserializeOwned>(&self, resp: reqwest::blocking::Response) -> Result<R, SyncError> {
         let status = resp.status().as_u16();
         let bytes = resp.bytes().map_err(|e| self.transport(e))?;
@@ -189,6 +204,28 @@ impl Remote {
             .send()
             .map_err(|e| self.transport(e))?;
         self.read(resp)
+    }
+
+    /// GET a streamed body (exports): the response, once its status is OK,
+    /// and the relay's announced total (`X-Total-Count`).
+    pub fn get_stream(
+        &self,
+        path: &str,
+        query: &[(String, String)],
+    ) -> Result<(reqwest::blocking::Response, Option<u64>), SyncError> {
+        let resp = self
+            .client
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(&self.token)
+            .query(query)
+            .timeout(Duration::from_secs(24 * 3600))
+            .send()
+            .map_err(|e| self.transport(e))?;
+        if resp.status().as_u16() != 200 {
+            return Err(self.error_of(resp));
+        }
+        let total = resp.headers().get("x-total-count").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
+        Ok((resp, total))
     }
 
     /// Long-polls the relay until its sequence passes `cursor`.

@@ -110,7 +110,7 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f).await.map_err(AppError::internal)?
 }
 
-async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Caller, AppError> {
+pub(crate) async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Caller, AppError> {
     let token = auth::bearer(headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()))
         .ok_or_else(AppError::unauthorized)?;
     let hash = auth::token_hash(token);
@@ -408,6 +408,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/sync/watch", get(watch_changes))
         .route("/v1/tickets", get(tickets))
         .route("/v1/tickets/{id}", get(ticket))
+        .route("/v1/export", get(crate::export::export))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(REQUEST_BODY_BYTES_MAX))
         .layer(axum::middleware::map_response_with_state(state.clone(), count_errors))

@@ -4,11 +4,13 @@
 //! - [`store`]: all SQL of the relay (agents, devices, documents, the change
 //!   log, effective event times, the ticket index, settings).
 //! - [`sync`]: one sync exchange, independent of HTTP.
+//! - [`export`]: streaming exports (CSV, JSON, NDJSON).
 //! - [`auth`]: bearer tokens.
 //! - [`http`]: the HTTP API, its error type and the server loop.
 //! - [`metrics`]: counters and latency histograms in Prometheus text.
 
 pub mod auth;
+pub mod export;
 pub mod http;
 pub mod metrics;
 pub mod store;

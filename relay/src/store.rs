@@ -708,6 +708,74 @@ impl Conn {
         Ok((out, total))
     }
 
+    /// One page of an export, in id order after `after`: each ticket's
+    /// object with live SLA figures (and notes when permitted).
+    pub fn export_page(
+        &self,
+        f: &ExportFilter,
+        after: &str,
+        limit: usize,
+        now: i64,
+        settings: &SlaSettings,
+    ) -> Result<Vec<serde_json::Value>, StoreError> {
+        let mut sql = String::from(
+            "SELECT view_json, sla_input, notes_json FROM tickets WHERE id > ?1 AND created_at >= ?2 AND created_at < ?3",
+        );
+        let mut args: Vec<rusqlite::types::Value> =
+            vec![after.to_string().into(), f.from_ms.into(), f.to_ms.into()];
+        for (col, values) in [("status", &f.statuses), ("category", &f.categories)] {
+            if values.is_empty() {
+                continue;
+            }
+            let marks: Vec<String> = values
+                .iter()
+                .map(|v| {
+                    args.push(v.clone().into());
+                    format!("?{}", args.len())
+                })
+                .collect();
+            sql.push_str(&format!(" AND {col} IN ({})", marks.join(", ")));
+        }
+        args.push((limit as i64).into());
+        sql.push_str(&format!(" ORDER BY id LIMIT ?{}", args.len()));
+        let mut st = self.c.prepare_cached(&sql).db(&self.path)?;
+        let rows = st
+            .query_map(rusqlite::params_from_iter(args.iter()), |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?))
+            })
+            .db(&self.path)?
+            .collect::<Result<Vec<_>, _>>()
+            .db(&self.path)?;
+        rows.into_iter()
+            .map(|(v, s, n)| {
+                let notes = if f.notes { Some(n.unwrap_or_else(|| "[]".into())) } else { None };
+                index::live_object(&v, &s, notes.as_deref(), settings, now, false).map_err(StoreError::Damaged)
+            })
+            .collect()
+    }
+
+    /// How many tickets an export will carry.
+    pub fn export_count(&self, f: &ExportFilter) -> Result<u64, StoreError> {
+        let mut sql = String::from("SELECT count(*) FROM tickets WHERE created_at >= ?1 AND created_at < ?2");
+        let mut args: Vec<rusqlite::types::Value> = vec![f.from_ms.into(), f.to_ms.into()];
+        for (col, values) in [("status", &f.statuses), ("category", &f.categories)] {
+            if values.is_empty() {
+                continue;
+            }
+            let marks: Vec<String> = values
+                .iter()
+                .map(|v| {
+                    args.push(v.clone().into());
+                    format!("?{}", args.len())
+                })
+                .collect();
+            sql.push_str(&format!(" AND {col} IN ({})", marks.join(", ")));
+        }
+        let n: i64 =
+            self.c.query_row(&sql, rusqlite::params_from_iter(args.iter()), |r| r.get(0)).db(&self.path)?;
+        Ok(n as u64)
+    }
+
     /// Ids starting with a prefix (at most `max`).
     pub fn ids_with_prefix(&self, prefix: &str, max: usize) -> Result<Vec<String>, StoreError> {
         let mut st = self
@@ -751,6 +819,17 @@ impl Conn {
     pub fn integrity_check(&self) -> Result<String, StoreError> {
         self.c.query_row("PRAGMA integrity_check", [], |r| r.get(0)).db(&self.path)
     }
+}
+
+/// What an export selects: created_at in [from_ms, to_ms), statuses and
+/// categories (empty: any), and whether internal notes are included.
+#[derive(Debug, Clone)]
+pub struct ExportFilter {
+    pub from_ms: i64,
+    pub to_ms: i64,
+    pub statuses: Vec<String>,
+    pub categories: Vec<String>,
+    pub notes: bool,
 }
 
 /// An event's effective time: its stamp corrected by the device's measured
