@@ -295,10 +295,39 @@ fn story(work: &Path, out: &Path, serve: bool) -> Result<()> {
         ));
     }
 
-    step(8, "Outputs");
+    step(8, "lea exports the authoritative data");
     let board_path = out.join("board.json");
     std::fs::write(&board_path, serde_json::to_vec_pretty(&board)?)?;
-    say(&format!("the authoritative board as JSON: {}", board_path.display()));
+    say(&format!("the board as the API serves it: {}", board_path.display()));
+    for (format, name) in [("csv", "export-csv"), ("json", "export.json"), ("ndjson", "export.ndjson")] {
+        crate::export_cmd::run(
+            &work.join("lea"),
+            crate::export_cmd::ExportArgs {
+                format: format.into(),
+                from: None,
+                to: None,
+                status: vec![],
+                category: vec![],
+                output: out.join(name),
+                json: false,
+            },
+        )?;
+    }
+    let ben_export = crate::export_cmd::run(
+        &work.join("ben"),
+        crate::export_cmd::ExportArgs {
+            format: "json".into(),
+            from: None,
+            to: None,
+            status: vec![],
+            category: vec![],
+            output: out.join("ben-not-allowed.json"),
+            json: false,
+        },
+    );
+    if let Err(e) = ben_export {
+        say(&format!("ben (an agent) may not export: {e}"));
+    }
 
     if serve {
         outln("");
