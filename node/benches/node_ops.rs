@@ -337,6 +337,20 @@ fn main() {
         s.print();
     }
 
+    // Where a list's time goes: the same SQL run alone on a second
+    // connection (rows, then the count behind "N of M shown"); the rest of
+    // a `list` is parsing stored JSON and computing live SLA figures.
+    let mut breakdown = Vec::new();
+    for (name, q) in &queries {
+        match sql_split(&home, q, node.now_ms(), runs.min(10)) {
+            Ok((rows_ms, count_ms)) => {
+                println!("  {name:<42} SQL rows {rows_ms:>8.3} ms, SQL count {count_ms:>8.3} ms (medians)");
+                breakdown.push(json!({"name": name, "sql_rows_ms": rows_ms, "sql_count_ms": count_ms}));
+            }
+            Err(e) => println!("  {name:<42} SQL split unavailable: {e}"),
+        }
+    }
+
     // How much of a `list` is SQL and how much is building JSON objects:
     // the same query without a limit shows how it scales with matches.
     let t = Instant::now();
@@ -362,12 +376,52 @@ fn main() {
         "database_bytes": db_bytes,
         "list_open_unlimited_ms": unlimited.as_secs_f64() * 1000.0,
         "figures": stats.iter().map(Stats::json).collect::<Vec<_>>(),
+        "list_sql_split": breakdown,
     });
     let out = target_dir().join("bench-node.json");
     match std::fs::write(&out, serde_json::to_string_pretty(&summary).unwrap_or_default()) {
         Ok(()) => println!("summary written to {}", out.display()),
         Err(e) => eprintln!("cannot write {}: {e}", out.display()),
     }
+}
+
+/// Medians of the list query's row SQL and count SQL, in milliseconds.
+fn sql_split(home: &Path, q: &ListQuery, now: i64, runs: usize) -> Result<(f64, f64), rusqlite::Error> {
+    use tickets_core::index::{ListSql, SqlArg};
+    let conn = rusqlite::Connection::open_with_flags(
+        home.join(tickets_node::DB_FILE),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )?;
+    let ListSql { filter, tail, args } = q.to_sql(now);
+    let values: Vec<(String, rusqlite::types::Value)> = args
+        .into_iter()
+        .map(|(n, a)| match a {
+            SqlArg::Int(i) => (n, rusqlite::types::Value::Integer(i)),
+            SqlArg::Text(t) => (n, rusqlite::types::Value::Text(t)),
+        })
+        .collect();
+    let run = |sql: &str| -> Result<Duration, rusqlite::Error> {
+        let bind: Vec<(&str, &dyn rusqlite::ToSql)> = values
+            .iter()
+            .filter(|(n, _)| sql.contains(n.as_str()))
+            .map(|(n, v)| (n.as_str(), v as &dyn rusqlite::ToSql))
+            .collect();
+        let t = Instant::now();
+        let mut st = conn.prepare(sql)?;
+        let mut rows = st.query(bind.as_slice())?;
+        while let Some(r) = rows.next()? {
+            std::hint::black_box(r.get::<_, rusqlite::types::Value>(0)?);
+        }
+        Ok(t.elapsed())
+    };
+    let rows_sql = format!("SELECT id, view_json, sla_input FROM tickets{filter}{tail}");
+    let count_sql = format!("SELECT count(*) FROM tickets{filter}");
+    let median = |sql: &str| -> Result<f64, rusqlite::Error> {
+        let mut v = (0..runs.max(1)).map(|_| run(sql)).collect::<Result<Vec<_>, _>>()?;
+        v.sort();
+        Ok(v[v.len() / 2].as_secs_f64() * 1000.0)
+    };
+    Ok((median(&rows_sql)?, median(&count_sql)?))
 }
 
 /// Where the database's bytes go: files on disk and the payload columns,
