@@ -47,6 +47,15 @@ impl DocKind {
     }
 }
 
+/// What the relay needs to know of a change to authorize it.
+#[derive(Debug, Clone)]
+pub struct ChangeMeta {
+    pub actor: ActorId,
+    pub seq: u64,
+    pub deps: Vec<ChangeHash>,
+    pub hash: ChangeHash,
+}
+
 /// One Automerge document of a ticket.
 #[derive(Debug)]
 pub struct TicketDoc {
@@ -285,6 +294,20 @@ impl TicketDoc {
 
     pub fn save(&mut self) -> Vec<u8> {
         self.doc.save()
+    }
+
+    /// Who made each change a peer with `heads` lacks (cheaper than the
+    /// changes themselves).
+    pub fn changes_meta_since(&mut self, heads: &[ChangeHash]) -> Vec<ChangeMeta> {
+        self.doc
+            .get_changes_meta(heads)
+            .into_iter()
+            .map(|m| ChangeMeta { actor: m.actor.into_owned(), seq: m.seq, deps: m.deps, hash: m.hash })
+            .collect()
+    }
+
+    pub fn change_by_hash(&mut self, hash: &ChangeHash) -> Option<Change> {
+        self.doc.get_change_by_hash(hash)
     }
 
     /// Changes this document has that a peer with `heads` lacks.

@@ -15,6 +15,7 @@
 use std::collections::HashSet;
 
 use automerge::{ActorId, Change, ChangeHash, ObjId as ExId};
+
 use uuid::Uuid;
 
 use crate::doc::{DocKind, TicketDoc};
@@ -51,8 +52,11 @@ impl Refusal {
 /// A pushed document that passed.
 pub struct Ingested {
     pub doc: TicketDoc,
-    /// Changes new to the relay, in causal order.
-    pub new_changes: Vec<Change>,
+    /// How many changes are new to the relay.
+    pub new_changes: usize,
+    /// The pushed bytes when they were a whole compact save of a document
+    /// new to the relay: stored as they are, with no second save.
+    pub whole_save: Option<Vec<u8>>,
     /// Keys of events that are new to the relay.
     pub new_event_keys: Vec<String>,
     pub heads: Vec<ChangeHash>,
@@ -75,45 +79,62 @@ pub fn ingest(
     if data.is_empty() {
         return Err(Refusal::Invalid("empty document data".into()));
     }
-    let mut doc = match existing {
-        Some(b) => TicketDoc::load(uuid, kind, b).map_err(|e| Refusal::Invalid(format!("stored copy unreadable: {e}")))?,
-        None => TicketDoc::genesis(uuid, kind),
+    // A document new to the relay usually arrives as a whole compact save:
+    // load it directly (and keep its bytes) instead of replaying it onto a
+    // genesis.
+    let fresh = match existing {
+        None => TicketDoc::load(uuid, kind, data).ok(),
+        Some(_) => None,
     };
-    let old_heads = doc.heads();
+    let loaded_whole = fresh.is_some();
+    let mut doc = match (fresh, existing) {
+        (Some(d), _) => d,
+        (None, Some(b)) => {
+            TicketDoc::load(uuid, kind, b).map_err(|e| Refusal::Invalid(format!("stored copy unreadable: {e}")))?
+        }
+        (None, None) => TicketDoc::genesis(uuid, kind),
+    };
+    let old_heads = if loaded_whole { Vec::new() } else { doc.heads() };
     let mut old_keys: HashSet<String> = HashSet::new();
     if existing.is_some() {
         old_keys.extend(doc.raw_events().into_iter().map(|(k, _)| k));
     }
-    doc.load_incremental(data).map_err(|e| Refusal::Invalid(format!("corrupt document data: {e}")))?;
-    let new_changes = doc.changes_since(&old_heads);
+    if !loaded_whole {
+        doc.load_incremental(data).map_err(|e| Refusal::Invalid(format!("corrupt document data: {e}")))?;
+    }
+    let new_changes = doc.changes_meta_since(&old_heads);
     if new_changes.is_empty() {
         let heads = doc.heads();
-        return Ok(Ingested { doc, new_changes, new_event_keys: Vec::new(), heads });
+        return Ok(Ingested { doc, new_changes: 0, new_event_keys: Vec::new(), heads, whole_save: None });
     }
     doc.check_shape().map_err(|e| Refusal::Invalid(format!("not a valid {} document: {e}", kind.as_str())))?;
 
     let genesis = TicketDoc::genesis(uuid, kind).heads_owned();
     let genesis_actor = ids::genesis_actor(uuid, kind.as_str());
     for change in &new_changes {
-        let actor = change.actor_id();
-        if who.actors.contains(actor) {
+        if who.actors.contains(&change.actor) {
             continue;
         }
-        if *actor == genesis_actor {
-            if genesis.first() != Some(&change.hash()) {
+        if change.actor == genesis_actor {
+            if genesis.first() != Some(&change.hash) {
                 return Err(Refusal::Forbidden("a change claims to be the genesis but is not".into()));
             }
             continue;
         }
-        if kind == DocKind::Ticket && is_prefill(uuid, change, &genesis) {
-            continue;
+        if kind == DocKind::Ticket && change.seq == 1 && change.deps == genesis {
+            if let Some(full) = doc.change_by_hash(&change.hash) {
+                if is_prefill(uuid, &full, &genesis) {
+                    continue;
+                }
+            }
         }
         return Err(Refusal::Forbidden(format!(
             "a change is signed by actor {} which is not registered to agent '{}'",
-            actor.to_hex_string(),
+            change.actor.to_hex_string(),
             who.agent
         )));
     }
+    let new_change_count = new_changes.len();
 
     let mut new_event_keys = Vec::new();
     for (key, raw, op) in doc.raw_events_with_ops() {
@@ -149,7 +170,8 @@ pub fn ingest(
         }
     }
     let heads = doc.heads();
-    Ok(Ingested { doc, new_changes, new_event_keys, heads })
+    let whole_save = loaded_whole.then(|| data.to_vec());
+    Ok(Ingested { doc, new_changes: new_change_count, new_event_keys, heads, whole_save })
 }
 
 /// A conversation prefill is accepted from anyone when it is exactly what

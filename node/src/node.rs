@@ -313,6 +313,23 @@ impl Node {
         Ok((out, total))
     }
 
+    /// Stores documents built elsewhere with this node's author and clock
+    /// (bulk loads: benchmarks, migrations), in one transaction.
+    pub fn store_prepared(&mut self, docs: &mut [(TicketDoc, Option<TicketDoc>)]) -> Result<(), NodeError> {
+        let now = self.now_ms();
+        let tx = self.store.tx()?;
+        let settings = Self::sla_settings(&tx)?;
+        let notes_ok = Self::notes_permitted(&tx)?;
+        for (doc, notes) in docs.iter_mut() {
+            if let Some(n) = notes.as_mut() {
+                tx.save_doc(&n.id().to_string(), DocKind::Notes.as_str(), &n.save())?;
+            }
+            store_ticket(&tx, doc, notes.as_ref(), notes_ok, &settings, now)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Imports tickets in one transaction: every record is checked before
     /// anything is written, and one bad record imports nothing.
     pub fn import(
@@ -384,7 +401,7 @@ fn store_ticket(
     let id = doc.id().to_string();
     let bytes = doc.save();
     tx.save_doc(&id, DocKind::Ticket.as_str(), &bytes)?;
-    reindex(tx, doc, notes, notes_ok, settings, now)
+    reindex(tx, doc, notes, notes_ok, settings, now).map(|_| ())
 }
 
 /// Rewrites a ticket's index row from its documents.
@@ -395,14 +412,15 @@ pub(crate) fn reindex(
     notes_ok: bool,
     settings: &SlaSettings,
     now: i64,
-) -> Result<(), NodeError> {
+) -> Result<Option<Hlc>, NodeError> {
     let id = doc.id().to_string();
     let v = view::materialize(doc, notes.filter(|_| notes_ok))
         .map_err(|source| NodeError::Doc { id: id.clone(), source })?;
     let entry = index::index_entry(&v, settings, now, &wall_time);
     // A permitted reader sees the notes list even when it is empty.
     let notes_json = if notes_ok { Some(index::notes_json(&v, &wall_time).unwrap_or_else(|| "[]".into())) } else { None };
-    tx.upsert_index(&entry, notes_json.as_deref(), true)
+    tx.upsert_index(&entry, notes_json.as_deref(), true)?;
+    Ok(Some(v.max_stamp().clone()))
 }
 
 /// A stored ticket object with live SLA figures added.

@@ -429,6 +429,16 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// Records the relay's known heads of a document with no local changes.
+    pub fn set_synced_if_clean(&self, id: &str, kind: &str, heads: &str) -> Result<(), NodeError> {
+        let mut st = self
+            .tx
+            .prepare_cached("UPDATE docs SET synced_heads = ?3 WHERE id = ?1 AND kind = ?2 AND dirty = 0")
+            .db(self.path)?;
+        st.execute(params![id, kind, heads]).db(self.path)?;
+        Ok(())
+    }
+
     pub fn is_dirty(&self, id: &str) -> Result<bool, NodeError> {
         let n: i64 = self
             .tx

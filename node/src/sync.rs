@@ -22,7 +22,6 @@ use tickets_core::protocol::{
     RegisterResponse, Settings, SyncRequest, SyncResponse, PROTOCOL_VERSION, PUSH_PAGE_BYTES_MAX,
     PUSH_PAGE_DOCS_MAX, SYNC_ROUNDS_MAX,
 };
-use tickets_core::view;
 use uuid::Uuid;
 
 use crate::error::NodeError;
@@ -246,6 +245,10 @@ fn heads_text(heads: &[String]) -> String {
     heads.join(",")
 }
 
+fn hex_heads(h: Vec<automerge::ChangeHash>) -> Vec<String> {
+    h.iter().map(|h| h.to_string()).collect()
+}
+
 fn parse_heads(s: &str) -> Vec<automerge::ChangeHash> {
     s.split(',').filter_map(|h| h.parse().ok()).collect()
 }
@@ -453,6 +456,9 @@ impl Node {
         } else if let Some(page) = &resp.pull {
             let settings = crate::node::sla_settings_of(&tx)?;
             let sla: HashMap<&str, &serde_json::Value> = page.sla.iter().map(|(id, v)| (id.as_str(), v)).collect();
+            // Merged documents stay in memory for the page: each is loaded
+            // and saved once, and materialized once.
+            let mut merged: HashMap<(String, DocKind), TicketDoc> = HashMap::new();
             let mut touched: Vec<String> = Vec::new();
             for d in &page.docs {
                 let (Ok(uuid), Some(kind)) = (Uuid::parse_str(&d.id), DocKind::parse(&d.kind)) else { continue };
@@ -460,13 +466,39 @@ impl Node {
                     continue;
                 }
                 let data = decode_data(&d.data).map_err(|e| SyncError::Protocol(e.to_string()))?;
-                let mut doc = match tx.load_doc(&d.id, kind.as_str())? {
-                    Some(b) => TicketDoc::load(uuid, kind, &b).map_err(|source| NodeError::Doc { id: d.id.clone(), source })?,
-                    None => TicketDoc::genesis(uuid, kind),
+                let unusable = |e: tickets_core::DocError| {
+                    SyncError::Protocol(format!("ticket {}: relay sent unusable data: {e}", d.id))
                 };
-                doc.load_incremental(&data)
-                    .map_err(|e| SyncError::Protocol(format!("ticket {}: relay sent unusable data: {e}", d.id)))?;
-                tx.save_pulled(&d.id, kind.as_str(), &doc.save())?;
+                let key = (d.id.clone(), kind);
+                let (doc, bytes) = match merged.remove(&key) {
+                    Some(mut doc) => {
+                        doc.load_incremental(&data).map_err(unusable)?;
+                        let b = doc.save();
+                        (doc, b)
+                    }
+                    None => match tx.load_doc(&d.id, kind.as_str())? {
+                        Some(b) => {
+                            let mut doc = TicketDoc::load(uuid, kind, &b)
+                                .map_err(|source| NodeError::Doc { id: d.id.clone(), source })?;
+                            doc.load_incremental(&data).map_err(unusable)?;
+                            let b = doc.save();
+                            (doc, b)
+                        }
+                        // A document new to this device usually arrives as a
+                        // compact save: keep its bytes as they are.
+                        None => match TicketDoc::load(uuid, kind, &data) {
+                            Ok(doc) => (doc, data),
+                            Err(_) => {
+                                let mut doc = TicketDoc::genesis(uuid, kind);
+                                doc.load_incremental(&data).map_err(unusable)?;
+                                let b = doc.save();
+                                (doc, b)
+                            }
+                        },
+                    },
+                };
+                tx.save_pulled(&d.id, kind.as_str(), &bytes)?;
+                merged.insert(key, doc);
                 report.pulled += 1;
                 if !touched.contains(&d.id) {
                     touched.push(d.id.clone());
@@ -474,16 +506,31 @@ impl Node {
             }
             for id in touched {
                 let Ok(uuid) = Uuid::parse_str(&id) else { continue };
-                let Some(b) = tx.load_doc(&id, DocKind::Ticket.as_str())? else { continue };
-                let doc = TicketDoc::load(uuid, DocKind::Ticket, &b).map_err(|source| NodeError::Doc { id: id.clone(), source })?;
-                let notes = match tx.load_doc(&id, DocKind::Notes.as_str())? {
-                    Some(nb) if notes_ok => TicketDoc::load(uuid, DocKind::Notes, &nb).ok(),
-                    _ => None,
+                let mut doc = match merged.remove(&(id.clone(), DocKind::Ticket)) {
+                    Some(d) => d,
+                    None => {
+                        let Some(b) = tx.load_doc(&id, DocKind::Ticket.as_str())? else { continue };
+                        TicketDoc::load(uuid, DocKind::Ticket, &b)
+                            .map_err(|source| NodeError::Doc { id: id.clone(), source })?
+                    }
                 };
-                if let Ok(v) = view::materialize(&doc, notes.as_ref()) {
-                    stamps.push(v.max_stamp().clone());
+                let mut notes = match merged.remove(&(id.clone(), DocKind::Notes)) {
+                    Some(n) => Some(n),
+                    None if notes_ok => match tx.load_doc(&id, DocKind::Notes.as_str())? {
+                        Some(nb) => TicketDoc::load(uuid, DocKind::Notes, &nb).ok(),
+                        None => None,
+                    },
+                    None => None,
+                };
+                if let Some(stamp) = crate::node::reindex(&tx, &doc, notes.as_ref(), notes_ok, &settings, now)? {
+                    stamps.push(stamp);
                 }
-                crate::node::reindex(&tx, &doc, notes.as_ref(), notes_ok, &settings, now)?;
+                // What this device holds of a clean document, the relay holds
+                // too: later pushes send only what comes after.
+                tx.set_synced_if_clean(&id, DocKind::Ticket.as_str(), &heads_text(&hex_heads(doc.heads())))?;
+                if let Some(n) = notes.as_mut() {
+                    tx.set_synced_if_clean(&id, DocKind::Notes.as_str(), &heads_text(&hex_heads(n.heads())))?;
+                }
                 if let Some(s) = sla.get(id.as_str()) {
                     set_relay_sla(&tx, &id, s, now)?;
                 }

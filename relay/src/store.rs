@@ -465,19 +465,20 @@ impl Conn {
             };
             out.accepted += 1;
             let heads: Vec<String> = ing.heads.iter().map(|h| h.to_string()).collect();
-            if !ing.new_changes.is_empty() {
-                out.changes += ing.new_changes.len();
-                let mut seq = 0i64;
-                {
-                    let mut st = tx
-                        .prepare_cached("INSERT INTO changes (id, kind, device, bytes) VALUES (?1, ?2, ?3, ?4)")
-                        .db(&path)?;
-                    for c in &ing.new_changes {
-                        st.execute(params![item.id, item.kind, device, c.raw_bytes()]).db(&path)?;
-                        seq = tx.last_insert_rowid();
-                    }
-                }
-                let bytes = ing.doc.save();
+            if ing.new_changes > 0 {
+                out.changes += ing.new_changes;
+                // The log keeps the pushed bytes as they came (a compact save
+                // or concatenated changes): both load with load_incremental,
+                // and data the device already had is ignored on arrival.
+                tx.prepare_cached("INSERT INTO changes (id, kind, device, bytes) VALUES (?1, ?2, ?3, ?4)")
+                    .db(&path)?
+                    .execute(params![item.id, item.kind, device, data])
+                    .db(&path)?;
+                let seq = tx.last_insert_rowid();
+                let bytes = match ing.whole_save.take() {
+                    Some(b) => b,
+                    None => ing.doc.save(),
+                };
                 tx.execute(
                     "INSERT INTO docs (id, kind, bytes, seq) VALUES (?1, ?2, ?3, ?4)
                      ON CONFLICT (id, kind) DO UPDATE SET bytes = excluded.bytes, seq = excluded.seq",

@@ -1,0 +1,555 @@
+//! The benchmark suite (not a test): a real relay process (`tickets relay
+//! serve`), real loopback HTTP, and nodes holding realistic tickets
+//! (~500-character descriptions, 5 comments, a few status changes, internal
+//! notes on one in five).
+//!
+//! ```text
+//! cargo build --release -p tickets-cli -p tickets-bench
+//! target/release/tickets-bench            # the full suite (several minutes)
+//! target/release/tickets-bench --quick    # a smoke run at small N
+//! ```
+//!
+//! Each figure prints one line (median, min, max over its runs) and the suite
+//! writes a JSON summary to `target/bench-sync.json` (or `--out PATH`).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value};
+use tickets_core::doc::TicketDoc;
+use tickets_core::edit::{self, Author, Edit, NewTicket};
+use tickets_core::hlc::Clock;
+use tickets_core::ids;
+use tickets_core::model::{Priority, Status};
+use tickets_core::view;
+use tickets_node::{Node, WallClock};
+
+struct Config {
+    quick: bool,
+    out: PathBuf,
+    only: Option<Vec<String>>,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// A small deterministic generator.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+const WORDS: &[&str] = &[
+    "printer", "vpn", "laptop", "invoice", "refund", "password", "email", "screen", "battery", "network", "login",
+    "crash", "slow", "broken", "upgrade", "license", "backup", "phone", "wifi", "keyboard", "delivery", "order",
+];
+
+fn words(rng: &mut Rng, chars: usize) -> String {
+    let mut s = String::with_capacity(chars + 16);
+    while s.len() < chars {
+        s.push_str(WORDS[rng.below(WORDS.len())]);
+        s.push(' ');
+    }
+    s
+}
+
+/// One realistic ticket, built in memory with the node's author and clock.
+fn make_ticket(i: usize, author: &Author, clock: &mut Clock, now: i64) -> Result<(TicketDoc, Option<TicketDoc>)> {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (i as u64 + 1));
+    let new = NewTicket {
+        subject: format!("{} {} #{i}", WORDS[rng.below(WORDS.len())], WORDS[rng.below(WORDS.len())]),
+        priority: Priority::ALL[rng.below(4)],
+        category: ["hardware", "network", "billing", "accounts"][rng.below(4)].into(),
+        description: Some(words(&mut rng, 500)),
+        assignee: None,
+    };
+    let id = uuid_from(&mut rng);
+    let mut doc = edit::create_ticket(id, author, clock, now, &new, None)?;
+    let mut notes = None;
+    let mut edits = vec![Edit::Status(Status::InProgress)];
+    for _ in 0..5 {
+        edits.push(Edit::Comment(words(&mut rng, 200)));
+    }
+    if i % 3 == 0 {
+        edits.push(Edit::Status(Status::Resolved));
+    }
+    if i % 5 == 0 {
+        edits.push(Edit::Note(words(&mut rng, 120)));
+    }
+    for e in &edits {
+        let v = view::materialize(&doc, notes.as_ref())?;
+        edit::apply_edit(&mut doc, &mut notes, &v, author, clock, now, e)?;
+    }
+    Ok((doc, notes))
+}
+
+fn uuid_from(rng: &mut Rng) -> uuid::Uuid {
+    let hi = rng.next() as u128;
+    let lo = rng.next() as u128;
+    uuid::Uuid::from_u128((hi << 64) | lo)
+}
+
+/// Fills a node with `n` generated tickets, on all cores.
+fn fill(node: &mut Node, n: usize, offset: usize) -> Result<()> {
+    let author = Author { agent: node.agent().to_string(), actor: node.actor().clone() };
+    let threads = std::thread::available_parallelism().map(|p| p.get()).unwrap_or(2);
+    let now = now_ms();
+    let chunk = 2000;
+    let mut start = 0;
+    while start < n {
+        let end = (start + chunk).min(n);
+        let per = (end - start).div_ceil(threads);
+        let mut batch: Vec<(TicketDoc, Option<TicketDoc>)> = Vec::with_capacity(end - start);
+        let results: Vec<Result<Vec<_>>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads)
+                .map(|t| {
+                    let author = author.clone();
+                    s.spawn(move || {
+                        let mut clock = Clock::new(ids::replica_of(&author.actor));
+                        let lo = start + t * per;
+                        let hi = (lo + per).min(end);
+                        (lo..hi).map(|i| make_ticket(offset + i, &author, &mut clock, now)).collect::<Result<Vec<_>>>()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("generator panicked")))).collect()
+        });
+        for r in results {
+            batch.extend(r?);
+        }
+        node.store_prepared(&mut batch)?;
+        start = end;
+    }
+    Ok(())
+}
+
+struct Relay {
+    child: Child,
+    url: String,
+    db: PathBuf,
+    bin: PathBuf,
+}
+
+impl Relay {
+    fn start(bin: &Path, dir: &Path) -> Result<Relay> {
+        std::fs::create_dir_all(dir)?;
+        let db = dir.join("relay.db");
+        let port = free_port()?;
+        let child = Command::new(bin)
+            .args(["relay", "serve", "--db"])
+            .arg(&db)
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("start the relay")?;
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while reqwest::blocking::get(format!("{url}/healthz")).is_err() {
+            if Instant::now() > deadline {
+                bail!("relay did not come up");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(Relay { child, url, db, bin: bin.to_path_buf() })
+    }
+
+    fn cli(&self, args: &[&str]) -> Result<String> {
+        let out = Command::new(&self.bin).args(["relay"]).args(args).arg("--db").arg(&self.db).output()?;
+        if !out.status.success() {
+            bail!("tickets relay {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+
+    fn agent(&self, name: &str, role: &str) -> Result<String> {
+        self.cli(&["agent", "add", name, "--role", role])
+    }
+
+    /// Peak resident memory of the relay process so far, in MiB.
+    fn peak_rss_mb(&self) -> f64 {
+        proc_kb(self.child.id(), "VmHWM") as f64 / 1024.0
+    }
+
+    fn rss_mb(&self) -> f64 {
+        proc_kb(self.child.id(), "VmRSS") as f64 / 1024.0
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn proc_kb(pid: u32, key: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(key))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+fn self_peak_rss_mb() -> f64 {
+    proc_kb(std::process::id(), "VmHWM") as f64 / 1024.0
+}
+
+fn free_port() -> Result<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(l.local_addr()?.port())
+}
+
+/// A fresh node registered with the relay for the token's agent.
+fn node_for(relay: &Relay, dir: &Path, token: &str) -> Result<Node> {
+    let actor = Node::new_actor();
+    let remote = tickets_node::sync::Remote::new(&relay.url, token)?;
+    let resp = tickets_node::sync::register_actor(&remote, &actor)?;
+    let mut node = Node::init_with_actor(dir, &resp.access.agent, actor, WallClock::default())?;
+    node.register(&relay.url, token)?;
+    Ok(node)
+}
+
+#[derive(Default)]
+struct Report {
+    figures: Vec<Value>,
+}
+
+impl Report {
+    fn add(&mut self, name: &str, unit: &str, samples: &mut [f64], goal: Option<(&str, f64)>) {
+        samples.sort_by(|a, b| a.total_cmp(b));
+        let median = samples[samples.len() / 2];
+        let (min, max) = (samples[0], samples[samples.len() - 1]);
+        let p99 = samples[((samples.len() as f64 * 0.99).ceil() as usize).saturating_sub(1).min(samples.len() - 1)];
+        let verdict = match goal {
+            Some(("<=", g)) => if median <= g { "meets" } else { "MISSES" },
+            Some((">=", g)) => if median >= g { "meets" } else { "MISSES" },
+            _ => "",
+        };
+        let goal_text = goal.map(|(op, g)| format!("goal {op} {g}")).unwrap_or_default();
+        println!(
+            "{name:<48} median {median:>10.2} {unit:<6} min {min:>10.2}  max {max:>10.2}  p99 {p99:>10.2}  (n={}) {goal_text} {verdict}",
+            samples.len()
+        );
+        self.figures.push(json!({"name": name, "unit": unit, "median": median, "min": min, "max": max, "p99": p99,
+            "runs": samples.len(), "goal": goal.map(|(op, g)| format!("{op} {g}")), "verdict": verdict}));
+    }
+
+    fn single(&mut self, name: &str, unit: &str, value: f64, goal: Option<(&str, f64)>) {
+        self.add(name, unit, &mut [value], goal);
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn time<T>(f: impl FnOnce() -> Result<T>) -> Result<(f64, T)> {
+    let t = Instant::now();
+    let v = f()?;
+    Ok((ms(t.elapsed()), v))
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    let _ = std::fs::remove_dir_all(to);
+    std::fs::create_dir_all(to)?;
+    for e in std::fs::read_dir(from)? {
+        let e = e?;
+        std::fs::copy(e.path(), to.join(e.file_name()))?;
+    }
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    let mut cfg = Config { quick: false, out: PathBuf::from("target/bench-sync.json"), only: None };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--quick" => cfg.quick = true,
+            "--out" => cfg.out = PathBuf::from(args.next().context("--out PATH")?),
+            "--only" => cfg.only = Some(args.next().context("--only a,b")?.split(',').map(String::from).collect()),
+            other => bail!("unknown argument {other} (use --quick, --out PATH, --only push,pull,edits,idle,watch,concurrent,board)"),
+        }
+    }
+    let bin = std::env::var_os("TICKETS_BIN").map(PathBuf::from).unwrap_or_else(|| {
+        std::env::current_exe().ok().and_then(|p| p.parent().map(|d| d.join("tickets"))).unwrap_or_default()
+    });
+    if !bin.exists() {
+        bail!("no tickets binary at {} (cargo build --release -p tickets-cli, or set TICKETS_BIN)", bin.display());
+    }
+    let work = std::env::temp_dir().join(format!("tickets-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&work)?;
+    let mut report = Report::default();
+    let result = run(&cfg, &bin, &work, &mut report);
+    let _ = std::fs::remove_dir_all(&work);
+    result?;
+    let summary = json!({
+        "machine": {"cores": std::thread::available_parallelism().map(|p| p.get()).unwrap_or(0)},
+        "quick": cfg.quick,
+        "figures": report.figures,
+    });
+    if let Some(parent) = cfg.out.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(&cfg.out, serde_json::to_vec_pretty(&summary)?)?;
+    println!("summary written to {}", cfg.out.display());
+    Ok(())
+}
+
+fn wants(cfg: &Config, name: &str) -> bool {
+    cfg.only.as_ref().is_none_or(|o| o.iter().any(|x| x == name))
+}
+
+fn run(cfg: &Config, bin: &Path, work: &Path, report: &mut Report) -> Result<()> {
+    let n = if cfg.quick { 300 } else { 10_000 };
+    let runs = if cfg.quick { 2 } else { 5 };
+
+    // A node holding N tickets, kept as a template to copy for every run.
+    let template = work.join("template");
+    {
+        let relay = Relay::start(bin, &work.join("relay-template"))?;
+        let token = relay.agent("ana", "agent")?;
+        let mut node = node_for(&relay, &template, &token)?;
+        let (gen_ms, ()) = time(|| fill(&mut node, n, 0))?;
+        println!("(generated {n} tickets in {:.1}s)", gen_ms / 1000.0);
+    }
+
+    if wants(cfg, "push") || wants(cfg, "pull") || wants(cfg, "edits") {
+        let mut push = Vec::new();
+        let mut pull = Vec::new();
+        let mut edits = Vec::new();
+        let mut relay_rss = 0.0f64;
+        for r in 0..runs {
+            let relay = Relay::start(bin, &work.join(format!("relay-{r}")))?;
+            let ta = relay.agent("ana", "agent")?;
+            let tb = relay.agent("ben", "lead")?;
+            let home_a = work.join(format!("a-{r}"));
+            copy_dir(&template, &home_a)?;
+            let mut a = Node::open(&home_a, WallClock::default())?;
+            // The template was registered with another relay (as "ana"):
+            // register this copy's actor with this one.
+            a.register(&relay.url, &ta)?;
+            let (t, rep) = time(|| Ok(a.sync(&mut |_| {})?))?;
+            if rep.pushed < n {
+                bail!("cold push pushed {} of {n}", rep.pushed);
+            }
+            push.push(t);
+            let mut b = node_for(&relay, &work.join(format!("b-{r}")), &tb)?;
+            let (t, rep) = time(|| Ok(b.sync(&mut |_| {})?))?;
+            if rep.pulled < n {
+                bail!("cold pull pulled {} of {n}", rep.pulled);
+            }
+            pull.push(t);
+            // K edits on A reaching B.
+            let ids: Vec<String> = a
+                .list(&tickets_core::index::ListQuery { limit: Some(100), ..Default::default() })?
+                .0
+                .iter()
+                .filter_map(|t| t["id"].as_str().map(String::from))
+                .collect();
+            for id in &ids {
+                a.edit(id, &[Edit::Comment(format!("bench edit {r}"))])?;
+            }
+            let (t, _) = time(|| {
+                a.sync(&mut |_| {})?;
+                let rep = b.sync(&mut |_| {})?;
+                if rep.pulled < ids.len() {
+                    bail!("only {} of {} edits arrived", rep.pulled, ids.len());
+                }
+                Ok(())
+            })?;
+            edits.push(t);
+            relay_rss = relay_rss.max(relay.peak_rss_mb());
+        }
+        report.add(&format!("cold push {n} tickets"), "ms", &mut push, Some(("<=", 8000.0)));
+        report.add(&format!("cold pull {n} tickets to a fresh node"), "ms", &mut pull, Some(("<=", 8000.0)));
+        report.add(&format!("100 edits reach another node (N={n})"), "ms", &mut edits, Some(("<=", 300.0)));
+        report.single(&format!("relay peak RSS, push+pull of {n}"), "MiB", relay_rss, None);
+    }
+
+    if wants(cfg, "idle") {
+        let sizes: Vec<usize> = if cfg.quick { vec![100, 300] } else { vec![1000, 10_000, 100_000] };
+        let relay = Relay::start(bin, &work.join("relay-idle"))?;
+        let token = relay.agent("ida", "agent")?;
+        let mut node = node_for(&relay, &work.join("idle"), &token)?;
+        let mut have = 0;
+        for size in sizes {
+            fill(&mut node, size - have, 1_000_000 + have)?;
+            have = size;
+            let (t, _) = time(|| Ok(node.sync(&mut |_| {})?))?;
+            if size >= 100_000 {
+                report.single(&format!("cold push {size} tickets"), "ms", t, Some(("<=", 90_000.0)));
+                report.single(&format!("relay peak RSS after pushing {size}"), "MiB", relay.peak_rss_mb(), Some(("<=", 300.0)));
+            }
+            let mut idle = Vec::new();
+            for _ in 0..20 {
+                let (t, rep) = time(|| Ok(node.sync(&mut |_| {})?))?;
+                if rep.pushed + rep.pulled != 0 {
+                    bail!("idle sync moved data");
+                }
+                idle.push(t);
+            }
+            report.add(&format!("idle sync at {size} tickets"), "ms", &mut idle, Some(("<=", 50.0)));
+        }
+        if wants(cfg, "board") {
+            let lead = relay.agent("lee", "lead")?;
+            relay.cli(&["sla", "set", "--priority", "urgent", "--first-response", "1s", "--resolution", "1h"])?;
+            relay.cli(&["sla", "set", "--priority", "high", "--first-response", "1h", "--resolution", "1d"])?;
+            let client = reqwest::blocking::Client::new();
+            let mut board = Vec::new();
+            for _ in 0..20 {
+                let (t, ()) = time(|| {
+                    let r = client
+                        .get(format!("{}/v1/tickets?sla=red&sort=sla&limit=50", relay.url))
+                        .bearer_auth(&lead)
+                        .send()?;
+                    if !r.status().is_success() {
+                        bail!("board answered {}", r.status());
+                    }
+                    let _: Value = r.json()?;
+                    Ok(())
+                })?;
+                board.push(t);
+            }
+            report.add(&format!("board query, red filter, {have} tickets"), "ms", &mut board, Some(("<=", 50.0)));
+            let before = relay.rss_mb();
+            let (t, bytes) = time(|| {
+                let mut r = client
+                    .get(format!("{}/v1/export?format=csv&table=tickets", relay.url))
+                    .bearer_auth(&lead)
+                    .timeout(Duration::from_secs(600))
+                    .send()?;
+                let mut sink = std::io::sink();
+                Ok(r.copy_to(&mut sink)?)
+            })?;
+            let growth = relay.peak_rss_mb() - before;
+            report.single(&format!("CSV export (tickets.csv) of {have} tickets"), "ms", t, Some(("<=", 10_000.0)));
+            report.single("CSV export size", "MiB", bytes as f64 / 1048576.0, None);
+            report.single("relay RSS growth during export", "MiB", growth.max(0.0), Some(("<=", 50.0)));
+            let (t, _) = time(|| {
+                let mut r = client
+                    .get(format!("{}/v1/export?format=ndjson", relay.url))
+                    .bearer_auth(&lead)
+                    .timeout(Duration::from_secs(600))
+                    .send()?;
+                Ok(r.copy_to(&mut std::io::sink())?)
+            })?;
+            report.single(&format!("NDJSON export of {have} tickets"), "ms", t, Some(("<=", 10_000.0)));
+        }
+    }
+
+    if wants(cfg, "watch") {
+        let relay = Relay::start(bin, &work.join("relay-watch"))?;
+        let ta = relay.agent("wa", "agent")?;
+        let tb = relay.agent("wb", "agent")?;
+        let mut a = node_for(&relay, &work.join("wa"), &ta)?;
+        fill(&mut a, 50, 5_000_000)?;
+        a.sync(&mut |_| {})?;
+        let home_b = work.join("wb");
+        let mut b = node_for(&relay, &home_b, &tb)?;
+        b.sync(&mut |_| {})?;
+        let id = a.list(&tickets_core::index::ListQuery { limit: Some(1), ..Default::default() })?.0[0]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let stop = Arc::new(AtomicBool::new(false));
+        let s2 = stop.clone();
+        let watcher = std::thread::spawn(move || {
+            let _ = b.sync_watch(&|| !s2.load(Ordering::Relaxed), &mut |_| {});
+        });
+        std::thread::sleep(Duration::from_millis(500));
+        let mut reader = Node::open(&home_b, WallClock::default())?;
+        let mut lat = Vec::new();
+        for i in 0..if cfg.quick { 5 } else { 40 } {
+            let text = format!("watch probe {i}");
+            let t0 = Instant::now();
+            a.edit(&id, &[Edit::Comment(text.clone())])?;
+            a.sync(&mut |_| {})?;
+            loop {
+                let v = reader.show(&id)?;
+                if v["comments"].as_array().is_some_and(|c| c.iter().any(|c| c["body"] == text.as_str())) {
+                    break;
+                }
+                if t0.elapsed() > Duration::from_secs(10) {
+                    bail!("watch: an edit did not arrive within 10 s");
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            lat.push(ms(t0.elapsed()));
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        stop.store(true, Ordering::Relaxed);
+        let _ = watcher.join();
+        let mut l2 = lat.clone();
+        report.add("watch latency (edit+push on A to visible on B)", "ms", &mut lat, Some(("<=", 200.0)));
+        l2.sort_by(|a, b| a.total_cmp(b));
+        let p99 = l2[((l2.len() as f64 * 0.99).ceil() as usize).saturating_sub(1)];
+        report.single("watch latency p99", "ms", p99, Some(("<=", 1000.0)));
+    }
+
+    if wants(cfg, "concurrent") {
+        let agents = if cfg.quick { 20 } else { 200 };
+        let relay = Relay::start(bin, &work.join("relay-conc"))?;
+        let mut nodes = Vec::new();
+        for i in 0..agents {
+            let token = relay.agent(&format!("c{i}"), "agent")?;
+            let mut node = node_for(&relay, &work.join(format!("c{i}")), &token)?;
+            for k in 0..10 {
+                node.create(
+                    &NewTicket {
+                        subject: format!("agent {i} ticket {k}"),
+                        priority: Priority::Medium,
+                        category: "hardware".into(),
+                        description: Some("x".repeat(300)),
+                        assignee: None,
+                    },
+                    None,
+                    false,
+                )?;
+            }
+            nodes.push(node);
+        }
+        let results: Vec<Result<f64>> = std::thread::scope(|s| {
+            let hs: Vec<_> = nodes
+                .iter_mut()
+                .map(|node| s.spawn(move || -> Result<f64> { Ok(time(|| Ok(node.sync(&mut |_| {})?))?.0) }))
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("panicked")))).collect()
+        });
+        let mut lat = Vec::new();
+        let mut errors = 0;
+        for r in results {
+            match r {
+                Ok(t) => lat.push(t),
+                Err(_) => errors += 1,
+            }
+        }
+        report.single(&format!("{agents} concurrent agents: failed syncs"), "count", errors as f64, Some(("<=", 0.0)));
+        if !lat.is_empty() {
+            let mut l2 = lat.clone();
+            report.add(&format!("{agents} concurrent agents: sync (10 new tickets, pull)"), "ms", &mut lat, None);
+            l2.sort_by(|a, b| a.total_cmp(b));
+            let p99 = l2[((l2.len() as f64 * 0.99).ceil() as usize).saturating_sub(1)];
+            report.single(&format!("{agents} concurrent agents: p99 sync"), "ms", p99, Some(("<=", 2000.0)));
+        }
+    }
+    report.single("bench process peak RSS (nodes + generator)", "MiB", self_peak_rss_mb(), None);
+    Ok(())
+}
