@@ -97,13 +97,8 @@ fn newest_first_by_default_and_created_sorts() {
     assert_eq!(h.subjects(&[]), strings(&["third", "second", "first"]));
     assert_eq!(h.subjects(&["--sort", "-created"]), strings(&["third", "second", "first"]));
     assert_eq!(h.subjects(&["--sort", "created"]), strings(&["first", "second", "third"]));
-    h.run(&[
-        "edit",
-        &h.list(&["--search", "first"])[0]["id"].as_str().unwrap_or_default().to_string(),
-        "--priority",
-        "high",
-    ])
-    .ok();
+    let first = h.list(&["--search", "first"])[0]["id"].as_str().unwrap_or_default().to_string();
+    h.run(&["edit", &first, "--priority", "high"]).ok();
     assert_eq!(h.subjects(&["--sort", "-updated"])[0], "first");
 }
 
