@@ -89,9 +89,8 @@ pub fn ingest(
     let loaded_whole = fresh.is_some();
     let mut doc = match (fresh, existing) {
         (Some(d), _) => d,
-        (None, Some(b)) => {
-            TicketDoc::load(uuid, kind, b).map_err(|e| Refusal::Invalid(format!("stored copy unreadable: {e}")))?
-        }
+        (None, Some(b)) => TicketDoc::load_stored(uuid, kind, b)
+            .map_err(|e| Refusal::Invalid(format!("stored copy unreadable: {e}")))?,
         (None, None) => TicketDoc::genesis(uuid, kind),
     };
     let old_heads = if loaded_whole { Vec::new() } else { doc.heads() };
@@ -109,21 +108,24 @@ pub fn ingest(
     }
     doc.check_shape().map_err(|e| Refusal::Invalid(format!("not a valid {} document: {e}", kind.as_str())))?;
 
-    let genesis = TicketDoc::genesis(uuid, kind).heads_owned();
+    // The genesis is recomputed only when a change needs it.
+    let mut genesis_cache: Option<Vec<ChangeHash>> = None;
+    let mut genesis = || genesis_cache.get_or_insert_with(|| TicketDoc::genesis(uuid, kind).heads_owned()).clone();
     let genesis_actor = ids::genesis_actor(uuid, kind.as_str());
     for change in &new_changes {
         if who.actors.contains(&change.actor) {
             continue;
         }
         if change.actor == genesis_actor {
+            let genesis = genesis();
             if genesis.first() != Some(&change.hash) {
                 return Err(Refusal::Forbidden("a change claims to be the genesis but is not".into()));
             }
             continue;
         }
-        if kind == DocKind::Ticket && change.seq == 1 && change.deps == genesis {
+        if kind == DocKind::Ticket && change.seq == 1 && change.deps == genesis() {
             if let Some(full) = doc.change_by_hash(&change.hash) {
-                if is_prefill(uuid, &full, &genesis) {
+                if is_prefill(uuid, &full, &genesis()) {
                     continue;
                 }
             }

@@ -23,11 +23,11 @@ pub const REQUEST_BODY_BYTES_MAX: usize = 16 * 1024 * 1024;
 /// A node fills a push page up to this many bytes of document data.
 pub const PUSH_PAGE_BYTES_MAX: usize = 4 * 1024 * 1024;
 /// A node pushes at most this many documents per request.
-pub const PUSH_PAGE_DOCS_MAX: usize = 2000;
+pub const PUSH_PAGE_DOCS_MAX: usize = 1000;
 /// The relay fills a pull page up to about this many bytes.
 pub const PULL_PAGE_BYTES_MAX: usize = 4 * 1024 * 1024;
 /// The relay sends at most this many documents per pull page.
-pub const PULL_PAGE_DOCS_MAX: usize = 2000;
+pub const PULL_PAGE_DOCS_MAX: usize = 1000;
 /// A node stops a sync after this many rounds and says so; the next sync
 /// resumes where it stopped.
 pub const SYNC_ROUNDS_MAX: usize = 100_000;
@@ -61,9 +61,12 @@ pub struct SyncRequest {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PullRequest {
-    /// The relay sequence number up to which this device holds everything
-    /// (0: never pulled).
+    /// The relay sequence number up to which this device holds everything.
     pub cursor: u64,
+    /// False until the device has finished its first (bootstrap) pull; a
+    /// device that has not bootstraps whatever its cursor.
+    #[serde(default)]
+    pub bootstrapped: bool,
     /// While bootstrapping: the last (id, kind) received, and the sequence
     /// number the bootstrap started at.
     #[serde(default)]

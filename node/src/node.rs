@@ -223,10 +223,10 @@ impl Node {
         let uuid = Uuid::parse_str(id).map_err(|_| NodeError::NotFound(id.to_string()))?;
         let doc_err = |source| NodeError::Doc { id: id.to_string(), source };
         let bytes = tx.load_doc(id, DocKind::Ticket.as_str())?.ok_or_else(|| NodeError::NotFound(id.to_string()))?;
-        let doc = TicketDoc::load(uuid, DocKind::Ticket, &bytes).map_err(doc_err)?;
+        let doc = TicketDoc::load_stored(uuid, DocKind::Ticket, &bytes).map_err(doc_err)?;
         let notes = if with_notes {
             match tx.load_doc(id, DocKind::Notes.as_str())? {
-                Some(b) => Some(TicketDoc::load(uuid, DocKind::Notes, &b).map_err(doc_err)?),
+                Some(b) => Some(TicketDoc::load_stored(uuid, DocKind::Notes, &b).map_err(doc_err)?),
                 None => None,
             }
         } else {

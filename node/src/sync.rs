@@ -32,6 +32,7 @@ pub(crate) const M_TOKEN: &str = "relay_token";
 pub(crate) const M_CURSOR: &str = "cursor";
 pub(crate) const M_BOOTSTRAP: &str = "bootstrap";
 pub(crate) const M_ROLE: &str = "role";
+pub(crate) const M_BOOTSTRAPPED: &str = "bootstrapped";
 
 /// How long one HTTP request may take before it counts as failed.
 pub const REQUEST_TIMEOUT_SECS: u64 = 120;
@@ -306,20 +307,29 @@ impl Node {
                 report.incomplete = true;
                 break;
             }
-            let (push, revs, more_to_push) = if push_done { (Vec::new(), HashMap::new(), false) } else { self.push_page(&mut after)? };
-            let (cursor, bootstrap) = {
+            let (cursor, bootstrap, bootstrapped) = {
                 let tx = self.store_tx()?;
                 let cursor = tx.get_meta(M_CURSOR)?.and_then(|c| c.parse().ok()).unwrap_or(0u64);
                 let bootstrap: Option<BootstrapPos> =
                     tx.get_meta(M_BOOTSTRAP)?.and_then(|b| serde_json::from_str(&b).ok());
-                (cursor, bootstrap)
+                let bootstrapped = tx.get_meta(M_BOOTSTRAPPED)?.as_deref() == Some("1");
+                (cursor, bootstrap, bootstrapped)
+            };
+            // A device bootstraps before it pushes: what it pushes afterwards
+            // is logged as its own and never comes back to it, so a device
+            // that starts with many local tickets does not pull them back.
+            let bootstrapping = !bootstrapped || bootstrap.is_some();
+            let (push, revs, more_to_push) = if push_done || bootstrapping {
+                (Vec::new(), HashMap::new(), !push_done)
+            } else {
+                self.push_page(&mut after)?
             };
             let req = SyncRequest {
                 protocol: PROTOCOL_VERSION,
                 device: self.actor().to_hex_string(),
                 clock_ms: self.now_ms(),
                 push,
-                pull: Some(PullRequest { cursor, bootstrap }),
+                pull: Some(PullRequest { cursor, bootstrapped, bootstrap }),
             };
             let resp: SyncResponse = match remote.sync(&req) {
                 Err(SyncError::Unauthorized) => {
@@ -387,7 +397,7 @@ impl Node {
             // Changes since what the relay is known to hold, or the whole
             // (compact) document the first time.
             let data = match (synced, Uuid::parse_str(&id), DocKind::parse(&kind)) {
-                (Some(h), Ok(uuid), Some(k)) => match TicketDoc::load(uuid, k, &doc_bytes) {
+                (Some(h), Ok(uuid), Some(k)) => match TicketDoc::load_stored(uuid, k, &doc_bytes) {
                     Ok(mut d) => {
                         let changes = d.changes_since(&parse_heads(&h));
                         let mut out = Vec::new();
@@ -453,89 +463,78 @@ impl Node {
             // that were withheld until now.
             tx.set_meta(M_CURSOR, "0")?;
             tx.set_meta(M_BOOTSTRAP, "")?;
+            tx.set_meta(M_BOOTSTRAPPED, "")?;
         } else if let Some(page) = &resp.pull {
             let settings = crate::node::sla_settings_of(&tx)?;
             let sla: HashMap<&str, &serde_json::Value> = page.sla.iter().map(|(id, v)| (id.as_str(), v)).collect();
-            // Merged documents stay in memory for the page: each is loaded
-            // and saved once, and materialized once.
-            let mut merged: HashMap<(String, DocKind), TicketDoc> = HashMap::new();
-            let mut touched: Vec<String> = Vec::new();
+            // Each pulled document is merged, saved and its ticket
+            // reindexed at once, so memory holds one document at a time.
             for d in &page.docs {
                 let (Ok(uuid), Some(kind)) = (Uuid::parse_str(&d.id), DocKind::parse(&d.kind)) else { continue };
                 if kind == DocKind::Notes && !notes_ok {
                     continue;
                 }
                 let data = decode_data(&d.data).map_err(|e| SyncError::Protocol(e.to_string()))?;
-                let unusable = |e: tickets_core::DocError| {
-                    SyncError::Protocol(format!("ticket {}: relay sent unusable data: {e}", d.id))
+                let unusable =
+                    |e: tickets_core::DocError| SyncError::Protocol(format!("ticket {}: relay sent unusable data: {e}", d.id));
+                let load = |b: &[u8], k: DocKind| {
+                    TicketDoc::load_stored(uuid, k, b).map_err(|source| NodeError::Doc { id: d.id.clone(), source })
                 };
-                let key = (d.id.clone(), kind);
-                let (doc, bytes) = match merged.remove(&key) {
-                    Some(mut doc) => {
+                let (mut doc, bytes) = match tx.load_doc(&d.id, kind.as_str())? {
+                    Some(b) => {
+                        let mut doc = load(&b, kind)?;
                         doc.load_incremental(&data).map_err(unusable)?;
                         let b = doc.save();
                         (doc, b)
                     }
-                    None => match tx.load_doc(&d.id, kind.as_str())? {
-                        Some(b) => {
-                            let mut doc = TicketDoc::load(uuid, kind, &b)
-                                .map_err(|source| NodeError::Doc { id: d.id.clone(), source })?;
+                    // A document new to this device usually arrives as a
+                    // compact save: keep its bytes as they are.
+                    None => match TicketDoc::load(uuid, kind, &data) {
+                        Ok(doc) => (doc, data),
+                        Err(_) => {
+                            let mut doc = TicketDoc::genesis(uuid, kind);
                             doc.load_incremental(&data).map_err(unusable)?;
                             let b = doc.save();
                             (doc, b)
                         }
-                        // A document new to this device usually arrives as a
-                        // compact save: keep its bytes as they are.
-                        None => match TicketDoc::load(uuid, kind, &data) {
-                            Ok(doc) => (doc, data),
-                            Err(_) => {
-                                let mut doc = TicketDoc::genesis(uuid, kind);
-                                doc.load_incremental(&data).map_err(unusable)?;
-                                let b = doc.save();
-                                (doc, b)
-                            }
-                        },
                     },
                 };
                 tx.save_pulled(&d.id, kind.as_str(), &bytes)?;
-                merged.insert(key, doc);
                 report.pulled += 1;
-                if !touched.contains(&d.id) {
-                    touched.push(d.id.clone());
-                }
-            }
-            for id in touched {
-                let Ok(uuid) = Uuid::parse_str(&id) else { continue };
-                let mut doc = match merged.remove(&(id.clone(), DocKind::Ticket)) {
-                    Some(d) => d,
-                    None => {
-                        let Some(b) = tx.load_doc(&id, DocKind::Ticket.as_str())? else { continue };
-                        TicketDoc::load(uuid, DocKind::Ticket, &b)
-                            .map_err(|source| NodeError::Doc { id: id.clone(), source })?
-                    }
-                };
-                let mut notes = match merged.remove(&(id.clone(), DocKind::Notes)) {
-                    Some(n) => Some(n),
-                    None if notes_ok => match tx.load_doc(&id, DocKind::Notes.as_str())? {
-                        Some(nb) => TicketDoc::load(uuid, DocKind::Notes, &nb).ok(),
-                        None => None,
-                    },
-                    None => None,
-                };
-                if let Some(stamp) = crate::node::reindex(&tx, &doc, notes.as_ref(), notes_ok, &settings, now)? {
-                    stamps.push(stamp);
-                }
                 // What this device holds of a clean document, the relay holds
                 // too: later pushes send only what comes after.
-                tx.set_synced_if_clean(&id, DocKind::Ticket.as_str(), &heads_text(&hex_heads(doc.heads())))?;
-                if let Some(n) = notes.as_mut() {
-                    tx.set_synced_if_clean(&id, DocKind::Notes.as_str(), &heads_text(&hex_heads(n.heads())))?;
-                }
-                if let Some(s) = sla.get(id.as_str()) {
-                    set_relay_sla(&tx, &id, s, now)?;
+                tx.set_synced_if_clean(&d.id, kind.as_str(), &heads_text(&hex_heads(doc.heads())))?;
+                let (ticket, notes) = match kind {
+                    DocKind::Ticket => {
+                        let notes = match tx.load_doc(&d.id, DocKind::Notes.as_str())? {
+                            Some(nb) if notes_ok => load(&nb, DocKind::Notes).ok(),
+                            _ => None,
+                        };
+                        (Some(doc), notes)
+                    }
+                    DocKind::Notes => {
+                        // Notes may arrive before their ticket; the ticket's
+                        // own arrival reindexes then.
+                        let ticket = match tx.load_doc(&d.id, DocKind::Ticket.as_str())? {
+                            Some(tb) => Some(load(&tb, DocKind::Ticket)?),
+                            None => None,
+                        };
+                        (ticket, Some(doc))
+                    }
+                };
+                if let Some(t) = ticket {
+                    if let Some(stamp) = crate::node::reindex(&tx, &t, notes.as_ref(), notes_ok, &settings, now)? {
+                        stamps.push(stamp);
+                    }
+                    if let Some(s) = sla.get(d.id.as_str()) {
+                        set_relay_sla(&tx, &d.id, s, now)?;
+                    }
                 }
             }
             tx.set_meta(M_CURSOR, &page.cursor.to_string())?;
+            if page.bootstrap.is_none() {
+                tx.set_meta(M_BOOTSTRAPPED, "1")?;
+            }
             tx.set_meta(
                 M_BOOTSTRAP,
                 &page.bootstrap.as_ref().and_then(|b| serde_json::to_string(b).ok()).unwrap_or_default(),

@@ -428,7 +428,38 @@ impl Conn {
         let tx = self.tx()?;
         let settings = read_sla_settings(&tx, &path)?;
         let mut out = PushOutcome { results: Vec::new(), forbidden: 0, invalid: 0, accepted: 0, changes: 0 };
+        // Decode each item and read the stored copy first; then merge and
+        // authorize all of them in parallel (pure CPU work, the bulk of a
+        // push); then write, in order, in this one transaction.
+        let mut seen: HashSet<(&str, &str)> = HashSet::new();
+        let mut prepared: Vec<Result<(Vec<u8>, Option<Vec<u8>>), Refusal>> = Vec::with_capacity(items.len());
         for item in items {
+            if !seen.insert((item.id.as_str(), item.kind.as_str())) {
+                prepared.push(Err(Refusal::Invalid("the same document twice in one push".into())));
+                continue;
+            }
+            let data = match decode_data(&item.data) {
+                Ok(d) => d,
+                Err(e) => {
+                    prepared.push(Err(Refusal::Invalid(e)));
+                    continue;
+                }
+            };
+            let existing: Option<Vec<u8>> = tx
+                .prepare_cached("SELECT bytes FROM docs WHERE id = ?1 AND kind = ?2")
+                .db(&path)?
+                .query_row(params![item.id, item.kind], |r| r.get(0))
+                .optional()
+                .db(&path)?;
+            prepared.push(Ok((data, existing)));
+        }
+        let ingested = parallel_map(items.iter().zip(prepared).collect(), |(item, p)| {
+            p.and_then(|(data, existing)| {
+                ingest::ingest(&item.id, &item.kind, existing.as_deref(), &data, &principal).map(|i| (i, data))
+            })
+        })
+        .ok_or_else(|| StoreError::Damaged("a merge worker failed".into()))?;
+        for (item, result) in items.iter().zip(ingested) {
             let refuse = |out: &mut PushOutcome, r: Refusal| {
                 match r {
                     Refusal::Forbidden(_) => out.forbidden += 1,
@@ -443,21 +474,8 @@ impl Conn {
                     sla: None,
                 });
             };
-            let data = match decode_data(&item.data) {
-                Ok(d) => d,
-                Err(e) => {
-                    refuse(&mut out, Refusal::Invalid(e));
-                    continue;
-                }
-            };
-            let existing: Option<Vec<u8>> = tx
-                .query_row("SELECT bytes FROM docs WHERE id = ?1 AND kind = ?2", params![item.id, item.kind], |r| {
-                    r.get(0)
-                })
-                .optional()
-                .db(&path)?;
-            let mut ing = match ingest::ingest(&item.id, &item.kind, existing.as_deref(), &data, &principal) {
-                Ok(i) => i,
+            let (mut ing, data) = match result {
+                Ok(x) => x,
                 Err(r) => {
                     refuse(&mut out, r);
                     continue;
@@ -535,7 +553,7 @@ impl Conn {
         let mut docs = Vec::new();
         let mut bytes_total = 0usize;
         let mut ticket_ids = Vec::new();
-        let page = if req.cursor == 0 || req.bootstrap.is_some() {
+        let page = if !req.bootstrapped || req.bootstrap.is_some() {
             let target = match &req.bootstrap {
                 Some(b) => b.target,
                 None => {
@@ -833,6 +851,37 @@ pub struct ExportFilter {
     pub notes: bool,
 }
 
+/// Maps `f` over `items` on the machine's cores, keeping order.
+/// `None` if a worker panicked (a bug), so no result is ever misattributed.
+fn parallel_map<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Option<Vec<R>> {
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(PUSH_THREADS_MAX);
+    if threads <= 1 || items.len() < 2 {
+        return Some(items.into_iter().map(f).collect());
+    }
+    let per = items.len().div_ceil(threads);
+    let mut chunks: Vec<Vec<T>> = Vec::new();
+    let mut it = items.into_iter();
+    loop {
+        let c: Vec<T> = it.by_ref().take(per).collect();
+        if c.is_empty() {
+            break;
+        }
+        chunks.push(c);
+    }
+    let f = &f;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = chunks.into_iter().map(|c| s.spawn(move || c.into_iter().map(f).collect::<Vec<R>>())).collect();
+        let mut out = Vec::new();
+        for h in handles {
+            out.extend(h.join().ok()?);
+        }
+        Some(out)
+    })
+}
+
+/// Threads that merge one push page.
+pub const PUSH_THREADS_MAX: usize = 4;
+
 /// An event's effective time: its stamp corrected by the device's measured
 /// clock offset, and never later than the moment the relay received it.
 pub fn effective_time(stamp: &Hlc, offset_ms: i64, received_ms: i64) -> i64 {
@@ -856,7 +905,7 @@ fn load_doc(tx: &Transaction<'_>, path: &Path, id: &str, kind: DocKind) -> Resul
         .db(path)?;
     let Some(b) = b else { return Ok(None) };
     let uuid = Uuid::parse_str(id).map_err(|e| StoreError::Damaged(e.to_string()))?;
-    TicketDoc::load(uuid, kind, &b).map(Some).map_err(|e| StoreError::Damaged(format!("ticket {id}: {e}")))
+    TicketDoc::load_stored(uuid, kind, &b).map(Some).map_err(|e| StoreError::Damaged(format!("ticket {id}: {e}")))
 }
 
 /// Rewrites a ticket's index row from its documents, with every stamp at
