@@ -201,6 +201,9 @@ fn list(home: &std::path::Path, a: crate::ListArgs) -> Result<()> {
             )
         })?),
     };
+    if a.limit == Some(0) {
+        return Err(user_error("--limit must be at least 1", None));
+    }
     let table_default = 50;
     let limit = if a.json { a.limit } else { Some(a.limit.unwrap_or(table_default)) };
     let q = ListQuery {
@@ -424,7 +427,9 @@ fn import(home: &std::path::Path, file: &std::path::Path, json: bool) -> Result<
             }
         })
         .map_err(|e| match e {
-            NodeError::Import { .. } => user_error(format!("{}: {e}", file.display()), Some("nothing was imported")),
+            NodeError::Import { .. } | NodeError::ImportFile(_) => {
+                user_error(format!("{}: {e}", file.display()), Some("nothing was imported"))
+            }
             other => other.into(),
         })
         .context("import")?;

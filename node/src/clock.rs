@@ -46,7 +46,11 @@ impl WallClock {
     }
 }
 
-/// `+2h`, `-90m`, `30s`, `+1d2h`: a signed duration in milliseconds.
+/// The largest clock offset accepted: ten years either way. Anything beyond
+/// is a typo, and would stamp edits with times no calendar can print.
+pub const CLOCK_OFFSET_SECS_MAX: u64 = 3650 * 86_400;
+
+/// `+2h`, `-90m`, `30s`, `+1d2h`, `0`: a signed duration in milliseconds.
 pub fn parse_offset(s: &str) -> Result<i64, NodeError> {
     let t = s.trim();
     let (sign, rest) = match t.as_bytes().first() {
@@ -54,8 +58,16 @@ pub fn parse_offset(s: &str) -> Result<i64, NodeError> {
         Some(b'+') => (1, &t[1..]),
         _ => (1, t),
     };
+    // No offset at all is a valid offset.
+    let rest = rest.trim();
+    if !rest.is_empty() && rest.trim_end_matches(['d', 'h', 'm', 's']).chars().all(|c| c == '0') && rest.starts_with('0') {
+        return Ok(0);
+    }
     let secs = tickets_core::duration::parse_duration(rest)
         .map_err(|_| NodeError::BadClockOffset(s.to_string()))?;
+    if secs > CLOCK_OFFSET_SECS_MAX {
+        return Err(NodeError::BadClockOffset(s.to_string()));
+    }
     let secs = i64::try_from(secs).map_err(|_| NodeError::BadClockOffset(s.to_string()))?;
     secs.checked_mul(1000).map(|ms| ms * sign).ok_or_else(|| NodeError::BadClockOffset(s.to_string()))
 }
@@ -70,5 +82,9 @@ mod tests {
         assert_eq!(parse_offset("-90m").ok(), Some(-5_400_000));
         assert!(parse_offset("soon").is_err());
         assert!(parse_offset("+").is_err());
+        assert_eq!(parse_offset("+0s").ok(), Some(0));
+        assert_eq!(parse_offset("0").ok(), Some(0));
+        assert_eq!(parse_offset("-0m").ok(), Some(0));
+        assert!(parse_offset("+100000000d").is_err());
     }
 }

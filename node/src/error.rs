@@ -27,7 +27,9 @@ pub enum NodeError {
     NotesForbidden(String),
     #[error("import record {record}: {message}")]
     Import { record: usize, message: String },
-    #[error("invalid clock offset '{0}' in TICKETS_CLOCK_OFFSET (expected e.g. +2h or -90m)")]
+    #[error("import file: {0}")]
+    ImportFile(String),
+    #[error("invalid clock offset '{0}' in TICKETS_CLOCK_OFFSET (expected e.g. +2h or -90m, at most 3650d)")]
     BadClockOffset(String),
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },

@@ -61,10 +61,11 @@ fn check(raw: RawRecord, record: usize) -> Result<ImportRecord, NodeError> {
 /// Parses a whole import file. Records are numbered from 1 (for NDJSON,
 /// the line number of the record).
 pub fn parse_import(text: &str) -> Result<Vec<ImportRecord>, NodeError> {
-    let trimmed = text.trim_start_matches('\u{feff}').trim_start();
+    let text = text.trim_start_matches('\u{feff}');
+    let trimmed = text.trim_start();
     if trimmed.starts_with('[') {
         let values: Vec<serde_json::Value> = serde_json::from_str(trimmed)
-            .map_err(|e| NodeError::Import { record: 0, message: format!("not a valid JSON array: {e}") })?;
+            .map_err(|e| NodeError::ImportFile(format!("not a valid JSON array: {e}")))?;
         values
             .into_iter()
             .enumerate()
@@ -76,7 +77,8 @@ pub fn parse_import(text: &str) -> Result<Vec<ImportRecord>, NodeError> {
             .collect()
     } else {
         let mut out = Vec::new();
-        for (i, line) in trimmed.lines().enumerate() {
+        // Records are named by their line in the file as written.
+        for (i, line) in text.lines().enumerate() {
             if line.trim().is_empty() {
                 continue;
             }
@@ -85,7 +87,7 @@ pub fn parse_import(text: &str) -> Result<Vec<ImportRecord>, NodeError> {
             out.push(check(raw, i + 1)?);
         }
         if out.is_empty() {
-            return Err(NodeError::Import { record: 0, message: "the file holds no tickets".into() });
+            return Err(NodeError::ImportFile("the file holds no tickets".into()));
         }
         Ok(out)
     }

@@ -13,7 +13,7 @@ use tickets_core::index::{IndexEntry, ListQuery, ListSql, SlaColumns, SqlArg};
 use crate::error::NodeError;
 
 /// Bumped when the schema changes; a node refuses a database it does not know.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -32,9 +32,10 @@ CREATE TABLE docs (
     PRIMARY KEY (id, kind)
 ) WITHOUT ROWID;
 CREATE INDEX docs_dirty ON docs (dirty) WHERE dirty = 1;
+-- The index: one narrow row per ticket with what list, filter and sort
+-- read, so scans and index lookups stay cheap at 100k tickets.
 CREATE TABLE tickets (
-    id TEXT PRIMARY KEY,
-    subject TEXT NOT NULL,
+    id TEXT NOT NULL UNIQUE,
     subject_lc TEXT NOT NULL,
     priority TEXT NOT NULL,
     priority_rank INTEGER NOT NULL,
@@ -45,20 +46,24 @@ CREATE TABLE tickets (
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL,
     conversation_id TEXT,
-    -- The ticket's JSON object without live SLA figures or notes.
-    view_json TEXT NOT NULL,
-    -- The internal notes' JSON, only while this device may read them.
-    notes_json TEXT,
-    -- 0 when sla_input is the relay's (authoritative), 1 when computed here.
-    sla_provisional INTEGER NOT NULL DEFAULT 1,
-    -- What the SLA engine needs, so figures are computed without documents.
-    sla_input TEXT NOT NULL,
     -- Colour rank fixed by stopped or breached metrics (0 none .. 3 red) and
     -- the instants at which running metrics turn yellow and red: colours
     -- move with time as range queries on these columns.
     sla_static INTEGER NOT NULL DEFAULT 0,
-    fr_warn INTEGER, fr_due INTEGER, res_warn INTEGER, res_due INTEGER
-) WITHOUT ROWID;
+    fr_warn INTEGER, fr_due INTEGER, res_warn INTEGER, res_due INTEGER,
+    -- 0 when the SLA input is the relay's (authoritative), 1 when computed here.
+    sla_provisional INTEGER NOT NULL DEFAULT 1
+);
+-- What a ticket shows, read only for the rows a list returns.
+CREATE TABLE ticket_views (
+    id TEXT PRIMARY KEY,
+    -- The ticket's JSON object without live SLA figures or notes.
+    view_json TEXT NOT NULL,
+    -- The internal notes' JSON, only while this device may read them.
+    notes_json TEXT,
+    -- What the SLA engine needs, so figures are computed without documents.
+    sla_input TEXT NOT NULL
+);
 CREATE INDEX tickets_created ON tickets (created_at);
 CREATE INDEX tickets_updated ON tickets (updated_at);
 CREATE INDEX tickets_status ON tickets (status, created_at);
@@ -218,15 +223,20 @@ impl Tx<'_> {
         let mut st = self
             .tx
             .prepare_cached(
-                "INSERT OR REPLACE INTO tickets (id, subject, subject_lc, priority, priority_rank, category, status,
-                    status_rank, assignee, created_at, updated_at, conversation_id, view_json, sla_input,
-                    sla_static, fr_warn, fr_due, res_warn, res_due, notes_json, sla_provisional)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
+                "INSERT INTO tickets (id, subject_lc, priority, priority_rank, category, status, status_rank, assignee,
+                    created_at, updated_at, conversation_id, sla_static, fr_warn, fr_due, res_warn, res_due,
+                    sla_provisional)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+                 ON CONFLICT (id) DO UPDATE SET subject_lc = excluded.subject_lc, priority = excluded.priority,
+                    priority_rank = excluded.priority_rank, category = excluded.category, status = excluded.status,
+                    status_rank = excluded.status_rank, assignee = excluded.assignee, created_at = excluded.created_at,
+                    updated_at = excluded.updated_at, conversation_id = excluded.conversation_id,
+                    sla_static = excluded.sla_static, fr_warn = excluded.fr_warn, fr_due = excluded.fr_due,
+                    res_warn = excluded.res_warn, res_due = excluded.res_due, sla_provisional = excluded.sla_provisional",
             )
             .db(self.path)?;
         st.execute(params![
             row.id,
-            row.subject,
             row.subject.to_lowercase(),
             row.priority,
             row.priority_rank,
@@ -237,17 +247,21 @@ impl Tx<'_> {
             row.created_at,
             row.updated_at,
             row.conversation_id,
-            row.view_json,
-            row.sla_input,
             row.sla.fixed_rank,
             row.sla.fr_warn,
             row.sla.fr_due,
             row.sla.res_warn,
             row.sla.res_due,
-            notes_json,
             provisional as i64,
         ])
         .db(self.path)?;
+        self.tx
+            .prepare_cached(
+                "INSERT OR REPLACE INTO ticket_views (id, view_json, notes_json, sla_input) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .db(self.path)?
+            .execute(params![row.id, row.view_json, notes_json, row.sla_input])
+            .db(self.path)?;
         Ok(())
     }
 
@@ -274,7 +288,12 @@ impl Tx<'_> {
 
     pub fn row(&self, id: &str) -> Result<Option<ListedRow>, NodeError> {
         self.tx
-            .query_row("SELECT id, view_json, sla_input, notes_json, sla_provisional FROM tickets WHERE id = ?1", [id], |r| {
+            .prepare_cached(
+                "SELECT v.id, v.view_json, v.sla_input, v.notes_json, t.sla_provisional
+                 FROM ticket_views v JOIN tickets t ON t.id = v.id WHERE v.id = ?1",
+            )
+            .db(self.path)?
+            .query_row([id], |r| {
                 Ok(ListedRow {
                     id: r.get(0)?,
                     view_json: r.get(1)?,
@@ -288,10 +307,11 @@ impl Tx<'_> {
     }
 
     /// Runs a list query at instant `now` (for SLA colours); returns the
-    /// rows and the number of matches beyond any limit.
+    /// rows and the number of matches beyond any limit. The narrow index
+    /// table answers the query; views are read only for the rows returned.
     pub fn list(&self, q: &ListQuery, now: i64) -> Result<(Vec<ListedRow>, usize), NodeError> {
         let ListSql { filter, tail, args } = q.to_sql(now);
-        let sql = format!("SELECT id, view_json, sla_input, notes_json, sla_provisional FROM tickets{filter}{tail}");
+        let sql = format!("SELECT id FROM tickets{filter}{tail}");
         let count_sql = format!("SELECT count(*) FROM tickets{filter}");
         let values: Vec<(String, rusqlite::types::Value)> = args
             .into_iter()
@@ -311,20 +331,17 @@ impl Tx<'_> {
                 .map(|(n, v)| (n.as_str(), v as &dyn rusqlite::ToSql))
                 .collect()
         };
-        let mut st = self.tx.prepare(&sql).db(self.path)?;
-        let rows = st
-            .query_map(used(&sql).as_slice(), |r| {
-                Ok(ListedRow {
-                    id: r.get(0)?,
-                    view_json: r.get(1)?,
-                    sla_input: r.get(2)?,
-                    notes_json: r.get(3)?,
-                    provisional: r.get::<_, i64>(4)? != 0,
-                })
-            })
-            .db(self.path)?
-            .collect::<Result<Vec<_>, _>>()
-            .db(self.path)?;
+        let ids: Vec<String> = {
+            let mut st = self.tx.prepare(&sql).db(self.path)?;
+            let rows = st.query_map(used(&sql).as_slice(), |r| r.get(0)).db(self.path)?;
+            rows.collect::<Result<Vec<_>, _>>().db(self.path)?
+        };
+        let mut rows = Vec::with_capacity(ids.len());
+        for id in &ids {
+            if let Some(r) = self.row(id)? {
+                rows.push(r);
+            }
+        }
         let total = if q.limit.is_some_and(|l| rows.len() >= l) {
             let mut st = self.tx.prepare(&count_sql).db(self.path)?;
             let n: i64 = st.query_row(used(&count_sql).as_slice(), |r| r.get(0)).db(self.path)?;
@@ -452,8 +469,8 @@ impl Tx<'_> {
         let mut st = self
             .tx
             .prepare_cached(
-                "UPDATE tickets SET sla_input = ?2, sla_static = ?3, fr_warn = ?4, fr_due = ?5, res_warn = ?6,
-                    res_due = ?7, sla_provisional = ?8 WHERE id = ?1",
+                "UPDATE tickets SET sla_static = ?3, fr_warn = ?4, fr_due = ?5, res_warn = ?6,
+                    res_due = ?7, sla_provisional = ?8 WHERE id = ?1 AND ?2 IS NOT NULL",
             )
             .db(self.path)?;
         st.execute(params![
@@ -467,13 +484,21 @@ impl Tx<'_> {
             provisional as i64
         ])
         .db(self.path)?;
+        self.tx
+            .prepare_cached("UPDATE ticket_views SET sla_input = ?2 WHERE id = ?1")
+            .db(self.path)?
+            .execute(params![id, input])
+            .db(self.path)?;
         Ok(())
     }
 
     /// Every ticket's (id, SLA input), to recompute colours after a
     /// settings change.
     pub fn sla_inputs(&self) -> Result<Vec<(String, String, bool)>, NodeError> {
-        let mut st = self.tx.prepare("SELECT id, sla_input, sla_provisional FROM tickets").db(self.path)?;
+        let mut st = self
+            .tx
+            .prepare("SELECT v.id, v.sla_input, t.sla_provisional FROM ticket_views v JOIN tickets t ON t.id = v.id")
+            .db(self.path)?;
         let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? != 0))).db(self.path)?;
         rows.collect::<Result<Vec<_>, _>>().db(self.path)
     }
@@ -482,7 +507,7 @@ impl Tx<'_> {
     /// copies, and (with secure_delete and a checkpoint) the freed pages.
     pub fn purge_notes(&self) -> Result<usize, NodeError> {
         let n = self.tx.execute("DELETE FROM docs WHERE kind = 'notes'", []).db(self.path)?;
-        self.tx.execute("UPDATE tickets SET notes_json = NULL WHERE notes_json IS NOT NULL", []).db(self.path)?;
+        self.tx.execute("UPDATE ticket_views SET notes_json = NULL WHERE notes_json IS NOT NULL", []).db(self.path)?;
         Ok(n)
     }
 }
