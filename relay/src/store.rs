@@ -25,7 +25,7 @@ use tickets_core::sla::{SlaPolicy, SlaSettings};
 use tickets_core::view;
 use uuid::Uuid;
 
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE agents (
@@ -67,9 +67,11 @@ CREATE TABLE event_times (
     received_ms INTEGER NOT NULL,
     PRIMARY KEY (id, key)
 ) WITHOUT ROWID;
+-- The board's index: one narrow row per ticket with what filters, sorts
+-- and colour queries read; the ticket's JSON lives in ticket_views and is
+-- read only for the rows a query returns.
 CREATE TABLE tickets (
-    id TEXT PRIMARY KEY,
-    subject TEXT NOT NULL,
+    id TEXT NOT NULL UNIQUE,
     subject_lc TEXT NOT NULL,
     priority TEXT NOT NULL,
     priority_rank INTEGER NOT NULL,
@@ -80,12 +82,15 @@ CREATE TABLE tickets (
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL,
     conversation_id TEXT,
-    view_json TEXT NOT NULL,
-    notes_json TEXT,
-    sla_input TEXT NOT NULL,
     sla_static INTEGER NOT NULL DEFAULT 0,
     fr_warn INTEGER, fr_due INTEGER, res_warn INTEGER, res_due INTEGER
-) WITHOUT ROWID;
+);
+CREATE TABLE ticket_views (
+    id TEXT PRIMARY KEY,
+    view_json TEXT NOT NULL,
+    notes_json TEXT,
+    sla_input TEXT NOT NULL
+);
 CREATE INDEX tickets_created ON tickets (created_at);
 CREATE INDEX tickets_status ON tickets (status, created_at);
 CREATE INDEX tickets_fr_due ON tickets (fr_due) WHERE fr_due IS NOT NULL;
@@ -524,7 +529,7 @@ impl Conn {
             }
             let sla = if item.kind == "ticket" {
                 let input: Option<String> = tx
-                    .query_row("SELECT sla_input FROM tickets WHERE id = ?1", [&item.id], |r| r.get(0))
+                    .query_row("SELECT sla_input FROM ticket_views WHERE id = ?1", [&item.id], |r| r.get(0))
                     .optional()
                     .db(&path)?;
                 input.and_then(|s| serde_json::from_str(&s).ok())
@@ -660,7 +665,7 @@ impl Conn {
         };
         let mut page = page;
         {
-            let mut st = tx.prepare_cached("SELECT sla_input FROM tickets WHERE id = ?1").db(&path)?;
+            let mut st = tx.prepare_cached("SELECT sla_input FROM ticket_views WHERE id = ?1").db(&path)?;
             for id in ticket_ids {
                 let input: Option<String> = st.query_row([&id], |r| r.get(0)).optional().db(&path)?;
                 if let Some(v) = input.and_then(|s| serde_json::from_str(&s).ok()) {
@@ -683,7 +688,7 @@ impl Conn {
     ) -> Result<(Vec<serde_json::Value>, usize), StoreError> {
         let settings = self.sla_settings()?;
         let ListSql { filter, tail, args } = q.to_sql(now);
-        let sql = format!("SELECT view_json, sla_input, notes_json FROM tickets{filter}{tail}");
+        let sql = format!("SELECT id FROM tickets{filter}{tail}");
         let count_sql = format!("SELECT count(*) FROM tickets{filter}");
         let values: Vec<(String, rusqlite::types::Value)> = args
             .into_iter()
@@ -702,14 +707,25 @@ impl Conn {
                 .map(|(n, v)| (n.as_str(), v as &dyn rusqlite::ToSql))
                 .collect()
         };
-        let mut st = self.c.prepare(&sql).db(&self.path)?;
-        let rows = st
-            .query_map(used(&sql).as_slice(), |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?))
-            })
-            .db(&self.path)?
-            .collect::<Result<Vec<_>, _>>()
+        let ids: Vec<String> = {
+            let mut st = self.c.prepare(&sql).db(&self.path)?;
+            let r = st.query_map(used(&sql).as_slice(), |r| r.get(0)).db(&self.path)?;
+            r.collect::<Result<Vec<_>, _>>().db(&self.path)?
+        };
+        let mut view = self
+            .c
+            .prepare_cached("SELECT view_json, sla_input, notes_json FROM ticket_views WHERE id = ?1")
             .db(&self.path)?;
+        let mut rows = Vec::with_capacity(ids.len());
+        for id in &ids {
+            let row = view
+                .query_row([id], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?))
+                })
+                .optional()
+                .db(&self.path)?;
+            rows.extend(row);
+        }
         let mut out = Vec::with_capacity(rows.len());
         for (v, s, n) in rows {
             let notes = if notes_ok { Some(n.unwrap_or_else(|| "[]".into())) } else { None };
@@ -738,7 +754,8 @@ impl Conn {
         settings: &SlaSettings,
     ) -> Result<Vec<serde_json::Value>, StoreError> {
         let mut sql = String::from(
-            "SELECT view_json, sla_input, notes_json FROM tickets WHERE id > ?1 AND created_at >= ?2 AND created_at < ?3",
+            "SELECT v.view_json, v.sla_input, v.notes_json FROM tickets t JOIN ticket_views v ON v.id = t.id
+             WHERE t.id > ?1 AND t.created_at >= ?2 AND t.created_at < ?3",
         );
         let mut args: Vec<rusqlite::types::Value> =
             vec![after.to_string().into(), f.from_ms.into(), f.to_ms.into()];
@@ -753,10 +770,10 @@ impl Conn {
                     format!("?{}", args.len())
                 })
                 .collect();
-            sql.push_str(&format!(" AND {col} IN ({})", marks.join(", ")));
+            sql.push_str(&format!(" AND t.{col} IN ({})", marks.join(", ")));
         }
         args.push((limit as i64).into());
-        sql.push_str(&format!(" ORDER BY id LIMIT ?{}", args.len()));
+        sql.push_str(&format!(" ORDER BY t.id LIMIT ?{}", args.len()));
         let mut st = self.c.prepare_cached(&sql).db(&self.path)?;
         let rows = st
             .query_map(rusqlite::params_from_iter(args.iter()), |r| {
@@ -941,17 +958,20 @@ fn reindex(
 }
 
 fn upsert_ticket(tx: &Transaction<'_>, path: &Path, e: &IndexEntry, notes_json: Option<&str>) -> Result<(), StoreError> {
-    let mut st = tx
-        .prepare_cached(
-            "INSERT OR REPLACE INTO tickets (id, subject, subject_lc, priority, priority_rank, category, status,
-                status_rank, assignee, created_at, updated_at, conversation_id, view_json, notes_json, sla_input,
-                sla_static, fr_warn, fr_due, res_warn, res_due)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
-        )
-        .db(path)?;
-    st.execute(params![
+    tx.prepare_cached(
+        "INSERT INTO tickets (id, subject_lc, priority, priority_rank, category, status, status_rank, assignee,
+            created_at, updated_at, conversation_id, sla_static, fr_warn, fr_due, res_warn, res_due)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+         ON CONFLICT (id) DO UPDATE SET subject_lc = excluded.subject_lc, priority = excluded.priority,
+            priority_rank = excluded.priority_rank, category = excluded.category, status = excluded.status,
+            status_rank = excluded.status_rank, assignee = excluded.assignee, created_at = excluded.created_at,
+            updated_at = excluded.updated_at, conversation_id = excluded.conversation_id,
+            sla_static = excluded.sla_static, fr_warn = excluded.fr_warn, fr_due = excluded.fr_due,
+            res_warn = excluded.res_warn, res_due = excluded.res_due",
+    )
+    .db(path)?
+    .execute(params![
         e.id,
-        e.subject,
         e.subject.to_lowercase(),
         e.priority,
         e.priority_rank,
@@ -962,9 +982,6 @@ fn upsert_ticket(tx: &Transaction<'_>, path: &Path, e: &IndexEntry, notes_json: 
         e.created_at,
         e.updated_at,
         e.conversation_id,
-        e.view_json,
-        notes_json,
-        e.sla_input,
         e.sla.fixed_rank,
         e.sla.fr_warn,
         e.sla.fr_due,
@@ -972,13 +989,17 @@ fn upsert_ticket(tx: &Transaction<'_>, path: &Path, e: &IndexEntry, notes_json: 
         e.sla.res_due,
     ])
     .db(path)?;
+    tx.prepare_cached("INSERT OR REPLACE INTO ticket_views (id, view_json, notes_json, sla_input) VALUES (?1, ?2, ?3, ?4)")
+        .db(path)?
+        .execute(params![e.id, e.view_json, notes_json, e.sla_input])
+        .db(path)?;
     Ok(())
 }
 
 /// Recomputes every ticket's SLA columns from its stored input.
 fn recompute_sla(tx: &Transaction<'_>, path: &Path, settings: &SlaSettings, now: i64) -> Result<(), StoreError> {
     let rows: Vec<(String, String)> = {
-        let mut st = tx.prepare("SELECT id, sla_input FROM tickets").db(path)?;
+        let mut st = tx.prepare("SELECT id, sla_input FROM ticket_views").db(path)?;
         let r = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).db(path)?;
         r.collect::<Result<Vec<_>, _>>().db(path)?
     };
