@@ -75,6 +75,11 @@ pub enum Command {
     /// A relay and three agents in a temporary folder: offline edits,
     /// conflicts, sync, the SLA board; then exits.
     Demo(demo::DemoArgs),
+    /// Print a shell completion script.
+    #[command(after_help = "Examples:\n  tickets completions bash > /etc/bash_completion.d/tickets\n  tickets completions zsh > \"${fpath[1]}/_tickets\"\n  tickets completions fish > ~/.config/fish/completions/tickets.fish")]
+    Completions {
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -264,6 +269,13 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Relay(r) => relay_cmd::run(r),
         Command::Demo(d) => demo::run(d),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            let mut buf = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "tickets", &mut buf);
+            output::out(&String::from_utf8_lossy(&buf));
+            Ok(())
+        }
         _ => node_cmd::run(cli),
     };
     match result {

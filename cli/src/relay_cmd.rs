@@ -39,6 +39,14 @@ pub enum RelayCommand {
     /// The category taxonomy.
     #[command(subcommand)]
     Category(CategoryCommand),
+    /// Copy the database to PATH while the relay keeps serving (SQLite online
+    /// backup). Restore: stop the relay, replace its --db file with the copy
+    /// (remove stale -wal/-shm files beside it), start it again.
+    #[command(after_help = "Example:\n  tickets relay backup /var/backups/tickets-$(date +%F).db --db /var/lib/tickets/relay.db")]
+    Backup {
+        /// Where to write the copy (must not exist).
+        path: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -145,6 +153,34 @@ pub fn run(a: RelayArgs) -> Result<()> {
     let mut c = db.conn()?;
     match a.command {
         RelayCommand::Serve { .. } => {}
+        RelayCommand::Backup { path } => {
+            if path.exists() {
+                return Err(user_error(format!("{} already exists", path.display()), Some("a backup never overwrites; pick a new path")));
+            }
+            let bar = std::io::IsTerminal::is_terminal(&std::io::stderr()).then(|| {
+                let b = indicatif::ProgressBar::new(0);
+                b.set_style(
+                    indicatif::ProgressStyle::with_template("backing up {bar:40} {pos}/{len} pages")
+                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                );
+                b
+            });
+            let started = std::time::Instant::now();
+            let result = c.backup_to(&path, &mut |done, total| {
+                if let Some(b) = &bar {
+                    b.set_length(total.max(0) as u64);
+                    b.set_position(done.max(0) as u64);
+                }
+            });
+            if let Some(b) = bar {
+                b.finish_and_clear();
+            }
+            if let Err(e) = result {
+                let _ = std::fs::remove_file(&path);
+                return Err(user_error(format!("backup failed: {e}"), None));
+            }
+            outln(&format!("backed up {} to {} in {:.1}s (integrity ok)", a.db.display(), path.display(), started.elapsed().as_secs_f64()));
+        }
         RelayCommand::Agent(cmd) => match cmd {
             AgentCommand::Add { name, role, team, internal_notes, json } => {
                 let name = check_name("agent", &name).map_err(|e| user_error(e.to_string(), None))?;

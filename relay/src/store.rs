@@ -855,7 +855,37 @@ impl Conn {
     pub fn integrity_check(&self) -> Result<String, StoreError> {
         self.c.query_row("PRAGMA integrity_check", [], |r| r.get(0)).db(&self.path)
     }
+
+    /// Copies the database to `dest` with SQLite's online backup, page batch
+    /// by page batch, while the relay keeps serving; `progress(done, total)`
+    /// is called between batches. `dest` must not exist: a backup never
+    /// overwrites anything.
+    pub fn backup_to(&self, dest: &Path, progress: &mut dyn FnMut(i32, i32)) -> Result<(), StoreError> {
+        let mut out = Connection::open(dest).db(dest)?;
+        {
+            let b = rusqlite::backup::Backup::new(&self.c, &mut out).db(dest)?;
+            loop {
+                let r = b.step(BACKUP_PAGES_PER_STEP).db(dest)?;
+                let p = b.progress();
+                progress(p.pagecount - p.remaining, p.pagecount);
+                match r {
+                    rusqlite::backup::StepResult::Done => break,
+                    // Other connections hold the database briefly: yield and
+                    // carry on.
+                    _ => std::thread::sleep(std::time::Duration::from_millis(5)),
+                }
+            }
+        }
+        let ok: String = out.query_row("PRAGMA integrity_check", [], |r| r.get(0)).db(dest)?;
+        if ok != "ok" {
+            return Err(StoreError::Damaged(format!("backup failed its integrity check: {ok}")));
+        }
+        Ok(())
+    }
 }
+
+/// Pages copied per backup step between which writers get the database.
+pub const BACKUP_PAGES_PER_STEP: i32 = 1024;
 
 /// What an export selects: created_at in [from_ms, to_ms), statuses and
 /// categories (empty: any), and whether internal notes are included.
