@@ -47,6 +47,14 @@ pub enum RelayCommand {
         /// Where to write the copy (must not exist).
         path: PathBuf,
     },
+    /// Restore a backup into --db. Stop the relay first. Devices notice the
+    /// restore on their next sync and resynchronize: nothing they pushed
+    /// after the backup is lost.
+    #[command(after_help = "Example:\n  systemctl stop tickets-relay\n  tickets relay restore /var/backups/tickets-2026-11-24.db --db /var/lib/tickets/relay.db\n  systemctl start tickets-relay")]
+    Restore {
+        /// The backup file.
+        backup: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -149,10 +157,13 @@ pub fn run(a: RelayArgs) -> Result<()> {
     if let RelayCommand::Serve { listen } = &a.command {
         return serve(&a.db, listen);
     }
+    if let RelayCommand::Restore { backup } = &a.command {
+        return restore(backup, &a.db);
+    }
     let db = Db::open(&a.db, false).map_err(|e| user_error(e.to_string(), None))?;
     let mut c = db.conn()?;
     match a.command {
-        RelayCommand::Serve { .. } => {}
+        RelayCommand::Serve { .. } | RelayCommand::Restore { .. } => {}
         RelayCommand::Backup { path } => {
             if path.exists() {
                 return Err(user_error(format!("{} already exists", path.display()), Some("a backup never overwrites; pick a new path")));
@@ -383,6 +394,31 @@ fn print_policy(p: &tickets_core::sla::SlaPolicy) {
             }
         }
     }
+}
+
+/// Copies a checked backup over the database and gives it a new epoch.
+fn restore(backup: &std::path::Path, db_path: &std::path::Path) -> Result<()> {
+    let check = Db::open(backup, false).map_err(|e| user_error(format!("{}: {e}", backup.display()), None))?;
+    let ok = check.conn()?.integrity_check()?;
+    if ok != "ok" {
+        return Err(user_error(format!("{} fails its integrity check: {ok}", backup.display()), None));
+    }
+    let tmp = db_path.with_extension("restoring");
+    std::fs::copy(backup, &tmp).map_err(|e| user_error(format!("cannot copy {}: {e}", backup.display()), None))?;
+    for suffix in ["-wal", "-shm"] {
+        let mut p = db_path.as_os_str().to_owned();
+        p.push(suffix);
+        let _ = std::fs::remove_file(std::path::PathBuf::from(p));
+    }
+    std::fs::rename(&tmp, db_path).map_err(|e| user_error(format!("cannot replace {}: {e}", db_path.display()), None))?;
+    let db = Db::open(db_path, false)?;
+    let epoch = db.conn()?.new_epoch()?;
+    outln(&format!(
+        "restored {} into {} (epoch {epoch}); devices resynchronize on their next sync",
+        backup.display(),
+        db_path.display()
+    ));
+    Ok(())
 }
 
 fn serve(db_path: &std::path::Path, listen: &str) -> Result<()> {

@@ -93,6 +93,11 @@ pub struct SyncResponse {
     pub settings: Option<Settings>,
     /// What this device's agent may do, as of now.
     pub access: Access,
+    /// The relay database's epoch. A new epoch means the relay was restored
+    /// from a backup: the device pulls everything again and pushes
+    /// everything it has (the relay ignores what it already holds).
+    #[serde(default)]
+    pub epoch: String,
     /// Set when the whole push was refused (the status is then 403 or 400,
     /// and the body still carries the per-document results and the pull).
     #[serde(default, skip_serializing_if = "Option::is_none")]

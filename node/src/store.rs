@@ -456,6 +456,12 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// Marks every document to be pushed whole on the next sync.
+    pub fn mark_all_dirty(&self) -> Result<(), NodeError> {
+        self.tx.execute("UPDATE docs SET dirty = 1, synced_heads = NULL", []).db(self.path)?;
+        Ok(())
+    }
+
     pub fn is_dirty(&self, id: &str) -> Result<bool, NodeError> {
         let n: i64 = self
             .tx

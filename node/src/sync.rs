@@ -33,6 +33,7 @@ pub(crate) const M_CURSOR: &str = "cursor";
 pub(crate) const M_BOOTSTRAP: &str = "bootstrap";
 pub(crate) const M_ROLE: &str = "role";
 pub(crate) const M_BOOTSTRAPPED: &str = "bootstrapped";
+pub(crate) const M_EPOCH: &str = "relay_epoch";
 
 /// How long one HTTP request may take before it counts as failed.
 pub const REQUEST_TIMEOUT_SECS: u64 = 120;
@@ -350,6 +351,14 @@ impl Node {
                     resp.protocol
                 )));
             }
+            if self.check_epoch(&resp.epoch)? {
+                // The relay was restored from a backup: start over (see
+                // check_epoch); this round's page is from the new epoch and
+                // is simply pulled again.
+                push_done = false;
+                after = None;
+                continue;
+            }
             let page_more = resp.pull.as_ref().is_some_and(|p| p.more);
             let restarted = self.apply_round(&resp, &revs, &mut report)?;
             push_done = !more_to_push;
@@ -373,6 +382,28 @@ impl Node {
             self.checkpoint()?;
         }
         Ok(report)
+    }
+
+    /// Notices a relay restored from a backup (a new epoch): its sequence
+    /// numbers started over and it may lack what this device pushed after
+    /// the backup, so the device pulls everything again and marks every
+    /// document to be pushed whole. Returns true when it reset.
+    fn check_epoch(&mut self, epoch: &str) -> Result<bool, SyncError> {
+        let tx = self.store_tx()?;
+        let known = tx.get_meta(M_EPOCH)?.unwrap_or_default();
+        if known == epoch {
+            return Ok(false);
+        }
+        tx.set_meta(M_EPOCH, epoch)?;
+        let reset = !known.is_empty();
+        if reset {
+            tx.set_meta(M_CURSOR, "0")?;
+            tx.set_meta(M_BOOTSTRAP, "")?;
+            tx.set_meta(M_BOOTSTRAPPED, "")?;
+            tx.mark_all_dirty()?;
+        }
+        tx.commit()?;
+        Ok(reset)
     }
 
     /// The next page of dirty documents: data to push, each one's rev, and

@@ -174,6 +174,7 @@ impl Db {
                 }
                 c.c.execute_batch(SCHEMA).db(path)?;
                 c.c.pragma_update(None, "user_version", SCHEMA_VERSION).db(path)?;
+                c.new_epoch()?;
             }
             SCHEMA_VERSION => {}
             _ => return Err(StoreError::Foreign(path.to_path_buf())),
@@ -366,6 +367,19 @@ impl Conn {
             )
             .db(&self.path)?;
         Ok(())
+    }
+
+    /// The database's epoch: a random id that changes when a backup is
+    /// restored, so devices know the relay's sequence numbers started over
+    /// and resynchronize from scratch.
+    pub fn epoch(&self) -> Result<String, StoreError> {
+        Ok(self.setting("epoch")?.unwrap_or_default())
+    }
+
+    pub fn new_epoch(&self) -> Result<String, StoreError> {
+        let e = uuid::Uuid::new_v4().simple().to_string();
+        self.put_setting("epoch", &e)?;
+        Ok(e)
     }
 
     pub fn settings(&self) -> Result<Settings, StoreError> {

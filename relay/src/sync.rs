@@ -65,6 +65,7 @@ pub fn handle_sync(conn: &mut Conn, caller: &Caller, req: &SyncRequest, now: i64
         None => (None, None),
     };
     let max_seq = conn.max_seq()?;
+    let epoch = conn.epoch()?;
     let mut status = 200;
     let mut error = None;
     let (mut accepted, mut changes, mut refused) = (0, 0, 0);
@@ -82,7 +83,15 @@ pub fn handle_sync(conn: &mut Conn, caller: &Caller, req: &SyncRequest, now: i64
         }
         pushed = o.results;
     }
-    let response =
-        SyncResponse { protocol: PROTOCOL_VERSION, relay_ms: now, pushed, pull, settings, access: access(caller), error };
+    let response = SyncResponse {
+        protocol: PROTOCOL_VERSION,
+        relay_ms: now,
+        pushed,
+        pull,
+        settings,
+        access: access(caller),
+        epoch,
+        error,
+    };
     Ok(Handled { status, response, max_seq, accepted, changes, refused })
 }
