@@ -126,7 +126,10 @@ fn fill(node: &mut Node, n: usize, offset: usize) -> Result<()> {
                     })
                 })
                 .collect();
-            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("generator panicked")))).collect()
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("generator panicked"))))
+                .collect()
         });
         for r in results {
             batch.extend(r?);
@@ -239,8 +242,20 @@ impl Report {
         let (min, max) = (samples[0], samples[samples.len() - 1]);
         let p99 = samples[((samples.len() as f64 * 0.99).ceil() as usize).saturating_sub(1).min(samples.len() - 1)];
         let verdict = match goal {
-            Some(("<=", g)) => if median <= g { "meets" } else { "MISSES" },
-            Some((">=", g)) => if median >= g { "meets" } else { "MISSES" },
+            Some(("<=", g)) => {
+                if median <= g {
+                    "meets"
+                } else {
+                    "MISSES"
+                }
+            }
+            Some((">=", g)) => {
+                if median >= g {
+                    "meets"
+                } else {
+                    "MISSES"
+                }
+            }
             _ => "",
         };
         let goal_text = goal.map(|(op, g)| format!("goal {op} {g}")).unwrap_or_default();
@@ -396,7 +411,12 @@ fn run(cfg: &Config, bin: &Path, work: &Path, report: &mut Report) -> Result<()>
             let (t, _) = time(|| Ok(node.sync(&mut |_| {})?))?;
             if size >= 100_000 {
                 report.single(&format!("cold push {size} tickets"), "ms", t, Some(("<=", 90_000.0)));
-                report.single(&format!("relay peak RSS after pushing {size}"), "MiB", relay.peak_rss_mb(), Some(("<=", 300.0)));
+                report.single(
+                    &format!("relay peak RSS after pushing {size}"),
+                    "MiB",
+                    relay.peak_rss_mb(),
+                    Some(("<=", 300.0)),
+                );
             }
             let mut idle = Vec::new();
             for _ in 0..20 {

@@ -221,7 +221,8 @@ fn story(work: &Path, out: &Path, serve: bool) -> Result<()> {
     ana.node.edit(&card, &[Edit::Status(Status::InProgress), Edit::Assignee(Some("ana".into()))])?;
     ana.node.edit(&card, &[Edit::Comment("On my way to store 12 with a spare reader.".into())])?;
     std::thread::sleep(Duration::from_millis(20));
-    ben.node.edit(&card, &[Edit::Assignee(Some("ben".into())), Edit::Comment("I can take it, I'm next door.".into())])?;
+    ben.node
+        .edit(&card, &[Edit::Assignee(Some("ben".into())), Edit::Comment("I can take it, I'm next door.".into())])?;
     lea.node.edit(&card, &[Edit::Note("Store 12 is a key account: call the manager when fixed.".into())])?;
     let note_refused = ben.node.edit(&card, &[Edit::Note("trying a note".into())]);
     say("ana: in-progress, assigned to herself, comments; ben (later): assigns himself, comments");
@@ -281,7 +282,8 @@ fn story(work: &Path, out: &Path, serve: bool) -> Result<()> {
         let [none, green, yellow, red] = counts(&db)?;
         say(&format!("t+{:>2}s  green {green}  yellow {yellow}  red {red}  (no target: {none})", wait));
     }
-    ben.node.edit(&wifi, &[Edit::Comment("Replaced the access point firmware.".into()), Edit::Status(Status::Resolved)])?;
+    ben.node
+        .edit(&wifi, &[Edit::Comment("Replaced the access point firmware.".into()), Edit::Status(Status::Resolved)])?;
     say(&ben.sync()?);
     let board = db.conn()?.tickets(&ListQuery::default(), now_ms(), true)?.0;
     for t in &board {

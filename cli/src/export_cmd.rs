@@ -72,7 +72,8 @@ fn download(remote: &Remote, query: &[(String, String)], dest: &Path, label: &st
         );
         b
     });
-    let file = std::fs::File::create(dest).map_err(|e| user_error(format!("cannot write {}: {e}", dest.display()), None))?;
+    let file =
+        std::fs::File::create(dest).map_err(|e| user_error(format!("cannot write {}: {e}", dest.display()), None))?;
     let mut w = Counting { inner: std::io::BufWriter::new(file), lines: 0, bar };
     let copied = resp.copy_to(&mut w);
     let flushed = w.flush();

@@ -38,10 +38,14 @@ pub enum Command {
     #[command(after_help = "Examples:\n  tickets init --agent ana\n  tickets --home /tmp/ana init --agent ana")]
     Init(InitArgs),
     /// Create a ticket; prints its id.
-    #[command(after_help = "Examples:\n  tickets create --subject 'Printer jams' --priority high --category hardware\n  tickets create --subject 'Refund' --priority medium --category billing --conversation chat.json")]
+    #[command(
+        after_help = "Examples:\n  tickets create --subject 'Printer jams' --priority high --category hardware\n  tickets create --subject 'Refund' --priority medium --category billing --conversation chat.json"
+    )]
     Create(CreateArgs),
     /// List tickets, newest first.
-    #[command(after_help = "Examples:\n  tickets list --status open --sort -priority\n  tickets list --search printer --json")]
+    #[command(
+        after_help = "Examples:\n  tickets list --status open --sort -priority\n  tickets list --search printer --json"
+    )]
     List(ListArgs),
     /// Show one ticket: fields, comments, notes and its timeline.
     Show(ShowArgs),
@@ -49,10 +53,14 @@ pub enum Command {
     #[command(after_help = "Example:\n  tickets edit 3f2a --priority urgent --subject 'Printer on fire'")]
     Edit(EditArgs),
     /// Assign a ticket to an agent or a team, or unassign it with --none.
-    #[command(after_help = "Examples:\n  tickets assign 3f2a ana\n  tickets assign 3f2a team:field\n  tickets assign 3f2a --none")]
+    #[command(
+        after_help = "Examples:\n  tickets assign 3f2a ana\n  tickets assign 3f2a team:field\n  tickets assign 3f2a --none"
+    )]
     Assign(AssignArgs),
     /// Set a ticket's status; without arguments, show the node's state.
-    #[command(after_help = "Examples:\n  tickets status 3f2a resolved\n  tickets status            # backlog and last sync")]
+    #[command(
+        after_help = "Examples:\n  tickets status 3f2a resolved\n  tickets status            # backlog and last sync"
+    )]
     Status(StatusArgs),
     /// Add a comment (visible to everyone who sees the ticket).
     Comment(TextArgs),
@@ -62,13 +70,17 @@ pub enum Command {
     #[command(after_help = "Example:\n  tickets import tickets.ndjson")]
     Import(ImportArgs),
     /// Push local edits to the relay and pull everyone else's.
-    #[command(after_help = "Examples:\n  tickets sync\n  tickets sync --watch      # stay connected\n  tickets sync --dry-run    # what would be pushed")]
+    #[command(
+        after_help = "Examples:\n  tickets sync\n  tickets sync --watch      # stay connected\n  tickets sync --dry-run    # what would be pushed"
+    )]
     Sync(SyncArgs),
     /// The authoritative SLA board, from the relay.
     #[command(after_help = "Examples:\n  tickets board\n  tickets board --sla red --json")]
     Board(BoardArgs),
     /// Download an authoritative export from the relay (leads and admins).
-    #[command(after_help = "Examples:\n  tickets export --format csv -o export/\n  tickets export --format ndjson --from 2026-11-01 --to 2026-11-30 --status resolved -o nov.ndjson")]
+    #[command(
+        after_help = "Examples:\n  tickets export --format csv -o export/\n  tickets export --format ndjson --from 2026-11-01 --to 2026-11-30 --status resolved -o nov.ndjson"
+    )]
     Export(export_cmd::ExportArgs),
     /// Run and administer a relay.
     Relay(relay_cmd::RelayArgs),
@@ -76,10 +88,10 @@ pub enum Command {
     /// conflicts, sync, the SLA board; then exits.
     Demo(demo::DemoArgs),
     /// Print a shell completion script.
-    #[command(after_help = "Examples:\n  tickets completions bash > /etc/bash_completion.d/tickets\n  tickets completions zsh > \"${fpath[1]}/_tickets\"\n  tickets completions fish > ~/.config/fish/completions/tickets.fish")]
-    Completions {
-        shell: clap_complete::Shell,
-    },
+    #[command(
+        after_help = "Examples:\n  tickets completions bash > /etc/bash_completion.d/tickets\n  tickets completions zsh > \"${fpath[1]}/_tickets\"\n  tickets completions fish > ~/.config/fish/completions/tickets.fish"
+    )]
+    Completions { shell: clap_complete::Shell },
 }
 
 #[derive(Args, Debug)]

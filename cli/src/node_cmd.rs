@@ -31,7 +31,9 @@ pub fn hint(e: &NodeError) -> Option<String> {
         NodeError::Ambiguous { .. } => Some("`tickets list --search PREFIX` shows the matching ids".into()),
         NodeError::NotFound(_) => Some("`tickets list` shows the tickets on this node".into()),
         NodeError::ConversationExists { .. } => Some("pass --force to create another ticket anyway".into()),
-        NodeError::UnknownCategory(..) => Some("ask the relay operator to add it: `tickets relay category add NAME`".into()),
+        NodeError::UnknownCategory(..) => {
+            Some("ask the relay operator to add it: `tickets relay category add NAME`".into())
+        }
         NodeError::Edit(tickets_core::edit::EditError::Transition(_)) => {
             Some("create a new ticket for new work on a closed one".into())
         }
@@ -68,7 +70,9 @@ pub fn run(cli: Cli) -> Result<()> {
             };
             let node = Node::init(&home, &agent, WallClock::from_env()?)?;
             if a.json {
-                output::json(&serde_json::json!({"home": home, "agent": node.agent(), "actor": node.actor().to_hex_string()}));
+                output::json(
+                    &serde_json::json!({"home": home, "agent": node.agent(), "actor": node.actor().to_hex_string()}),
+                );
             } else {
                 outln(&format!("Initialized a local node for {} in {}", bold(node.agent()), home.display()));
             }
@@ -78,7 +82,10 @@ pub fn run(cli: Cli) -> Result<()> {
                 Some(path) => {
                     let bytes = std::fs::read(path)
                         .map_err(|e| user_error(format!("cannot read {}: {e}", path.display()), None))?;
-                    Some(Conversation::parse(&bytes).map_err(|e| user_error(format!("{}: {e}", path.display()), None))?)
+                    Some(
+                        Conversation::parse(&bytes)
+                            .map_err(|e| user_error(format!("{}: {e}", path.display()), None))?,
+                    )
                 }
                 None => None,
             };
@@ -190,14 +197,18 @@ fn list(home: &std::path::Path, a: crate::ListArgs) -> Result<()> {
         Some("green") => Some(1),
         Some("yellow") => Some(2),
         Some("red") => Some(3),
-        Some(other) => return Err(user_error(format!("unknown SLA color '{other}'"), Some("use green, yellow or red"))),
+        Some(other) => {
+            return Err(user_error(format!("unknown SLA color '{other}'"), Some("use green, yellow or red")))
+        }
     };
     let sort = match a.sort.as_deref() {
         None => None,
         Some(s) => Some(SortKey::parse(s).ok_or_else(|| {
             user_error(
                 format!("cannot sort by '{s}'"),
-                Some("use created, updated, priority, status, subject, assignee, category or sla; prefix '-' to reverse"),
+                Some(
+                    "use created, updated, priority, status, subject, assignee, category or sla; prefix '-' to reverse",
+                ),
             )
         })?),
     };
@@ -208,7 +219,11 @@ fn list(home: &std::path::Path, a: crate::ListArgs) -> Result<()> {
     let limit = if a.json { a.limit } else { Some(a.limit.unwrap_or(table_default)) };
     let q = ListQuery {
         statuses: a.status.iter().map(|s| parse_status(s).map(|s| s.as_str().to_string())).collect::<Result<_>>()?,
-        priorities: a.priority.iter().map(|p| parse_priority(p).map(|p| p.as_str().to_string())).collect::<Result<_>>()?,
+        priorities: a
+            .priority
+            .iter()
+            .map(|p| parse_priority(p).map(|p| p.as_str().to_string()))
+            .collect::<Result<_>>()?,
         categories: a.category,
         assignees: a.assignee,
         sla_rank,
@@ -265,13 +280,14 @@ pub fn sla_badge(t: &Value, now: i64) -> (String, Option<comfy_table::Color>) {
         return ("-".into(), None);
     }
     let mut text = color.to_string();
-    let dues: Vec<&str> = ["first_response", "resolution"]
-        .iter()
-        .filter_map(|m| sla[m]["due_at"].as_str())
-        .collect();
+    let dues: Vec<&str> = ["first_response", "resolution"].iter().filter_map(|m| sla[m]["due_at"].as_str()).collect();
     if let Some(due) = dues.iter().min() {
         text = format!("{color} · {}", output::time_left(due, now));
-    } else if let Some(state) = ["resolution", "first_response"].iter().map(|m| sla[m]["state"].as_str().unwrap_or("")).find(|s| *s == "breached" || *s == "met") {
+    } else if let Some(state) = ["resolution", "first_response"]
+        .iter()
+        .map(|m| sla[m]["state"].as_str().unwrap_or(""))
+        .find(|s| *s == "breached" || *s == "met")
+    {
         text = state.to_string();
     }
     if sla["provisional"].as_bool() == Some(true) {
@@ -352,7 +368,8 @@ fn print_ticket(t: &Value, now: i64) {
                     e["to"].as_str().unwrap_or("none")
                 ),
             };
-            let mut line = format!("  {} {} {what}", dim(e["at"].as_str().unwrap_or("")), e["by"].as_str().unwrap_or(""));
+            let mut line =
+                format!("  {} {} {what}", dim(e["at"].as_str().unwrap_or("")), e["by"].as_str().unwrap_or(""));
             if let Some(n) = e["note"].as_str() {
                 line.push_str(&format!(" {}", dim(&format!("({n})"))));
             }
@@ -403,9 +420,10 @@ fn import(home: &std::path::Path, file: &std::path::Path, json: bool) -> Result<
             Some("split it into several files"),
         ));
     }
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| user_error(format!("cannot read {}: {e}", file.display()), None))?;
-    let records = tickets_node::import::parse_import(&text).map_err(|e| user_error(format!("{}: {e}", file.display()), Some("nothing was imported")))?;
+    let text =
+        std::fs::read_to_string(file).map_err(|e| user_error(format!("cannot read {}: {e}", file.display()), None))?;
+    let records = tickets_node::import::parse_import(&text)
+        .map_err(|e| user_error(format!("{}: {e}", file.display()), Some("nothing was imported")))?;
     let mut node = open(home)?;
     let bar = if std::io::stderr().is_terminal() && !json && records.len() >= 100 {
         let b = ProgressBar::new(records.len() as u64);

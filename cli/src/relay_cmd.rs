@@ -42,7 +42,9 @@ pub enum RelayCommand {
     /// Copy the database to PATH while the relay keeps serving (SQLite online
     /// backup). Restore: stop the relay, replace its --db file with the copy
     /// (remove stale -wal/-shm files beside it), start it again.
-    #[command(after_help = "Example:\n  tickets relay backup /var/backups/tickets-$(date +%F).db --db /var/lib/tickets/relay.db")]
+    #[command(
+        after_help = "Example:\n  tickets relay backup /var/backups/tickets-$(date +%F).db --db /var/lib/tickets/relay.db"
+    )]
     Backup {
         /// Where to write the copy (must not exist).
         path: PathBuf,
@@ -50,7 +52,9 @@ pub enum RelayCommand {
     /// Restore a backup into --db. Stop the relay first. Devices notice the
     /// restore on their next sync and resynchronize: nothing they pushed
     /// after the backup is lost.
-    #[command(after_help = "Example:\n  systemctl stop tickets-relay\n  tickets relay restore /var/backups/tickets-2026-11-24.db --db /var/lib/tickets/relay.db\n  systemctl start tickets-relay")]
+    #[command(
+        after_help = "Example:\n  systemctl stop tickets-relay\n  tickets relay restore /var/backups/tickets-2026-11-24.db --db /var/lib/tickets/relay.db\n  systemctl start tickets-relay"
+    )]
     Restore {
         /// The backup file.
         backup: PathBuf,
@@ -109,7 +113,9 @@ pub enum SlaCommand {
     /// Set the warning threshold (percent of the target elapsed).
     Warn { percent: u8 },
     /// Business hours: SLA clocks count only open hours (default 24x7).
-    #[command(after_help = "Examples:\n  tickets relay sla calendar --tz Europe/Berlin --hours 'mon-fri 09:00-17:00' --holiday 2026-12-25\n  tickets relay sla calendar --none")]
+    #[command(
+        after_help = "Examples:\n  tickets relay sla calendar --tz Europe/Berlin --hours 'mon-fri 09:00-17:00' --holiday 2026-12-25\n  tickets relay sla calendar --none"
+    )]
     Calendar {
         /// IANA time zone of the hours and holidays.
         #[arg(long, required_unless_present = "none")]
@@ -133,8 +139,12 @@ pub enum SlaCommand {
 
 #[derive(Subcommand, Debug)]
 pub enum CategoryCommand {
-    Add { name: String },
-    Remove { name: String },
+    Add {
+        name: String,
+    },
+    Remove {
+        name: String,
+    },
     List {
         #[arg(long)]
         json: bool,
@@ -166,7 +176,10 @@ pub fn run(a: RelayArgs) -> Result<()> {
         RelayCommand::Serve { .. } | RelayCommand::Restore { .. } => {}
         RelayCommand::Backup { path } => {
             if path.exists() {
-                return Err(user_error(format!("{} already exists", path.display()), Some("a backup never overwrites; pick a new path")));
+                return Err(user_error(
+                    format!("{} already exists", path.display()),
+                    Some("a backup never overwrites; pick a new path"),
+                ));
             }
             let bar = std::io::IsTerminal::is_terminal(&std::io::stderr()).then(|| {
                 let b = indicatif::ProgressBar::new(0);
@@ -190,7 +203,12 @@ pub fn run(a: RelayArgs) -> Result<()> {
                 let _ = std::fs::remove_file(&path);
                 return Err(user_error(format!("backup failed: {e}"), None));
             }
-            outln(&format!("backed up {} to {} in {:.1}s (integrity ok)", a.db.display(), path.display(), started.elapsed().as_secs_f64()));
+            outln(&format!(
+                "backed up {} to {} in {:.1}s (integrity ok)",
+                a.db.display(),
+                path.display(),
+                started.elapsed().as_secs_f64()
+            ));
         }
         RelayCommand::Agent(cmd) => match cmd {
             AgentCommand::Add { name, role, team, internal_notes, json } => {
@@ -198,7 +216,8 @@ pub fn run(a: RelayArgs) -> Result<()> {
                 if !["agent", "lead", "admin"].contains(&role.as_str()) {
                     return Err(user_error(format!("unknown role '{role}'"), Some("use agent, lead or admin")));
                 }
-                let team = team.map(|t| check_name("team", &t)).transpose().map_err(|e| user_error(e.to_string(), None))?;
+                let team =
+                    team.map(|t| check_name("team", &t)).transpose().map_err(|e| user_error(e.to_string(), None))?;
                 let token = auth::new_token();
                 c.add_agent(&name, &role, team.as_deref(), internal_notes, &auth::token_hash(&token), now_ms())
                     .map_err(|e| user_error(e.to_string(), None))?;
@@ -231,7 +250,9 @@ pub fn run(a: RelayArgs) -> Result<()> {
             AgentCommand::Revoke { name, internal_notes } => {
                 if internal_notes {
                     c.set_notes_permission(&name, false).map_err(|e| user_error(e.to_string(), None))?;
-                    outln(&format!("{name} may no longer read internal notes; its devices drop them on their next sync"));
+                    outln(&format!(
+                        "{name} may no longer read internal notes; its devices drop them on their next sync"
+                    ));
                 } else {
                     c.revoke_agent(&name).map_err(|e| user_error(e.to_string(), None))?;
                     outln(&format!("{name} revoked; its token is refused from now on"));
@@ -244,7 +265,8 @@ pub fn run(a: RelayArgs) -> Result<()> {
         },
         RelayCommand::Sla(cmd) => match cmd {
             SlaCommand::Set { priority, first_response, resolution } => {
-                let p: Priority = priority.parse().map_err(|e: tickets_core::InputError| user_error(e.to_string(), None))?;
+                let p: Priority =
+                    priority.parse().map_err(|e: tickets_core::InputError| user_error(e.to_string(), None))?;
                 let fr = target(first_response)?;
                 let res = target(resolution)?;
                 if fr.is_none() && res.is_none() {
@@ -337,9 +359,8 @@ const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
 /// `mon-fri 09:00-17:00`, `sat,sun 10:00-14:00`: weekly intervals.
 fn parse_hours(spec: &str) -> Result<Vec<tickets_core::sla::WeeklyInterval>> {
-    let bad = || {
-        user_error(format!("invalid hours '{spec}'"), Some("write DAYS HH:MM-HH:MM, e.g. 'mon-fri 09:00-17:00'"))
-    };
+    let bad =
+        || user_error(format!("invalid hours '{spec}'"), Some("write DAYS HH:MM-HH:MM, e.g. 'mon-fri 09:00-17:00'"));
     let (days, times) = spec.trim().split_once(' ').ok_or_else(bad)?;
     let day = |d: &str| DAYS.iter().position(|x| *x == d.trim().to_ascii_lowercase().get(..3).unwrap_or(""));
     let mut list = Vec::new();
@@ -385,7 +406,13 @@ fn print_policy(p: &tickets_core::sla::SlaPolicy) {
                 .iter()
                 .map(|w| {
                     let day = DAYS.get(w.weekday as usize).copied().unwrap_or("?");
-                    format!("{day} {:02}:{:02}-{:02}:{:02}", w.start_min / 60, w.start_min % 60, w.end_min / 60, w.end_min % 60)
+                    format!(
+                        "{day} {:02}:{:02}-{:02}:{:02}",
+                        w.start_min / 60,
+                        w.start_min % 60,
+                        w.end_min / 60,
+                        w.end_min % 60
+                    )
                 })
                 .collect();
             outln(&format!("business hours ({}): {}", c.time_zone, hours.join(", ")));
@@ -410,7 +437,8 @@ fn restore(backup: &std::path::Path, db_path: &std::path::Path) -> Result<()> {
         p.push(suffix);
         let _ = std::fs::remove_file(std::path::PathBuf::from(p));
     }
-    std::fs::rename(&tmp, db_path).map_err(|e| user_error(format!("cannot replace {}: {e}", db_path.display()), None))?;
+    std::fs::rename(&tmp, db_path)
+        .map_err(|e| user_error(format!("cannot replace {}: {e}", db_path.display()), None))?;
     let db = Db::open(db_path, false)?;
     let epoch = db.conn()?.new_epoch()?;
     outln(&format!(
@@ -425,9 +453,9 @@ fn serve(db_path: &std::path::Path, listen: &str) -> Result<()> {
     let db = Db::open(db_path, true).map_err(|e| user_error(e.to_string(), None))?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
-            .map_err(|e| user_error(format!("cannot listen on {listen}: {e}"), Some("pick another --listen address")))?;
+        let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
+            user_error(format!("cannot listen on {listen}: {e}"), Some("pick another --listen address"))
+        })?;
         let addr = listener.local_addr()?;
         let (state, stop) = tickets_relay::AppState::new(db)?;
         eprintln!("relay listening on http://{addr} (database {})", db_path.display());

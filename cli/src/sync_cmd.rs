@@ -11,7 +11,7 @@ use serde_json::Value;
 use tickets_node::sync::{register_actor, Remote, SyncError, SyncReport};
 use tickets_node::{Node, WallClock};
 
-use crate::node_cmd::{open, priority_color, sla_badge, short};
+use crate::node_cmd::{open, priority_color, short, sla_badge};
 use crate::output::{self, bold, cell, dim, outln, paint, table};
 use crate::{user_error, BoardArgs, InitArgs, SyncArgs};
 
@@ -22,7 +22,9 @@ pub fn hint(e: &SyncError) -> Option<String> {
         SyncError::Transport { .. } | SyncError::Server { .. } => {
             Some("nothing is lost: local edits stay pending and the next sync resumes".into())
         }
-        SyncError::Protocol(_) => Some("update `tickets` on this device or the relay so both speak the same version".into()),
+        SyncError::Protocol(_) => {
+            Some("update `tickets` on this device or the relay so both speak the same version".into())
+        }
         _ => None,
     }
 }
@@ -63,7 +65,8 @@ pub fn init_relay(home: &Path, a: InitArgs) -> Result<()> {
 }
 
 fn print_report(r: &SyncReport) {
-    let mut line = format!("pushed {}, pulled {}, refused {}, pending {}", r.pushed, r.pulled, r.refused.len(), r.pending);
+    let mut line =
+        format!("pushed {}, pulled {}, refused {}, pending {}", r.pushed, r.pulled, r.refused.len(), r.pending);
     if r.purged_notes > 0 {
         line.push_str(&format!(", removed {} internal note document(s) no longer permitted", r.purged_notes));
     }
@@ -110,7 +113,10 @@ pub fn sync(home: &Path, a: SyncArgs) -> Result<()> {
     }
     let bar = (std::io::stderr().is_terminal() && !a.json).then(|| {
         let b = ProgressBar::new_spinner();
-        b.set_style(ProgressStyle::with_template("{spinner} syncing: {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+        b.set_style(
+            ProgressStyle::with_template("{spinner} syncing: {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
         b
     });
     let report = node.sync(&mut |p| {

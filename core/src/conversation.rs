@@ -184,7 +184,12 @@ mod tests {
     fn bad_files_are_refused() {
         assert!(Conversation::parse(b"{").is_err());
         assert!(Conversation::parse(br#"{"id":"  ","messages":[]}"#).is_err());
-        assert!(Conversation::parse(br#"{"id":"x","messages":[{"role":"customer","text":"t","at":"yesterday"}]}"#).is_err());
-        assert!(Conversation::parse(br#"{"id":"x","messages":[{"role":"bot","text":"t","at":"2026-01-01T00:00:00Z"}]}"#).is_err());
+        assert!(
+            Conversation::parse(br#"{"id":"x","messages":[{"role":"customer","text":"t","at":"yesterday"}]}"#).is_err()
+        );
+        assert!(Conversation::parse(
+            br#"{"id":"x","messages":[{"role":"bot","text":"t","at":"2026-01-01T00:00:00Z"}]}"#
+        )
+        .is_err());
     }
 }

@@ -94,7 +94,10 @@ fn last_status_change(t: &Value, to: &str) -> Value {
     t["history"]
         .as_array()
         .and_then(|h| {
-            h.iter().rev().find(|e| e["field"] == "status" && e["to"] == to && e["outcome"] == "applied").map(|e| e["at"].clone())
+            h.iter()
+                .rev()
+                .find(|e| e["field"] == "status" && e["to"] == to && e["outcome"] == "applied")
+                .map(|e| e["at"].clone())
         })
         .unwrap_or(Value::Null)
 }

@@ -96,12 +96,7 @@ pub fn sla_columns(input: &SlaInput, settings: &SlaSettings, now: i64) -> SlaCol
 }
 
 /// Builds the index entry of a view, each stamp shown at its effective time.
-pub fn index_entry(
-    v: &TicketView,
-    settings: &SlaSettings,
-    now: i64,
-    effective: &dyn Fn(&Hlc) -> i64,
-) -> IndexEntry {
+pub fn index_entry(v: &TicketView, settings: &SlaSettings, now: i64, effective: &dyn Fn(&Hlc) -> i64) -> IndexEntry {
     let mut without_notes = v.clone();
     without_notes.internal_notes = None;
     let json = TicketJson::from_view(&without_notes, effective);

@@ -146,7 +146,8 @@ impl Replay {
             if prev != Some(w.key.as_str()) {
                 if let Some(h) = w.history_index.and_then(|i| self.history.get_mut(i)) {
                     h.outcome = Outcome::Superseded;
-                    h.note = Some(format!("superseded by a concurrent edit by {by} at {}", crate::time::iso(at.wall_ms)));
+                    h.note =
+                        Some(format!("superseded by a concurrent edit by {by} at {}", crate::time::iso(at.wall_ms)));
                 }
             }
         }
@@ -310,7 +311,9 @@ pub fn materialize(doc: &TicketDoc, notes: Option<&TicketDoc>) -> Result<TicketV
                 outcome: Outcome::Applied,
                 note: None,
             }),
-            EventBody::Comment { body } => comments.push(Entry { at: at.clone(), by: by.to_string(), body: body.clone() }),
+            EventBody::Comment { body } => {
+                comments.push(Entry { at: at.clone(), by: by.to_string(), body: body.clone() })
+            }
             EventBody::Note { .. } => r.problems.push(format!("{}: internal note in the public document", at.encode())),
         }
     }

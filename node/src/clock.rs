@@ -60,11 +60,13 @@ pub fn parse_offset(s: &str) -> Result<i64, NodeError> {
     };
     // No offset at all is a valid offset.
     let rest = rest.trim();
-    if !rest.is_empty() && rest.trim_end_matches(['d', 'h', 'm', 's']).chars().all(|c| c == '0') && rest.starts_with('0') {
+    if !rest.is_empty()
+        && rest.trim_end_matches(['d', 'h', 'm', 's']).chars().all(|c| c == '0')
+        && rest.starts_with('0')
+    {
         return Ok(0);
     }
-    let secs = tickets_core::duration::parse_duration(rest)
-        .map_err(|_| NodeError::BadClockOffset(s.to_string()))?;
+    let secs = tickets_core::duration::parse_duration(rest).map_err(|_| NodeError::BadClockOffset(s.to_string()))?;
     if secs > CLOCK_OFFSET_SECS_MAX {
         return Err(NodeError::BadClockOffset(s.to_string()));
     }

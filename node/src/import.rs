@@ -36,12 +36,7 @@ fn check(raw: RawRecord, record: usize) -> Result<ImportRecord, NodeError> {
     tickets_core::view::check_subject(&raw.subject).map_err(|e| bad(e.to_string()))?;
     let priority: Priority = raw.priority.parse().map_err(|e: tickets_core::InputError| bad(e.to_string()))?;
     let category = tickets_core::model::check_name("category", &raw.category).map_err(|e| bad(e.to_string()))?;
-    let status = raw
-        .status
-        .as_deref()
-        .map(str::parse::<Status>)
-        .transpose()
-        .map_err(|e| bad(e.to_string()))?;
+    let status = raw.status.as_deref().map(str::parse::<Status>).transpose().map_err(|e| bad(e.to_string()))?;
     let assignee = raw
         .assignee
         .as_deref()
@@ -64,8 +59,8 @@ pub fn parse_import(text: &str) -> Result<Vec<ImportRecord>, NodeError> {
     let text = text.trim_start_matches('\u{feff}');
     let trimmed = text.trim_start();
     if trimmed.starts_with('[') {
-        let values: Vec<serde_json::Value> = serde_json::from_str(trimmed)
-            .map_err(|e| NodeError::ImportFile(format!("not a valid JSON array: {e}")))?;
+        let values: Vec<serde_json::Value> =
+            serde_json::from_str(trimmed).map_err(|e| NodeError::ImportFile(format!("not a valid JSON array: {e}")))?;
         values
             .into_iter()
             .enumerate()
@@ -82,8 +77,8 @@ pub fn parse_import(text: &str) -> Result<Vec<ImportRecord>, NodeError> {
             if line.trim().is_empty() {
                 continue;
             }
-            let raw: RawRecord = serde_json::from_str(line)
-                .map_err(|e| NodeError::Import { record: i + 1, message: e.to_string() })?;
+            let raw: RawRecord =
+                serde_json::from_str(line).map_err(|e| NodeError::Import { record: i + 1, message: e.to_string() })?;
             out.push(check(raw, i + 1)?);
         }
         if out.is_empty() {

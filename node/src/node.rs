@@ -190,7 +190,12 @@ impl Node {
     }
 
     /// Creates a ticket; returns its id.
-    pub fn create(&mut self, new: &NewTicket, conversation: Option<&Conversation>, force: bool) -> Result<String, NodeError> {
+    pub fn create(
+        &mut self,
+        new: &NewTicket,
+        conversation: Option<&Conversation>,
+        force: bool,
+    ) -> Result<String, NodeError> {
         let now = self.now_ms();
         let author = self.author();
         let tx = self.store.tx()?;
@@ -253,7 +258,8 @@ impl Node {
         let mut changed = false;
         let mut notes_changed = false;
         for e in edits {
-            let v = view::materialize(&doc, notes.as_ref()).map_err(|source| NodeError::Doc { id: id.clone(), source })?;
+            let v =
+                view::materialize(&doc, notes.as_ref()).map_err(|source| NodeError::Doc { id: id.clone(), source })?;
             if edit::apply_edit(&mut doc, &mut notes, &v, &author, &mut self.clock, now, e)? == Applied::Changed {
                 changed = true;
                 notes_changed |= matches!(e, Edit::Note(_));
@@ -306,10 +312,7 @@ impl Node {
         let tx = self.store.tx()?;
         let settings = Self::sla_settings(&tx)?;
         let (rows, total) = tx.list(q, now)?;
-        let out = rows
-            .iter()
-            .map(|r| with_sla(r, &settings, now, &path))
-            .collect::<Result<Vec<_>, _>>()?;
+        let out = rows.iter().map(|r| with_sla(r, &settings, now, &path)).collect::<Result<Vec<_>, _>>()?;
         Ok((out, total))
     }
 
@@ -349,7 +352,8 @@ impl Node {
         for (i, r) in records.iter().enumerate() {
             let bad = |e: &dyn std::fmt::Display| NodeError::Import { record: i + 1, message: e.to_string() };
             let id = Uuid::new_v4();
-            let mut doc = edit::create_ticket(id, &author, &mut self.clock, now, &r.ticket, None).map_err(|e| bad(&e))?;
+            let mut doc =
+                edit::create_ticket(id, &author, &mut self.clock, now, &r.ticket, None).map_err(|e| bad(&e))?;
             if let Some(status) = r.status.filter(|s| *s != Status::Open) {
                 let v = view::materialize(&doc, None).map_err(|e| bad(&e))?;
                 let mut none = None;
@@ -418,7 +422,8 @@ pub(crate) fn reindex(
         .map_err(|source| NodeError::Doc { id: id.clone(), source })?;
     let entry = index::index_entry(&v, settings, now, &wall_time);
     // A permitted reader sees the notes list even when it is empty.
-    let notes_json = if notes_ok { Some(index::notes_json(&v, &wall_time).unwrap_or_else(|| "[]".into())) } else { None };
+    let notes_json =
+        if notes_ok { Some(index::notes_json(&v, &wall_time).unwrap_or_else(|| "[]".into())) } else { None };
     tx.upsert_index(&entry, notes_json.as_deref(), true)?;
     Ok(Some(v.max_stamp().clone()))
 }

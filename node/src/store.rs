@@ -183,10 +183,7 @@ impl Tx<'_> {
     }
 
     pub fn get_meta(&self, key: &str) -> Result<Option<String>, NodeError> {
-        self.tx
-            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
-            .optional()
-            .db(self.path)
+        self.tx.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional().db(self.path)
     }
 
     pub fn set_meta(&self, key: &str, value: &str) -> Result<(), NodeError> {
@@ -364,8 +361,10 @@ impl Tx<'_> {
 
     /// Refusals recorded for a ticket: (kind, reason, at).
     pub fn refusals(&self, ticket_id: &str) -> Result<Vec<(String, String, i64)>, NodeError> {
-        let mut st =
-            self.tx.prepare_cached("SELECT kind, reason, at FROM refusals WHERE ticket_id = ?1 ORDER BY seq").db(self.path)?;
+        let mut st = self
+            .tx
+            .prepare_cached("SELECT kind, reason, at FROM refusals WHERE ticket_id = ?1 ORDER BY seq")
+            .db(self.path)?;
         let rows = st.query_map([ticket_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).db(self.path)?;
         rows.collect::<Result<Vec<_>, _>>().db(self.path)
     }
@@ -403,7 +402,9 @@ impl Tx<'_> {
             )
             .db(self.path)?;
         let rows = st
-            .query_map(params![aid, akind, limit as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+            .query_map(params![aid, akind, limit as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
             .db(self.path)?;
         rows.collect::<Result<Vec<_>, _>>().db(self.path)
     }

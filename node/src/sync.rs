@@ -18,9 +18,8 @@ use serde::Serialize;
 use tickets_core::doc::{DocKind, TicketDoc};
 use tickets_core::index::{self, SlaInputJson};
 use tickets_core::protocol::{
-    decode_data, encode_data, Access, BootstrapPos, DocData, ErrorBody, PullRequest, RegisterRequest,
-    RegisterResponse, Settings, SyncRequest, SyncResponse, PROTOCOL_VERSION, PUSH_PAGE_BYTES_MAX,
-    PUSH_PAGE_DOCS_MAX, SYNC_ROUNDS_MAX,
+    decode_data, encode_data, Access, BootstrapPos, DocData, ErrorBody, PullRequest, RegisterRequest, RegisterResponse,
+    Settings, SyncRequest, SyncResponse, PROTOCOL_VERSION, PUSH_PAGE_BYTES_MAX, PUSH_PAGE_DOCS_MAX, SYNC_ROUNDS_MAX,
 };
 use uuid::Uuid;
 
@@ -506,8 +505,9 @@ impl Node {
                     continue;
                 }
                 let data = decode_data(&d.data).map_err(|e| SyncError::Protocol(e.to_string()))?;
-                let unusable =
-                    |e: tickets_core::DocError| SyncError::Protocol(format!("ticket {}: relay sent unusable data: {e}", d.id));
+                let unusable = |e: tickets_core::DocError| {
+                    SyncError::Protocol(format!("ticket {}: relay sent unusable data: {e}", d.id))
+                };
                 let load = |b: &[u8], k: DocKind| {
                     TicketDoc::load_stored(uuid, k, b).map_err(|source| NodeError::Doc { id: d.id.clone(), source })
                 };

@@ -29,8 +29,9 @@ enum Format {
 }
 
 fn parse_date(s: &str, what: &str) -> Result<NaiveDate, AppError> {
-    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
-        .map_err(|_| AppError::new(StatusCode::BAD_REQUEST, "bad_request", format!("{what} must be a date as YYYY-MM-DD")))
+    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|_| {
+        AppError::new(StatusCode::BAD_REQUEST, "bad_request", format!("{what} must be a date as YYYY-MM-DD"))
+    })
 }
 
 fn day_start_ms(d: NaiveDate) -> i64 {
@@ -45,7 +46,10 @@ fn parse(query: Option<&str>, notes: bool) -> Result<(Format, ExportFilter), App
     for (k, v) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
         match k.as_ref() {
             "format" => format = Some(v.to_string()),
-            "table" => table = CsvTable::parse(&v).ok_or_else(|| bad(format!("unknown table '{v}' (tickets, comments or history)")))?,
+            "table" => {
+                table = CsvTable::parse(&v)
+                    .ok_or_else(|| bad(format!("unknown table '{v}' (tickets, comments or history)")))?
+            }
             "from" => f.from_ms = day_start_ms(parse_date(&v, "from")?),
             "to" => {
                 let d = parse_date(&v, "to")?;
@@ -164,7 +168,10 @@ pub async fn export(
         Format::Csv(_) => "text/csv; charset=utf-8",
     };
     Ok((
-        [(header::CONTENT_TYPE, content_type.to_string()), (header::HeaderName::from_static("x-total-count"), total.to_string())],
+        [
+            (header::CONTENT_TYPE, content_type.to_string()),
+            (header::HeaderName::from_static("x-total-count"), total.to_string()),
+        ],
         Body::from_stream(stream),
     )
         .into_response())

@@ -17,8 +17,8 @@ use axum::{Json, Router};
 use serde::Serialize;
 use tickets_core::index::{ListQuery, SortKey};
 use tickets_core::protocol::{
-    ErrorBody, RegisterRequest, RegisterResponse, SyncRequest, PROTOCOL_VERSION,
-    REQUEST_BODY_BYTES_MAX, WATCH_HOLD_SECS,
+    ErrorBody, RegisterRequest, RegisterResponse, SyncRequest, PROTOCOL_VERSION, REQUEST_BODY_BYTES_MAX,
+    WATCH_HOLD_SECS,
 };
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -104,9 +104,7 @@ fn now_ms() -> i64 {
 }
 
 /// Runs blocking store work off the async threads.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, AppError> + Send + 'static,
-) -> Result<T, AppError> {
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, AppError> + Send + 'static) -> Result<T, AppError> {
     tokio::task::spawn_blocking(f).await.map_err(AppError::internal)?
 }
 
@@ -188,7 +186,9 @@ async fn sync(
     Metrics::add(&state.metrics.sync_bytes_in, body.len() as u64);
     let req: SyncRequest = parse_json(&body)?;
     crate::sync::check(&caller, &req).map_err(|r| match r {
-        crate::sync::SyncRefusal::Protocol(_) => AppError::new(StatusCode::BAD_REQUEST, "protocol_version", r.message()),
+        crate::sync::SyncRefusal::Protocol(_) => {
+            AppError::new(StatusCode::BAD_REQUEST, "protocol_version", r.message())
+        }
         crate::sync::SyncRefusal::DeviceUnregistered => {
             AppError::new(StatusCode::FORBIDDEN, "device_unregistered", r.message())
         }
@@ -279,9 +279,7 @@ pub fn board_query(query: Option<&str>) -> Result<ListQuery, AppError> {
                 q.sort = Some(SortKey::parse(&v).ok_or_else(|| AppError::bad_request(format!("cannot sort by '{v}'")))?)
             }
             "limit" => q.limit = Some(v.parse().map_err(|_| AppError::bad_request("limit must be a whole number"))?),
-            "offset" => {
-                q.offset = Some(v.parse().map_err(|_| AppError::bad_request("offset must be a whole number"))?)
-            }
+            "offset" => q.offset = Some(v.parse().map_err(|_| AppError::bad_request("offset must be a whole number"))?),
             _ => {}
         }
     }
@@ -356,7 +354,9 @@ async fn ticket(
         let ids = c.ids_with_prefix(&prefix, 2)?;
         let id = match ids.as_slice() {
             [one] => one.clone(),
-            [] => return Err(AppError::new(StatusCode::NOT_FOUND, "not_found", format!("no ticket matches '{prefix}'"))),
+            [] => {
+                return Err(AppError::new(StatusCode::NOT_FOUND, "not_found", format!("no ticket matches '{prefix}'")))
+            }
             _ => {
                 return Err(AppError::new(
                     StatusCode::CONFLICT,

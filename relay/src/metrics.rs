@@ -69,7 +69,10 @@ impl Metrics {
             ("tickets_http_server_errors_total", "5xx responses", &self.server_errors),
         ];
         for (name, help, c) in counters {
-            out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n", c.load(Ordering::Relaxed)));
+            out.push_str(&format!(
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n",
+                c.load(Ordering::Relaxed)
+            ));
         }
         self.sync_latency.render("tickets_sync_seconds", &mut out);
         self.board_latency.render("tickets_board_seconds", &mut out);

@@ -18,8 +18,8 @@ use tickets_core::hlc::Hlc;
 use tickets_core::index::{self, IndexEntry, ListQuery, ListSql, SqlArg};
 use tickets_core::ingest::{self, Principal, Refusal};
 use tickets_core::protocol::{
-    decode_data, encode_data, BootstrapPos, DocData, PullPage, PullRequest, PushResult, Settings,
-    PULL_PAGE_BYTES_MAX, PULL_PAGE_DOCS_MAX,
+    decode_data, encode_data, BootstrapPos, DocData, PullPage, PullRequest, PushResult, Settings, PULL_PAGE_BYTES_MAX,
+    PULL_PAGE_DOCS_MAX,
 };
 use tickets_core::sla::{SlaPolicy, SlaSettings};
 use tickets_core::view;
@@ -353,10 +353,7 @@ impl Conn {
     // ---- settings ---------------------------------------------------------
 
     fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
-        self.c
-            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0))
-            .optional()
-            .db(&self.path)
+        self.c.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0)).optional().db(&self.path)
     }
 
     fn put_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
@@ -590,9 +587,8 @@ impl Conn {
                      ORDER BY id, kind LIMIT ?4",
                 )
                 .db(&path)?;
-            let mut rows = st
-                .query(params![after_id, after_kind, notes_ok, (PULL_PAGE_DOCS_MAX + 1) as i64])
-                .db(&path)?;
+            let mut rows =
+                st.query(params![after_id, after_kind, notes_ok, (PULL_PAGE_DOCS_MAX + 1) as i64]).db(&path)?;
             let mut last: Option<(String, String)> = None;
             let mut full = false;
             while let Some(r) = rows.next().db(&path)? {
@@ -619,8 +615,7 @@ impl Conn {
                     sla: Vec::new(),
                 },
                 _ => {
-                    let max: Option<i64> =
-                        tx.query_row("SELECT max(seq) FROM changes", [], |r| r.get(0)).db(&path)?;
+                    let max: Option<i64> = tx.query_row("SELECT max(seq) FROM changes", [], |r| r.get(0)).db(&path)?;
                     PullPage {
                         docs,
                         cursor: target,
@@ -743,9 +738,7 @@ impl Conn {
         let mut out = Vec::with_capacity(rows.len());
         for (v, s, n) in rows {
             let notes = if notes_ok { Some(n.unwrap_or_else(|| "[]".into())) } else { None };
-            out.push(
-                index::live_object(&v, &s, notes.as_deref(), &settings, now, false).map_err(StoreError::Damaged)?,
-            );
+            out.push(index::live_object(&v, &s, notes.as_deref(), &settings, now, false).map_err(StoreError::Damaged)?);
         }
         let total = if q.limit.is_some_and(|l| out.len() >= l) {
             let mut st = self.c.prepare(&count_sql).db(&self.path)?;
@@ -771,8 +764,7 @@ impl Conn {
             "SELECT v.view_json, v.sla_input, v.notes_json FROM tickets t JOIN ticket_views v ON v.id = t.id
              WHERE t.id > ?1 AND t.created_at >= ?2 AND t.created_at < ?3",
         );
-        let mut args: Vec<rusqlite::types::Value> =
-            vec![after.to_string().into(), f.from_ms.into(), f.to_ms.into()];
+        let mut args: Vec<rusqlite::types::Value> = vec![after.to_string().into(), f.from_ms.into(), f.to_ms.into()];
         for (col, values) in [("status", &f.statuses), ("category", &f.categories)] {
             if values.is_empty() {
                 continue;
@@ -821,8 +813,7 @@ impl Conn {
                 .collect();
             sql.push_str(&format!(" AND {col} IN ({})", marks.join(", ")));
         }
-        let n: i64 =
-            self.c.query_row(&sql, rusqlite::params_from_iter(args.iter()), |r| r.get(0)).db(&self.path)?;
+        let n: i64 = self.c.query_row(&sql, rusqlite::params_from_iter(args.iter()), |r| r.get(0)).db(&self.path)?;
         Ok(n as u64)
     }
 
@@ -931,7 +922,8 @@ fn parallel_map<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> O
     }
     let f = &f;
     std::thread::scope(|s| {
-        let handles: Vec<_> = chunks.into_iter().map(|c| s.spawn(move || c.into_iter().map(f).collect::<Vec<R>>())).collect();
+        let handles: Vec<_> =
+            chunks.into_iter().map(|c| s.spawn(move || c.into_iter().map(f).collect::<Vec<R>>())).collect();
         let mut out = Vec::new();
         for h in handles {
             out.extend(h.join().ok()?);
@@ -1001,7 +993,12 @@ fn reindex(
     upsert_ticket(tx, path, &entry, notes_json.as_deref())
 }
 
-fn upsert_ticket(tx: &Transaction<'_>, path: &Path, e: &IndexEntry, notes_json: Option<&str>) -> Result<(), StoreError> {
+fn upsert_ticket(
+    tx: &Transaction<'_>,
+    path: &Path,
+    e: &IndexEntry,
+    notes_json: Option<&str>,
+) -> Result<(), StoreError> {
     tx.prepare_cached(
         "INSERT INTO tickets (id, subject_lc, priority, priority_rank, category, status, status_rank, assignee,
             created_at, updated_at, conversation_id, sla_static, fr_warn, fr_due, res_warn, res_due)
@@ -1033,10 +1030,12 @@ fn upsert_ticket(tx: &Transaction<'_>, path: &Path, e: &IndexEntry, notes_json: 
         e.sla.res_due,
     ])
     .db(path)?;
-    tx.prepare_cached("INSERT OR REPLACE INTO ticket_views (id, view_json, notes_json, sla_input) VALUES (?1, ?2, ?3, ?4)")
-        .db(path)?
-        .execute(params![e.id, e.view_json, notes_json, e.sla_input])
-        .db(path)?;
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO ticket_views (id, view_json, notes_json, sla_input) VALUES (?1, ?2, ?3, ?4)",
+    )
+    .db(path)?
+    .execute(params![e.id, e.view_json, notes_json, e.sla_input])
+    .db(path)?;
     Ok(())
 }
 
@@ -1048,7 +1047,9 @@ fn recompute_sla(tx: &Transaction<'_>, path: &Path, settings: &SlaSettings, now:
         r.collect::<Result<Vec<_>, _>>().db(path)?
     };
     let mut st = tx
-        .prepare("UPDATE tickets SET sla_static = ?2, fr_warn = ?3, fr_due = ?4, res_warn = ?5, res_due = ?6 WHERE id = ?1")
+        .prepare(
+            "UPDATE tickets SET sla_static = ?2, fr_warn = ?3, fr_due = ?4, res_warn = ?5, res_due = ?6 WHERE id = ?1",
+        )
         .db(path)?;
     for (id, input) in rows {
         let input: index::SlaInputJson =

@@ -59,7 +59,8 @@ pub fn check(caller: &Caller, req: &SyncRequest) -> Result<(), SyncRefusal> {
 pub fn handle_sync(conn: &mut Conn, caller: &Caller, req: &SyncRequest, now: i64) -> Result<Handled, StoreError> {
     let offset = req.clock_ms.saturating_sub(now);
     conn.touch_device(&req.device, offset, now)?;
-    let outcome = if req.push.is_empty() { None } else { Some(conn.push(caller, &req.device, offset, &req.push, now)?) };
+    let outcome =
+        if req.push.is_empty() { None } else { Some(conn.push(caller, &req.device, offset, &req.push, now)?) };
     let (pull, settings) = match &req.pull {
         Some(p) => (Some(conn.pull(caller, &req.device, p)?), Some(conn.settings()?)),
         None => (None, None),
