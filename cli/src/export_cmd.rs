@@ -146,7 +146,7 @@ pub fn run(home: &Path, a: ExportArgs) -> Result<()> {
         }
     } else {
         let tmp = partial_name(out);
-        match download(&remote, &query, &tmp, &format!("{format}"), show) {
+        match download(&remote, &query, &tmp, &format, show) {
             Ok(n) => {
                 std::fs::rename(&tmp, out)
                     .map_err(|e| user_error(format!("cannot move the export to {}: {e}", out.display()), None))?;

@@ -217,6 +217,9 @@ impl Caller {
     }
 }
 
+/// A pushed item decoded, with the relay's stored copy: (data, existing).
+type Prepared = (Vec<u8>, Option<Vec<u8>>);
+
 /// The outcome of one push request.
 pub struct PushOutcome {
     pub results: Vec<PushResult>,
@@ -448,7 +451,7 @@ impl Conn {
         // authorize all of them in parallel (pure CPU work, the bulk of a
         // push); then write, in order, in this one transaction.
         let mut seen: HashSet<(&str, &str)> = HashSet::new();
-        let mut prepared: Vec<Result<(Vec<u8>, Option<Vec<u8>>), Refusal>> = Vec::with_capacity(items.len());
+        let mut prepared: Vec<Result<Prepared, Refusal>> = Vec::with_capacity(items.len());
         for item in items {
             if !seen.insert((item.id.as_str(), item.kind.as_str())) {
                 prepared.push(Err(Refusal::Invalid("the same document twice in one push".into())));
