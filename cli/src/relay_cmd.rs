@@ -29,6 +29,9 @@ pub enum RelayCommand {
         /// Address to listen on.
         #[arg(long, env = "TICKETS_LISTEN", default_value = "127.0.0.1:8080")]
         listen: String,
+        /// Log lines as text or JSON (level filter from TICKETS_LOG, e.g. debug).
+        #[arg(long, env = "TICKETS_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+        log_format: String,
     },
     /// Manage agents and their tokens.
     #[command(subcommand)]
@@ -164,7 +167,8 @@ fn target(s: Option<String>) -> Result<Option<Option<u64>>> {
 }
 
 pub fn run(a: RelayArgs) -> Result<()> {
-    if let RelayCommand::Serve { listen } = &a.command {
+    if let RelayCommand::Serve { listen, log_format } = &a.command {
+        init_logs(log_format == "json");
         return serve(&a.db, listen);
     }
     if let RelayCommand::Restore { backup } = &a.command {
@@ -423,6 +427,14 @@ fn print_policy(p: &tickets_core::sla::SlaPolicy) {
     }
 }
 
+/// Structured logs on stderr; `TICKETS_LOG` sets the filter (default info).
+fn init_logs(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TICKETS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
+    let _ = if json { builder.json().try_init() } else { builder.try_init() };
+}
+
 /// Copies a checked backup over the database and gives it a new epoch.
 fn restore(backup: &std::path::Path, db_path: &std::path::Path) -> Result<()> {
     let check = Db::open(backup, false).map_err(|e| user_error(format!("{}: {e}", backup.display()), None))?;
@@ -458,9 +470,11 @@ fn serve(db_path: &std::path::Path, listen: &str) -> Result<()> {
         })?;
         let addr = listener.local_addr()?;
         let (state, stop) = tickets_relay::AppState::new(db)?;
+        // The first line is for people (and scripts that wait for it).
         eprintln!("relay listening on http://{addr} (database {})", db_path.display());
+        tracing::info!(%addr, db = %db_path.display(), "relay started");
         tickets_relay::serve(listener, state, stop, shutdown_signal()).await?;
-        eprintln!("relay stopped");
+        tracing::info!("relay stopped");
         Ok(())
     })
 }

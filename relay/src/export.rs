@@ -155,7 +155,7 @@ pub async fn export(
             Ok(())
         })();
         if let Err(e) = result {
-            eprintln!("relay: export failed: {e}");
+            tracing::error!(error = %e, "export failed");
             // The stream ends with an error: the client sees a cut body and
             // discards its partial file.
             let _ = tx.blocking_send(Err(std::io::Error::other("export failed")));

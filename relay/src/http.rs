@@ -69,7 +69,7 @@ impl AppError {
     }
 
     fn internal(e: impl std::fmt::Display) -> AppError {
-        eprintln!("relay: internal error: {e}");
+        tracing::error!(error = %e, "internal error");
         AppError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
     }
 }
@@ -412,7 +412,25 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(REQUEST_BODY_BYTES_MAX))
         .layer(axum::middleware::map_response_with_state(state.clone(), count_errors))
+        .layer(axum::middleware::from_fn(log_requests))
         .with_state(state)
+}
+
+/// One structured log line per request (watch long polls and health checks
+/// at debug level, the rest at info).
+async fn log_requests(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let started = Instant::now();
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16();
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    if path == "/v1/sync/watch" || path == "/healthz" {
+        tracing::debug!(%method, %path, status, ms, "request");
+    } else {
+        tracing::info!(%method, %path, status, ms, "request");
+    }
+    resp
 }
 
 async fn count_errors(State(state): State<AppState>, resp: Response) -> Response {
