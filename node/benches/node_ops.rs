@@ -414,7 +414,7 @@ fn sql_split(home: &Path, q: &ListQuery, now: i64, runs: usize) -> Result<(f64, 
         }
         Ok(t.elapsed())
     };
-    let rows_sql = format!("SELECT id, view_json, sla_input FROM tickets{filter}{tail}");
+    let rows_sql = format!("SELECT id FROM tickets{filter}{tail}");
     let count_sql = format!("SELECT count(*) FROM tickets{filter}");
     let median = |sql: &str| -> Result<f64, rusqlite::Error> {
         let mut v = (0..runs.max(1)).map(|_| run(sql)).collect::<Result<Vec<_>, _>>()?;
@@ -435,7 +435,7 @@ fn storage_layout(home: &Path, tickets: usize) -> String {
     let sums = rusqlite::Connection::open_with_flags(&db, flags).and_then(|c| {
         let docs: i64 = c.query_row("SELECT coalesce(sum(length(bytes)), 0) FROM docs", [], |r| r.get(0))?;
         let (view, sla): (i64, i64) = c.query_row(
-            "SELECT coalesce(sum(length(view_json)), 0), coalesce(sum(length(sla_input)), 0) FROM tickets",
+            "SELECT coalesce(sum(length(view_json)), 0), coalesce(sum(length(sla_input)), 0) FROM ticket_views",
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
