@@ -34,8 +34,8 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Create a node in the home folder.
-    #[command(after_help = "Examples:\n  tickets init --agent ana\n  tickets --home /tmp/ana init --agent ana")]
+    /// Create a node in the home folder, or register it with a relay.
+    #[command(after_help = "Examples:\n  tickets init --agent ana\n  tickets init --relay https://tickets.example.com --token tk_...\n  tickets --home /tmp/ana init --agent ana")]
     Init(InitArgs),
     /// Create a ticket; prints its id.
     #[command(
@@ -48,6 +48,7 @@ pub enum Command {
     )]
     List(ListArgs),
     /// Show one ticket: fields, comments, notes and its timeline.
+    #[command(after_help = "Examples:\n  tickets show 3f2a\n  tickets show 3f2a --json | jq .sla")]
     Show(ShowArgs),
     /// Edit a ticket's fields.
     #[command(after_help = "Example:\n  tickets edit 3f2a --priority urgent --subject 'Printer on fire'")]
@@ -63,8 +64,10 @@ pub enum Command {
     )]
     Status(StatusArgs),
     /// Add a comment (visible to everyone who sees the ticket).
+    #[command(after_help = "Example:\n  tickets comment 3f2a 'Replaced the toner, testing now'")]
     Comment(TextArgs),
     /// Add an internal note (visible only to permitted agents).
+    #[command(after_help = "Example:\n  tickets note 3f2a 'Customer is on the premium plan'")]
     Note(TextArgs),
     /// Import tickets from a JSON array or NDJSON file, in one transaction.
     #[command(after_help = "Example:\n  tickets import tickets.ndjson")]
@@ -86,6 +89,7 @@ pub enum Command {
     Relay(relay_cmd::RelayArgs),
     /// A relay and three agents in a temporary folder: offline edits,
     /// conflicts, sync, the SLA board; then exits.
+    #[command(after_help = "Examples:\n  tickets demo\n  tickets demo --serve      # keep the relay and dashboard up")]
     Demo(demo::DemoArgs),
     /// Print a shell completion script.
     #[command(

@@ -82,18 +82,21 @@ pub enum AgentCommand {
         json: bool,
     },
     /// List agents.
+    #[command(after_help = "Example:\n  tickets relay agent list --db relay.db")]
     List {
         #[arg(long)]
         json: bool,
     },
     /// Revoke an agent (its token stops working), or with --internal-notes
     /// only its internal-notes permission.
+    #[command(after_help = "Examples:\n  tickets relay agent revoke ana\n  tickets relay agent revoke ana --internal-notes")]
     Revoke {
         name: String,
         #[arg(long)]
         internal_notes: bool,
     },
     /// Grant an agent the internal-notes permission.
+    #[command(after_help = "Example:\n  tickets relay agent grant ana --internal-notes")]
     Grant {
         name: String,
         #[arg(long, required = true)]
@@ -114,6 +117,7 @@ pub enum SlaCommand {
         resolution: Option<String>,
     },
     /// Set the warning threshold (percent of the target elapsed).
+    #[command(after_help = "Example:\n  tickets relay sla warn 80")]
     Warn { percent: u8 },
     /// Business hours: SLA clocks count only open hours (default 24x7).
     #[command(
@@ -134,6 +138,7 @@ pub enum SlaCommand {
         none: bool,
     },
     /// Show the SLA settings in force.
+    #[command(after_help = "Example:\n  tickets relay sla show --json")]
     Show {
         #[arg(long)]
         json: bool,
