@@ -89,7 +89,9 @@ pub enum AgentCommand {
     },
     /// Revoke an agent (its token stops working), or with --internal-notes
     /// only its internal-notes permission.
-    #[command(after_help = "Examples:\n  tickets relay agent revoke ana\n  tickets relay agent revoke ana --internal-notes")]
+    #[command(
+        after_help = "Examples:\n  tickets relay agent revoke ana\n  tickets relay agent revoke ana --internal-notes"
+    )]
     Revoke {
         name: String,
         #[arg(long)]
@@ -147,12 +149,14 @@ pub enum SlaCommand {
 
 #[derive(Subcommand, Debug)]
 pub enum CategoryCommand {
-    Add {
-        name: String,
-    },
-    Remove {
-        name: String,
-    },
+    /// Add a category to the taxonomy nodes validate against.
+    #[command(after_help = "Example:\n  tickets relay category add hardware")]
+    Add { name: String },
+    /// Remove a category (existing tickets keep it).
+    #[command(after_help = "Example:\n  tickets relay category remove legacy")]
+    Remove { name: String },
+    /// List the taxonomy.
+    #[command(after_help = "Example:\n  tickets relay category list --json")]
     List {
         #[arg(long)]
         json: bool,
