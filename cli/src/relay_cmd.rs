@@ -1,5 +1,6 @@
 //! The operator's commands: `tickets relay ...`.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Result;
@@ -436,11 +437,27 @@ fn print_policy(p: &tickets_core::sla::SlaPolicy) {
     }
 }
 
+/// Stderr that never fails: a relay whose log pipe was closed keeps serving
+/// (a failed log write must not abort the request that logged it).
+struct LogSink;
+
+impl std::io::Write for LogSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let _ = std::io::stderr().write_all(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let _ = std::io::stderr().flush();
+        Ok(())
+    }
+}
+
 /// Structured logs on stderr; `TICKETS_LOG` sets the filter (default info).
 fn init_logs(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TICKETS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(|| LogSink).with_target(false);
     let _ = if json { builder.json().try_init() } else { builder.try_init() };
 }
 
@@ -480,7 +497,7 @@ fn serve(db_path: &std::path::Path, listen: &str) -> Result<()> {
         let addr = listener.local_addr()?;
         let (state, stop) = tickets_relay::AppState::new(db)?;
         // The first line is for people (and scripts that wait for it).
-        eprintln!("relay listening on http://{addr} (database {})", db_path.display());
+        let _ = writeln!(std::io::stderr(), "relay listening on http://{addr} (database {})", db_path.display());
         tracing::info!(%addr, db = %db_path.display(), "relay started");
         tickets_relay::serve(listener, state, stop, shutdown_signal()).await?;
         tracing::info!("relay stopped");
