@@ -1,0 +1,108 @@
+//! Devices with wrong clocks (SPEC §2): the relay corrects each device's
+//! times by the offset it measures at sync, and never counts an event as
+//! later than it received it, so its `created_at`, due times and first
+//! responses are true times whatever the devices' clocks say.
+
+use crate::harness::{Device, Relay};
+use crate::support::{ms, now_ms};
+
+const HOUR_MS: i64 = 3_600_000;
+/// Slack for process start-up on a busy machine.
+const SLACK_MS: i64 = 120_000;
+
+#[track_caller]
+fn assert_near(what: &str, actual: i64, expected: i64) {
+    assert!(
+        (actual - expected).abs() < SLACK_MS,
+        "{what}: {} is {} s away from {}",
+        tickets_core::time::iso_i64(actual),
+        (actual - expected) / 1000,
+        tickets_core::time::iso_i64(expected)
+    );
+}
+
+struct World {
+    relay: Relay,
+    lead: String,
+    ahead: Device,
+    behind: Device,
+}
+
+/// A relay with high targets of 1 h and 8 h, and two agents whose devices
+/// run 3 h ahead and 3 h behind (for every command).
+fn world() -> World {
+    let relay = Relay::start();
+    let lead = relay.agent("lea", "lead");
+    let ana = relay.agent("ana", "agent");
+    let bob = relay.agent("bob", "agent");
+    relay.category("hardware");
+    relay.sla("high", "1h", "8h");
+    let ahead = Device::register_with_offset(&relay.url, &ana, Some("+3h"));
+    let behind = Device::register_with_offset(&relay.url, &bob, Some("-3h"));
+    World { relay, lead, ahead, behind }
+}
+
+#[test]
+fn the_relay_shows_true_times_for_devices_three_hours_ahead_and_behind() {
+    let w = world();
+    let created = now_ms();
+    let a = w.ahead.create("Created on a clock 3h ahead", "high", "hardware");
+    let b = w.behind.create("Created on a clock 3h behind", "high", "hardware");
+    // The offsets are in force: each device stamps its own wrong time.
+    assert_near("the ahead device's own created_at", ms(&w.ahead.show(&a)["created_at"]), created + 3 * HOUR_MS);
+    assert_near("the behind device's own created_at", ms(&w.behind.show(&b)["created_at"]), created - 3 * HOUR_MS);
+    w.ahead.sync();
+    w.behind.sync();
+
+    let all = w.relay.tickets_by_id(&w.lead);
+    for (id, who) in [(&a, "ahead"), (&b, "behind")] {
+        let t = &all[id];
+        assert_near(&format!("relay created_at of the {who} device's ticket"), ms(&t["created_at"]), created);
+        let sla = &t["sla"];
+        assert_eq!(sla["color"], "green", "{who}: {sla}");
+        assert_near(&format!("{who}: first response due"), ms(&sla["first_response"]["due_at"]), created + HOUR_MS);
+        assert_near(&format!("{who}: resolution due"), ms(&sla["resolution"]["due_at"]), created + 8 * HOUR_MS);
+    }
+
+    // Each answers the other's ticket. The device behind has seen stamps 3 h
+    // ahead (its clock jumps past them) and the one ahead writes 3 h ahead:
+    // the relay still counts both replies at the moment it received them.
+    w.behind.sync();
+    w.ahead.sync();
+    let replied = now_ms();
+    w.behind.run(&["comment", &a, "Reply from the device behind"]).ok();
+    w.ahead.run(&["comment", &b, "Reply from the device ahead"]).ok();
+    w.behind.sync();
+    w.ahead.sync();
+    let all = w.relay.tickets_by_id(&w.lead);
+    for id in [&a, &b] {
+        let t = &all[id];
+        let fr = &t["sla"]["first_response"];
+        assert_eq!(fr["state"], "met", "{t}");
+        assert_near("first response", ms(&fr["stopped_at"]), replied);
+        assert_near("the comment's time", ms(&t["comments"][0]["at"]), replied);
+        assert_eq!(t["sla"]["color"], "green", "{t}");
+    }
+}
+
+/// After a sync a node says it shows the relay's figures (`provisional:
+/// false`), yet it evaluates them at its own wrong "now": a device 3 h ahead
+/// shows a ticket created a second ago as red, 2 h overdue, while the relay
+/// (and the dashboard) show it green.
+#[test]
+#[ignore = "bug: a synced node evaluates the relay's SLA at its own wrong clock (red with provisional:false while the relay says green)"]
+fn a_synced_node_with_a_wrong_clock_shows_the_relays_colours() {
+    let w = world();
+    let a = w.ahead.create("Created on a clock 3h ahead", "high", "hardware");
+    w.ahead.sync();
+    let relay_view = &w.relay.tickets_by_id(&w.lead)[&a];
+    assert_eq!(relay_view["sla"]["color"], "green");
+    let node = w.ahead.show(&a);
+    assert_eq!(node["sla"]["provisional"], false);
+    assert_eq!(
+        node["sla"]["first_response"]["state"], relay_view["sla"]["first_response"]["state"],
+        "the node claims the relay's figures but shows {} while the relay shows {}",
+        node["sla"], relay_view["sla"]
+    );
+    assert_eq!(node["sla"]["color"], "green", "{}", node["sla"]);
+}
