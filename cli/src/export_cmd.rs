@@ -57,6 +57,90 @@ impl<W: Write> Write for Counting<W> {
     }
 }
 
+/// Splits a CSV bundle (frames of: table byte, u32 big-endian length,
+/// bytes) into the three files as it streams in.
+struct Demux {
+    files: Vec<std::io::BufWriter<std::fs::File>>,
+    pending: Vec<u8>,
+    tickets_rows: u64,
+    bar: Option<ProgressBar>,
+}
+
+impl Write for Demux {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.pending.extend_from_slice(buf);
+        let mut at = 0;
+        while self.pending.len() - at >= 5 {
+            let table = self.pending[at] as usize;
+            let len = u32::from_be_bytes([
+                self.pending[at + 1],
+                self.pending[at + 2],
+                self.pending[at + 3],
+                self.pending[at + 4],
+            ]) as usize;
+            if self.pending.len() - at - 5 < len {
+                break;
+            }
+            let payload = &self.pending[at + 5..at + 5 + len];
+            let file = self
+                .files
+                .get_mut(table)
+                .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, "unknown table in the export"))?;
+            file.write_all(payload)?;
+            if table == 0 {
+                self.tickets_rows += 1;
+                if let Some(b) = &self.bar {
+                    b.set_position(self.tickets_rows.saturating_sub(1));
+                }
+            }
+            at += 5 + len;
+        }
+        self.pending.drain(..at);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        for f in &mut self.files {
+            f.flush()?;
+        }
+        Ok(())
+    }
+}
+
+/// Downloads the three CSV tables of one snapshot into `dir`.
+fn download_csv(remote: &Remote, query: &[(String, String)], dir: &Path, show: bool) -> Result<u64> {
+    let (mut resp, total) = remote.get_stream("/v1/export", query)?;
+    let bar = show.then(|| {
+        let b = ProgressBar::new(total.unwrap_or(0));
+        b.set_style(
+            ProgressStyle::with_template("exporting csv {bar:40} {pos}/{len} tickets ({per_sec})")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        b
+    });
+    let mut files = Vec::new();
+    for name in ["tickets.csv", "comments.csv", "history.csv"] {
+        let p = dir.join(name);
+        let f =
+            std::fs::File::create(&p).map_err(|e| user_error(format!("cannot write {}: {e}", p.display()), None))?;
+        files.push(std::io::BufWriter::new(f));
+    }
+    let mut w = Demux { files, pending: Vec::new(), tickets_rows: 0, bar };
+    let copied = resp.copy_to(&mut w);
+    let flushed = w.flush();
+    if let Some(b) = &w.bar {
+        b.finish_and_clear();
+    }
+    if let Err(e) = copied {
+        return Err(SyncError::Transport { url: "relay".into(), message: format!("export cut off: {e}") }.into());
+    }
+    if !w.pending.is_empty() {
+        return Err(SyncError::Transport { url: "relay".into(), message: "export cut off mid-frame".into() }.into());
+    }
+    flushed.map_err(|e| user_error(format!("cannot write the export: {e}"), None))?;
+    Ok(total.unwrap_or(0))
+}
+
 fn partial_name(target: &Path) -> PathBuf {
     let name = target.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "export".into());
     target.with_file_name(format!(".{name}.partial-{}", std::process::id()))
@@ -118,18 +202,12 @@ pub fn run(home: &Path, a: ExportArgs) -> Result<()> {
         }
         let tmp = partial_name(out);
         std::fs::create_dir_all(&tmp).map_err(|e| user_error(format!("cannot create {}: {e}", tmp.display()), None))?;
-        let result = (|| -> Result<u64> {
-            let mut n = 0;
-            for table in ["tickets", "comments", "history"] {
-                let mut q = query.clone();
-                q.push(("table".into(), table.into()));
-                let t = download(&remote, &q, &tmp.join(format!("{table}.csv")), &format!("{table}.csv"), show)?;
-                if table == "tickets" {
-                    n = t;
-                }
-            }
-            Ok(n)
-        })();
+        // One request: the three files come from one snapshot of the relay.
+        let mut q = query.clone();
+        if let Some(f) = q.iter_mut().find(|(k, _)| k == "format") {
+            f.1 = "csv-bundle".into();
+        }
+        let result = download_csv(&remote, &q, &tmp, show);
         match result {
             Ok(n) => {
                 if out.exists() {

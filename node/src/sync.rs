@@ -462,6 +462,8 @@ impl Node {
         report: &mut SyncReport,
     ) -> Result<bool, SyncError> {
         let now = self.now_ms();
+        // This device's clock minus the relay's, measured on this answer.
+        let skew = now.saturating_sub(resp.relay_ms);
         let mut stamps = Vec::new();
         let (tx, clock) = self.tx_and_clock()?;
         let was_permitted = tx.get_meta(crate::node::M_NOTES)?.as_deref() == Some("1");
@@ -471,7 +473,7 @@ impl Node {
                 report.pushed += 1;
                 tx.mark_synced(&r.id, &r.kind, *rev, &heads_text(&r.heads))?;
                 if let Some(sla) = &r.sla {
-                    set_relay_sla(&tx, &r.id, sla, now)?;
+                    set_relay_sla(&tx, &r.id, sla, now, skew)?;
                 }
             } else {
                 let reason = r.reason.clone().unwrap_or_else(|| "refused".into());
@@ -558,7 +560,7 @@ impl Node {
                         stamps.push(stamp);
                     }
                     if let Some(s) = sla.get(d.id.as_str()) {
-                        set_relay_sla(&tx, &d.id, s, now)?;
+                        set_relay_sla(&tx, &d.id, s, now, skew)?;
                     }
                 }
             }
@@ -662,12 +664,24 @@ pub fn register_actor(remote: &Remote, actor: &ActorId) -> Result<RegisterRespon
     Ok(resp)
 }
 
-fn set_relay_sla(tx: &Tx<'_>, id: &str, sla: &serde_json::Value, now: i64) -> Result<(), NodeError> {
+/// Adopts the relay's SLA input for a ticket. `skew` is this device's clock
+/// minus the relay's: the relay's instants are moved into this device's
+/// clock so that, read against this device's "now", every state and time
+/// left is the relay's, however wrong this device's clock is.
+fn set_relay_sla(tx: &Tx<'_>, id: &str, sla: &serde_json::Value, now: i64, skew: i64) -> Result<(), NodeError> {
     // The relay's figures apply while this device has nothing newer.
     if tx.is_dirty(id)? {
         return Ok(());
     }
-    let Ok(input) = serde_json::from_value::<SlaInputJson>(sla.clone()) else { return Ok(()) };
+    let Ok(mut input) = serde_json::from_value::<SlaInputJson>(sla.clone()) else { return Ok(()) };
+    input.c = input.c.saturating_add(skew);
+    input.fr = input.fr.map(|t| t.saturating_add(skew));
+    for (t, _) in input.p.iter_mut() {
+        *t = t.saturating_add(skew);
+    }
+    for (t, _) in input.s.iter_mut() {
+        *t = t.saturating_add(skew);
+    }
     let settings = crate::node::sla_settings_of(tx)?;
     let text = serde_json::to_string(&input).unwrap_or_default();
     let cols = index::sla_columns(&input.into(), &settings, now);

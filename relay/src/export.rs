@@ -26,6 +26,21 @@ enum Format {
     Json,
     Ndjson,
     Csv(CsvTable),
+    /// All three CSV tables from one snapshot in one response, as frames:
+    /// one byte naming the table (0 tickets, 1 comments, 2 history), four
+    /// bytes of big-endian length, then that many bytes of CSV.
+    CsvBundle,
+}
+
+const BUNDLE_TABLES: [CsvTable; 3] = [CsvTable::Tickets, CsvTable::Comments, CsvTable::History];
+
+fn frame(out: &mut Vec<u8>, table: usize, payload: &[u8]) {
+    if payload.is_empty() {
+        return;
+    }
+    out.push(table as u8);
+    out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    out.extend_from_slice(payload);
 }
 
 fn parse_date(s: &str, what: &str) -> Result<NaiveDate, AppError> {
@@ -70,6 +85,7 @@ fn parse(query: Option<&str>, notes: bool) -> Result<(Format, ExportFilter), App
         Some("json") => Format::Json,
         Some("ndjson") => Format::Ndjson,
         Some("csv") => Format::Csv(table),
+        Some("csv-bundle") => Format::CsvBundle,
         Some(other) => return Err(bad(format!("unknown format '{other}' (csv, json or ndjson)"))),
         None => return Err(bad("format is required (csv, json or ndjson)".into())),
     };
@@ -104,6 +120,8 @@ pub async fn export(
         let send = |b: Vec<u8>| tx.blocking_send(Ok(Bytes::from(b))).is_ok();
         let result = (|| -> Result<(), crate::store::StoreError> {
             let conn = db.conn()?;
+            // One snapshot for the whole export, however long it streams.
+            conn.begin_read()?;
             let settings = conn.sla_settings()?;
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -114,6 +132,13 @@ pub async fn export(
             match format {
                 Format::Json => head.extend_from_slice(b"["),
                 Format::Csv(t) => write_csv(&mut head, &[t.header().iter().map(|h| h.to_string()).collect()]),
+                Format::CsvBundle => {
+                    for (i, t) in BUNDLE_TABLES.iter().enumerate() {
+                        let mut h = Vec::new();
+                        write_csv(&mut h, &[t.header().iter().map(|h| h.to_string()).collect()]);
+                        frame(&mut head, i, &h);
+                    }
+                }
                 Format::Ndjson => {}
             }
             if !send(head) {
@@ -139,6 +164,13 @@ pub async fn export(
                             chunk.push(b'\n');
                         }
                         Format::Csv(table) => write_csv(&mut chunk, &rows(table, t)),
+                        Format::CsvBundle => {
+                            for (i, table) in BUNDLE_TABLES.iter().enumerate() {
+                                let mut part = Vec::new();
+                                write_csv(&mut part, &rows(*table, t));
+                                frame(&mut chunk, i, &part);
+                            }
+                        }
                     }
                     first = false;
                 }
@@ -152,6 +184,7 @@ pub async fn export(
             if format == Format::Json {
                 send(b"\n]\n".to_vec());
             }
+            conn.end_read()?;
             Ok(())
         })();
         if let Err(e) = result {
@@ -166,6 +199,7 @@ pub async fn export(
         Format::Json => "application/json",
         Format::Ndjson => "application/x-ndjson",
         Format::Csv(_) => "text/csv; charset=utf-8",
+        Format::CsvBundle => "application/octet-stream",
     };
     Ok((
         [

@@ -365,9 +365,9 @@ async fn ticket(
                 ))
             }
         };
-        let q = ListQuery { search: Some(id.clone()), limit: Some(1), ..ListQuery::default() };
-        let (mut t, _) = c.tickets(&q, now_ms(), notes_ok)?;
-        t.pop().map(Json).ok_or_else(|| AppError::new(StatusCode::NOT_FOUND, "not_found", "no such ticket"))
+        c.ticket(&id, now_ms(), notes_ok)?
+            .map(Json)
+            .ok_or_else(|| AppError::new(StatusCode::NOT_FOUND, "not_found", "no such ticket"))
     })
     .await
 }

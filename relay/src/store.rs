@@ -820,6 +820,34 @@ impl Conn {
         Ok(n as u64)
     }
 
+    /// One ticket's authoritative object, by exact id.
+    pub fn ticket(&self, id: &str, now: i64, notes_ok: bool) -> Result<Option<serde_json::Value>, StoreError> {
+        let row = self
+            .c
+            .prepare_cached("SELECT view_json, sla_input, notes_json FROM ticket_views WHERE id = ?1")
+            .db(&self.path)?
+            .query_row([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?)))
+            .optional()
+            .db(&self.path)?;
+        let Some((v, s, n)) = row else { return Ok(None) };
+        let settings = self.sla_settings()?;
+        let notes = if notes_ok { Some(n.unwrap_or_else(|| "[]".into())) } else { None };
+        index::live_object(&v, &s, notes.as_deref(), &settings, now, false).map(Some).map_err(StoreError::Damaged)
+    }
+
+    /// Starts a read transaction: every query until [`Conn::end_read`] sees
+    /// one snapshot of the database (an export is one consistent picture).
+    pub fn begin_read(&self) -> Result<(), StoreError> {
+        self.c.execute_batch("BEGIN DEFERRED").db(&self.path)?;
+        // A deferred transaction takes its snapshot at its first read.
+        self.c.query_row("SELECT count(*) FROM settings", [], |r| r.get::<_, i64>(0)).db(&self.path)?;
+        Ok(())
+    }
+
+    pub fn end_read(&self) -> Result<(), StoreError> {
+        self.c.execute_batch("COMMIT").db(&self.path)
+    }
+
     /// Ids starting with a prefix (at most `max`).
     pub fn ids_with_prefix(&self, prefix: &str, max: usize) -> Result<Vec<String>, StoreError> {
         let mut st = self

@@ -18,7 +18,7 @@
 //!   permissions, a cut download, one snapshot per CSV export.
 //! - `test_empty`: a relay with no tickets.
 //!
-//! Bugs found here are pinned by failing tests marked `#[ignore = "bug: …"]`.
+//! Bugs found here were pinned by failing tests and fixed; the tests stay.
 
 #[allow(dead_code)]
 #[path = "../e2e/support.rs"]

@@ -41,7 +41,7 @@ fn an_agent_sees_a_ticket_without_internal_notes_and_a_lead_with_them() {
 /// (subject text OR id prefix, newest first, limit 1): a newer ticket whose
 /// subject quotes the id ("duplicate of …") is returned instead.
 #[test]
-#[ignore = "bug: GET /v1/tickets/{id} returns a newer ticket whose subject contains the id"]
+
 fn a_ticket_is_found_by_its_id_even_when_another_subject_quotes_it() {
     let relay = Relay::start();
     let lead_token = relay.agent("lea", "lead");

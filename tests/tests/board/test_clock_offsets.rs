@@ -90,7 +90,6 @@ fn the_relay_shows_true_times_for_devices_three_hours_ahead_and_behind() {
 /// shows a ticket created a second ago as red, 2 h overdue, while the relay
 /// (and the dashboard) show it green.
 #[test]
-#[ignore = "bug: a synced node evaluates the relay's SLA at its own wrong clock (red with provisional:false while the relay says green)"]
 fn a_synced_node_with_a_wrong_clock_shows_the_relays_colours() {
     let w = world();
     let a = w.ahead.create("Created on a clock 3h ahead", "high", "hardware");
