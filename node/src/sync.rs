@@ -691,11 +691,15 @@ fn set_relay_sla(tx: &Tx<'_>, id: &str, sla: &serde_json::Value, now: i64, skew:
 /// Stores the relay's access decision; purges notes the agent may no longer
 /// read. Returns how many notes documents were removed.
 fn apply_access(tx: &Tx<'_>, access: &Access) -> Result<usize, NodeError> {
+    let was_permitted = tx.get_meta(crate::node::M_NOTES)?.as_deref() != Some("0");
     tx.set_meta(crate::node::M_NOTES, if access.internal_notes { "1" } else { "0" })?;
     if !access.role.is_empty() {
         tx.set_meta(M_ROLE, &access.role)?;
     }
-    if access.internal_notes {
+    // Notes can only be on this device if it was permitted until now: a
+    // device never permitted has nothing to purge, and an idle sync must not
+    // scan every document to find that out.
+    if access.internal_notes || !was_permitted {
         return Ok(0);
     }
     tx.purge_notes()
