@@ -12,6 +12,7 @@ use tickets_core::model::{Priority, Status};
 use tickets_node::{Node, WallClock};
 use tickets_relay::{auth, store::Db};
 
+use crate::node_cmd::short;
 use crate::output::{bold, dim, outln};
 
 #[derive(clap::Args, Debug)]
@@ -184,8 +185,8 @@ fn story(work: &Path, out: &Path, serve: bool) -> Result<()> {
         None,
         false,
     )?;
-    say(&format!("{} (urgent, from conversation {})", &card[..8], conv.id));
-    say(&format!("{} (high), {} (medium)", &wifi[..8], &printer[..8]));
+    say(&format!("{} (urgent, from conversation {})", short(&card), conv.id));
+    say(&format!("{} (high), {} (medium)", short(&wifi), short(&printer)));
 
     step(4, "Still offline, ben creates a ticket from the same conversation");
     let bens = ben.node.create(
@@ -200,12 +201,12 @@ fn story(work: &Path, out: &Path, serve: bool) -> Result<()> {
         false,
     )?;
     ben.node.edit(&bens, &[Edit::Comment("Called Marta back, she confirms E-17.".into())])?;
-    say(&format!("ben's ticket {} has the same id: it is derived from the conversation", &bens[..8]));
+    say(&format!("ben's ticket {} has the same id: it is derived from the conversation", short(&bens)));
     say(&ana.sync()?);
     say(&ben.sync()?);
     say(&lea.sync()?);
     say(&ana.sync()?);
-    let q = ListQuery { search: Some(card[..8].to_string()), ..ListQuery::default() };
+    let q = ListQuery { search: Some(short(&card).to_string()), ..ListQuery::default() };
     for agent in [&mut *ana, &mut *ben, &mut *lea] {
         let (rows, _) = agent.node.list(&q)?;
         let t = &rows[0];
@@ -289,7 +290,7 @@ fn story(work: &Path, out: &Path, serve: bool) -> Result<()> {
     for t in &board {
         say(&format!(
             "{}  {:<42} {:<8} {:<12} SLA {}",
-            &t["id"].as_str().unwrap_or("")[..8],
+            short(t["id"].as_str().unwrap_or("")),
             t["subject"].as_str().unwrap_or(""),
             t["priority"].as_str().unwrap_or(""),
             t["status"].as_str().unwrap_or(""),
