@@ -9,6 +9,7 @@
 //! Exit codes: 0 success, 1 a user error (one line on stderr, with a hint
 //! where one helps), 2 a usage error, 255 an internal error.
 
+mod config;
 mod demo;
 mod export_cmd;
 mod node_cmd;
@@ -28,6 +29,10 @@ pub struct Cli {
     /// The node's data folder (default: ~/.tickets).
     #[arg(long, global = true, env = "TICKETS_HOME")]
     pub home: Option<PathBuf>,
+    /// A TOML configuration file (default: ~/.config/tickets/config.toml if
+    /// present). Flags win over environment variables, which win over it.
+    #[arg(long, global = true, env = "TICKETS_CONFIG")]
+    pub config: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -35,7 +40,9 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Create a node in the home folder, or register it with a relay.
-    #[command(after_help = "Examples:\n  tickets init --agent ana\n  tickets init --relay https://tickets.example.com --token tk_...\n  tickets --home /tmp/ana init --agent ana")]
+    #[command(
+        after_help = "Examples:\n  tickets init --agent ana\n  tickets init --relay https://tickets.example.com --token tk_...\n  tickets --home /tmp/ana init --agent ana"
+    )]
     Init(InitArgs),
     /// Create a ticket; prints its id.
     #[command(
@@ -274,6 +281,10 @@ pub fn user_error(message: impl Into<String>, hint: Option<&str>) -> anyhow::Err
 }
 
 fn main() -> ExitCode {
+    if let Err(e) = config::load() {
+        eprintln!("error: {e}");
+        return ExitCode::from(1);
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

@@ -181,3 +181,33 @@ fn backup_refuses_to_overwrite_and_restore_refuses_a_damaged_file() {
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(!dir.path().join("other.db").exists());
 }
+
+#[test]
+fn configuration_precedence_is_flag_then_environment_then_file() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = dir.path().join("config.toml");
+    std::fs::write(&file, format!("home = \"{}\"\n", dir.path().join("from-file").display())).expect("write");
+    let init = |env_home: Option<&Path>, flag_home: Option<&Path>| {
+        let mut c = Command::new(tickets_bin());
+        c.env_remove("TICKETS_HOME").arg("--config").arg(&file);
+        if let Some(h) = env_home {
+            c.env("TICKETS_HOME", h);
+        }
+        if let Some(h) = flag_home {
+            c.arg("--home").arg(h);
+        }
+        let out = c.args(["init", "--agent", "ana"]).output().expect("run");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    init(None, None);
+    assert!(dir.path().join("from-file/node.db").exists(), "the file names the home");
+    init(Some(&dir.path().join("from-env")), None);
+    assert!(dir.path().join("from-env/node.db").exists(), "the environment wins over the file");
+    init(Some(&dir.path().join("from-env2")), Some(&dir.path().join("from-flag")));
+    assert!(dir.path().join("from-flag/node.db").exists(), "a flag wins over both");
+    assert!(!dir.path().join("from-env2").exists());
+    std::fs::write(&file, "colour = \"red\"\n").expect("write");
+    let out = Command::new(tickets_bin()).arg("--config").arg(&file).arg("list").output().expect("run");
+    assert_eq!(out.status.code(), Some(1), "an unknown key is refused");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("colour"));
+}
