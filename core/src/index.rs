@@ -70,10 +70,17 @@ pub struct SlaColumns {
     pub res_due: Option<i64>,
 }
 
-/// The colour-rank SQL expression over [`SlaColumns`] at `:now`.
-pub const SLA_RANK_SQL: &str = "max(sla_static,
-    CASE WHEN fr_due <= :now THEN 3 WHEN fr_warn <= :now THEN 2 WHEN fr_due IS NOT NULL THEN 1 ELSE 0 END,
-    CASE WHEN res_due <= :now THEN 3 WHEN res_warn <= :now THEN 2 WHEN res_due IS NOT NULL THEN 1 ELSE 0 END)";
+/// Rows that are red at `:now`. Written as an OR of indexable range terms
+/// (each column has a partial index), so SQLite reads only the red rows.
+pub const SLA_RED_SQL: &str = "(sla_static = 3 OR fr_due <= :now OR res_due <= :now)";
+/// Rows that are yellow at `:now`.
+pub const SLA_YELLOW_SQL: &str =
+    "((sla_static = 2 OR fr_warn <= :now OR res_warn <= :now) AND NOT (sla_static = 3 OR fr_due <= :now OR res_due <= :now))";
+/// Rows with no SLA at all (no target for their priority).
+pub const SLA_NONE_SQL: &str = "(sla_static = 0 AND fr_due IS NULL AND res_due IS NULL)";
+/// The soonest running deadline of a row (sorting by SLA), as indexed.
+pub const SLA_DUE_SQL: &str =
+    "coalesce(min(coalesce(fr_due, res_due), coalesce(res_due, fr_due)), 9223372036854775807)";
 
 pub fn sla_columns(input: &SlaInput, settings: &SlaSettings, now: i64) -> SlaColumns {
     let report = sla::compute(input, settings, now);
@@ -202,7 +209,7 @@ impl SortKey {
             SortKey::Subject => "subject_lc",
             SortKey::Assignee => "assignee",
             SortKey::Category => "category",
-            SortKey::Sla => "coalesce(min(coalesce(fr_due, res_due), coalesce(res_due, fr_due)), 9223372036854775807)",
+            SortKey::Sla => SLA_DUE_SQL,
         }
     }
 }
@@ -265,8 +272,14 @@ impl ListQuery {
             clauses.push(format!("{column} IN ({})", names.join(", ")));
         }
         if let Some(rank) = self.sla_rank {
-            clauses.push(format!("{SLA_RANK_SQL} = :rank"));
-            args.push((":rank".into(), SqlArg::Int(rank)));
+            // Red and yellow are few and found through indexes; green is
+            // what is left of the tickets with an SLA.
+            clauses.push(match rank {
+                3 => SLA_RED_SQL.to_string(),
+                2 => SLA_YELLOW_SQL.to_string(),
+                1 => format!("NOT {SLA_RED_SQL} AND NOT {SLA_YELLOW_SQL} AND NOT {SLA_NONE_SQL}"),
+                _ => SLA_NONE_SQL.to_string(),
+            });
         }
         if let Some(s) = self.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
             let escaped = s.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
@@ -278,7 +291,14 @@ impl ListQuery {
         let filter = if clauses.is_empty() { String::new() } else { format!(" WHERE {}", clauses.join(" AND ")) };
         let (key, desc) = self.sort.unwrap_or((SortKey::Created, true));
         let dir = if desc { "DESC" } else { "ASC" };
-        let mut tail = format!(" ORDER BY {} {dir}, id {dir}", key.column());
+        // With a red or yellow filter the matches are few: sort them rather
+        // than walk the whole deadline index (`+ 0` keeps SQLite from
+        // choosing that index for the order).
+        let column = match (key, self.sla_rank) {
+            (SortKey::Sla, Some(2 | 3)) => format!("({}) + 0", key.column()),
+            _ => key.column().to_string(),
+        };
+        let mut tail = format!(" ORDER BY {column} {dir}, id {dir}");
         if let Some(l) = self.limit {
             tail.push_str(&format!(" LIMIT {l}"));
             if let Some(o) = self.offset {

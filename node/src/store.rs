@@ -114,6 +114,18 @@ impl<T> DbContext<T> for Result<T, rusqlite::Error> {
     }
 }
 
+/// Indexes for colour filters and the SLA sort, created when missing.
+const INDEXES: &str = "
+CREATE INDEX IF NOT EXISTS tickets_fr_due ON tickets (fr_due) WHERE fr_due IS NOT NULL;
+CREATE INDEX IF NOT EXISTS tickets_res_due ON tickets (res_due) WHERE res_due IS NOT NULL;
+CREATE INDEX IF NOT EXISTS tickets_fr_warn ON tickets (fr_warn) WHERE fr_warn IS NOT NULL;
+CREATE INDEX IF NOT EXISTS tickets_res_warn ON tickets (res_warn) WHERE res_warn IS NOT NULL;
+CREATE INDEX IF NOT EXISTS tickets_sla_static ON tickets (sla_static);
+CREATE INDEX IF NOT EXISTS tickets_sla_none ON tickets (sla_static) WHERE sla_static = 0 AND fr_due IS NULL AND res_due IS NULL;
+CREATE INDEX IF NOT EXISTS tickets_due ON tickets (
+    coalesce(min(coalesce(fr_due, res_due), coalesce(res_due, fr_due)), 9223372036854775807));
+";
+
 fn configure(conn: &Connection, path: &Path) -> Result<(), NodeError> {
     conn.busy_timeout(std::time::Duration::from_secs(10)).db(path)?;
     conn.pragma_update(None, "journal_mode", "WAL").db(path)?;
@@ -134,6 +146,7 @@ impl Store {
         let conn = Connection::open(path).db(path)?;
         configure(&conn, path)?;
         conn.execute_batch(SCHEMA).db(path)?;
+        conn.execute_batch(INDEXES).db(path)?;
         conn.pragma_update(None, "user_version", SCHEMA_VERSION).db(path)?;
         Ok(Store { conn, path: path.to_path_buf() })
     }
@@ -153,6 +166,7 @@ impl Store {
             });
         }
         configure(&conn, path)?;
+        conn.execute_batch(INDEXES).db(path)?;
         Ok(Store { conn, path: path.to_path_buf() })
     }
 

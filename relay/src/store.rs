@@ -97,8 +97,15 @@ CREATE INDEX tickets_fr_due ON tickets (fr_due) WHERE fr_due IS NOT NULL;
 CREATE INDEX tickets_res_due ON tickets (res_due) WHERE res_due IS NOT NULL;
 CREATE INDEX tickets_fr_warn ON tickets (fr_warn) WHERE fr_warn IS NOT NULL;
 CREATE INDEX tickets_res_warn ON tickets (res_warn) WHERE res_warn IS NOT NULL;
-CREATE INDEX tickets_static ON tickets (sla_static) WHERE sla_static > 0;
 CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+";
+
+/// Indexes for the board's colour filters, counts and SLA sort.
+const INDEXES: &str = "
+CREATE INDEX IF NOT EXISTS tickets_sla_static ON tickets (sla_static);
+CREATE INDEX IF NOT EXISTS tickets_sla_none ON tickets (sla_static) WHERE sla_static = 0 AND fr_due IS NULL AND res_due IS NULL;
+CREATE INDEX IF NOT EXISTS tickets_due ON tickets (
+    coalesce(min(coalesce(fr_due, res_due), coalesce(res_due, fr_due)), 9223372036854775807));
 ";
 
 #[derive(Debug, thiserror::Error)]
@@ -179,6 +186,8 @@ impl Db {
             SCHEMA_VERSION => {}
             _ => return Err(StoreError::Foreign(path.to_path_buf())),
         }
+        // Indexes added within a schema version: created when missing.
+        c.c.execute_batch(INDEXES).db(path)?;
         Ok(db)
     }
 
@@ -858,21 +867,29 @@ impl Conn {
         rows.collect::<Result<Vec<String>, _>>().db(&self.path)
     }
 
-    /// Counts of tickets per live SLA colour (none, green, yellow, red).
+    /// Counts of tickets per live SLA colour (none, green, yellow, red):
+    /// red, yellow and none through their indexes, green as the rest.
     pub fn color_counts(&self, now: i64) -> Result<[u64; 4], StoreError> {
-        let sql = format!("SELECT {}, count(*) FROM tickets GROUP BY 1", index::SLA_RANK_SQL);
-        let mut st = self.c.prepare_cached(&sql).db(&self.path)?;
-        let mut out = [0u64; 4];
-        let rows = st
-            .query_map(rusqlite::named_params! {":now": now}, |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
-            .db(&self.path)?;
-        for row in rows {
-            let (rank, n) = row.db(&self.path)?;
-            if let Some(slot) = out.get_mut(rank.clamp(0, 3) as usize) {
-                *slot += n as u64;
-            }
-        }
-        Ok(out)
+        let count = |filter: &str| -> Result<u64, StoreError> {
+            let sql = format!("SELECT count(*) FROM tickets WHERE {filter}");
+            let n: i64 = self
+                .c
+                .prepare_cached(&sql)
+                .db(&self.path)?
+                .query_row(rusqlite::named_params! {":now": now}, |r| r.get(0))
+                .db(&self.path)?;
+            Ok(n as u64)
+        };
+        let total: i64 = self.c.query_row("SELECT count(*) FROM tickets", [], |r| r.get(0)).db(&self.path)?;
+        let red = count(index::SLA_RED_SQL)?;
+        let yellow = count(index::SLA_YELLOW_SQL)?;
+        let none = {
+            let sql = format!("SELECT count(*) FROM tickets WHERE {}", index::SLA_NONE_SQL);
+            let n: i64 = self.c.prepare_cached(&sql).db(&self.path)?.query_row([], |r| r.get(0)).db(&self.path)?;
+            n as u64
+        };
+        let green = (total as u64).saturating_sub(red + yellow + none);
+        Ok([none, green, yellow, red])
     }
 
     /// The earliest instant after `now` at which some ticket changes colour.
