@@ -416,9 +416,22 @@ fn mask_times(s: &str) -> String {
     out
 }
 
+/// A `tickets` child process; killed on drop, so a failing test leaves no
+/// process behind (a watcher would run forever).
+pub struct Spawned(Option<Child>);
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
 /// `tickets --home HOME ARGS…` as a child process, output piped.
-pub fn spawn_tickets(home: &Home, args: &[&str]) -> Child {
-    Command::new(tickets_bin())
+pub fn spawn_tickets(home: &Home, args: &[&str]) -> Spawned {
+    let child = Command::new(tickets_bin())
         .arg("--home")
         .arg(home.path())
         .args(args)
@@ -429,7 +442,8 @@ pub fn spawn_tickets(home: &Home, args: &[&str]) -> Child {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("spawn tickets")
+        .expect("spawn tickets");
+    Spawned(Some(child))
 }
 
 /// What a finished child left.
@@ -443,7 +457,8 @@ pub struct Finished {
 
 /// Waits up to `timeout` for a child (killing it then and failing); checks
 /// that it did not panic.
-pub fn finish(mut child: Child, timeout: Duration) -> Finished {
+pub fn finish(mut spawned: Spawned, timeout: Duration) -> Finished {
+    let mut child = spawned.0.take().expect("a running child");
     let deadline = Instant::now() + timeout;
     while child.try_wait().expect("poll the child").is_none() {
         if Instant::now() > deadline {
@@ -464,9 +479,11 @@ pub fn finish(mut child: Child, timeout: Duration) -> Finished {
 }
 
 /// Kills a child (`kill -9`) and collects it.
-pub fn kill9(mut child: Child) -> Finished {
-    let _ = child.kill();
-    finish(child, Duration::from_secs(10))
+pub fn kill9(mut spawned: Spawned) -> Finished {
+    if let Some(c) = spawned.0.as_mut() {
+        let _ = c.kill();
+    }
+    finish(spawned, Duration::from_secs(10))
 }
 
 /// NDJSON import records: `n` tickets with some description text.
