@@ -249,6 +249,20 @@ impl TicketDoc {
     /// dependencies are missing is refused rather than silently queued; as
     /// with [`TicketDoc::apply_changes`], discard the document after an error.
     pub fn load_incremental(&mut self, data: &[u8]) -> Result<(), DocError> {
+        if data.is_empty() {
+            return Err(DocError::Empty);
+        }
+        // Automerge's incremental load skips what it cannot parse. Data from
+        // elsewhere is first loaded strictly on top of this document's own
+        // bytes (so changes whose dependencies only this document holds
+        // load), and damaged bytes are refused instead of being mistaken
+        // for a harmless re-send.
+        let mut probe = self.doc.save_nocompress();
+        probe.extend_from_slice(data);
+        let options = automerge::LoadOptions::new()
+            .on_partial_load(automerge::OnPartialLoad::Error)
+            .verification_mode(automerge::VerificationMode::DontCheck);
+        AutoCommit::load_with_options(&probe, options).map_err(|e| DocError::Corrupt(e.to_string()))?;
         self.doc.load_incremental(data)?;
         let heads = self.doc.get_heads();
         if !self.doc.get_missing_deps(&heads).is_empty() {
@@ -382,5 +396,29 @@ mod tests {
         assert!(TicketDoc::load(id, DocKind::Notes, &bytes).is_err());
         assert!(TicketDoc::load(id, DocKind::Ticket, &[]).is_err());
         assert!(TicketDoc::load(id, DocKind::Ticket, &bytes[..bytes.len() / 2]).is_err());
+    }
+
+    #[test]
+    fn incremental_loads_refuse_damaged_bytes_but_take_changes_with_earlier_deps() {
+        let id = Uuid::from_u128(7);
+        let mut a = TicketDoc::genesis(id, DocKind::Ticket);
+        let actor = ActorId::from(&[1u8; 16][..]);
+        a.set_actor(&actor);
+        let base = a.heads();
+        a.update_description("hello").ok();
+        a.commit(1000);
+        let save = a.save();
+        let changes: Vec<u8> = a.changes_since(&base).iter().flat_map(|c| c.raw_bytes().to_vec()).collect();
+        let mut b = TicketDoc::genesis(id, DocKind::Ticket);
+        assert!(b.load_incremental(b"not automerge at all").is_err());
+        assert!(b.load_incremental(&save[..save.len() - 7]).is_err());
+        let mut flipped = save.clone();
+        let mid = flipped.len() / 2;
+        for byte in &mut flipped[mid..mid + 8] {
+            *byte ^= 0xff;
+        }
+        assert!(b.load_incremental(&flipped).is_err());
+        assert!(b.load_incremental(&changes).is_ok(), "changes whose deps the document has");
+        assert_eq!(b.description(), "hello");
     }
 }

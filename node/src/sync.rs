@@ -267,6 +267,13 @@ impl Node {
     /// agent, and stores what the relay says.
     pub fn register(&mut self, url: &str, token: &str) -> Result<Access, SyncError> {
         let remote = Remote::new(url, token)?;
+        // Ask whose token it is before binding this device to anyone: a
+        // token of another agent must not take the device.
+        let me = remote.get_json("/v1/me", &[])?;
+        let token_agent = me["agent"].as_str().unwrap_or_default().to_string();
+        if token_agent != self.agent() {
+            return Err(SyncError::WrongAgent { node: self.agent().to_string(), token: token_agent });
+        }
         let resp = register_actor(&remote, self.actor())?;
         if resp.access.agent != self.agent() {
             return Err(SyncError::WrongAgent { node: self.agent().to_string(), token: resp.access.agent });
@@ -604,11 +611,13 @@ impl Node {
                 match remote.watch(seen) {
                     Ok(seq) => {
                         delay = Duration::from_millis(250);
-                        if seq != seen {
-                            seen = seq;
-                            if tx.send(()).is_err() {
-                                return;
-                            }
+                        // Every answer nudges a sync, even with nothing new:
+                        // access and settings changes (a revoked notes
+                        // permission) move no sequence number, and an idle
+                        // sync is one small request per long poll.
+                        seen = seen.max(seq);
+                        if tx.send(()).is_err() {
+                            return;
                         }
                     }
                     Err(_) => {

@@ -28,8 +28,8 @@
 //!   registering a local-only node later.
 //! - `test_status`: `/metrics`, `tickets status` and `sync --dry-run`.
 //!
-//! Bugs found here are pinned by failing tests marked `#[ignore = "bug: …"]`
-//! next to the behaviour they break; run them with `-- --ignored`.
+//! Bugs found here were pinned by failing tests, then fixed; the tests stay
+//! next to the behaviour they guard.
 
 #[allow(dead_code)]
 #[path = "../e2e/support.rs"]

@@ -94,8 +94,6 @@ fn a_local_only_node_registers_later_and_pushes_what_it_has() {
 }
 
 #[test]
-#[ignore = "bug: `init --relay` with another agent's token binds this device to that agent on the relay \
-            before refusing locally; the right token then gets 409 device_taken for good"]
 fn a_token_of_another_agent_is_refused_without_binding_the_device_to_that_agent() {
     let relay = Relay::start();
     let ana = relay.add_agent("ana", "agent", &[]);

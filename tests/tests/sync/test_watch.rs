@@ -127,8 +127,6 @@ fn sigterm_in_the_middle_of_a_sync_finishes_the_request_in_flight_and_loses_noth
 }
 
 #[test]
-#[ignore = "bug: a node in `sync --watch` never applies a revoked internal-notes permission while nothing \
-            else changes on the relay (no sync runs), so the notes stay on the device indefinitely"]
 fn a_watching_node_drops_its_notes_soon_after_the_permission_is_revoked() {
     let relay = Relay::start();
     let ana = relay.agent("ana", "agent", &["--internal-notes"]);
