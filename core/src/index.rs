@@ -165,6 +165,44 @@ pub fn live_object(
     Ok(v)
 }
 
+/// The same object as [`live_object`], as JSON text, built by splicing the
+/// stored text instead of parsing and re-serializing it (exports stream
+/// hundreds of thousands of these).
+pub fn live_text(
+    view_json: &str,
+    sla_input: &str,
+    notes_json: Option<&str>,
+    settings: &SlaSettings,
+    now: i64,
+    provisional: bool,
+) -> Result<String, String> {
+    let input: SlaInputJson = serde_json::from_str(sla_input).map_err(|e| format!("stored SLA input: {e}"))?;
+    let report = sla::compute(&input.into(), settings, now);
+    let sla = serde_json::to_string(&SlaJson::from_report(&report, provisional, now)).map_err(|e| e.to_string())?;
+    let body = view_json.trim_end();
+    let Some(open) = body.strip_suffix('}') else { return Err("stored ticket is not a JSON object".into()) };
+    let mut out = String::with_capacity(body.len() + sla.len() + notes_json.map_or(0, str::len) + 40);
+    match notes_json {
+        // Notes go right after comments, as in `show --json`. In serde_json's
+        // output a quote inside a string is always escaped, so this
+        // unescaped key can only be the top-level `history` key.
+        Some(n) => match open.find(r#","history":["#) {
+            Some(at) => {
+                out.push_str(&open[..at]);
+                out.push_str(r#","internal_notes":"#);
+                out.push_str(n);
+                out.push_str(&open[at..]);
+            }
+            None => return Err("stored ticket has no history".into()),
+        },
+        None => out.push_str(open),
+    }
+    out.push_str(r#","sla":"#);
+    out.push_str(&sla);
+    out.push('}');
+    Ok(out)
+}
+
 /// Sort keys of a list query.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SortKey {

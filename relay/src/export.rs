@@ -146,38 +146,50 @@ pub async fn export(
             }
             let mut after = String::new();
             loop {
-                let page = conn.export_page(&filter, &after, EXPORT_PAGE_ROWS, now, &settings)?;
-                let Some(last) = page.last() else { break };
-                after = last["id"].as_str().unwrap_or_default().to_string();
-                let mut chunk = Vec::with_capacity(page.len() * 2048);
-                for t in &page {
-                    match format {
-                        Format::Json => {
-                            if !first {
-                                chunk.push(b',');
+                let mut chunk = Vec::with_capacity(EXPORT_PAGE_ROWS * 2048);
+                let count = match format {
+                    // JSON and NDJSON splice stored text: no parse per ticket.
+                    Format::Json | Format::Ndjson => {
+                        let page = conn.export_page_text(&filter, &after, EXPORT_PAGE_ROWS, now, &settings)?;
+                        let Some((last, _)) = page.last() else { break };
+                        after = last.clone();
+                        for (_, text) in &page {
+                            if format == Format::Json {
+                                if !first {
+                                    chunk.push(b',');
+                                }
+                                chunk.push(b'\n');
+                                chunk.extend_from_slice(text.as_bytes());
+                            } else {
+                                chunk.extend_from_slice(text.as_bytes());
+                                chunk.push(b'\n');
                             }
-                            chunk.push(b'\n');
-                            let _ = serde_json::to_writer(&mut chunk, t);
+                            first = false;
                         }
-                        Format::Ndjson => {
-                            let _ = serde_json::to_writer(&mut chunk, t);
-                            chunk.push(b'\n');
-                        }
-                        Format::Csv(table) => write_csv(&mut chunk, &rows(table, t)),
-                        Format::CsvBundle => {
-                            for (i, table) in BUNDLE_TABLES.iter().enumerate() {
-                                let mut part = Vec::new();
-                                write_csv(&mut part, &rows(*table, t));
-                                frame(&mut chunk, i, &part);
-                            }
-                        }
+                        page.len()
                     }
-                    first = false;
-                }
+                    Format::Csv(_) | Format::CsvBundle => {
+                        let page = conn.export_page(&filter, &after, EXPORT_PAGE_ROWS, now, &settings)?;
+                        let Some(last) = page.last() else { break };
+                        after = last["id"].as_str().unwrap_or_default().to_string();
+                        for t in &page {
+                            if let Format::Csv(table) = format {
+                                write_csv(&mut chunk, &rows(table, t));
+                            } else {
+                                for (i, table) in BUNDLE_TABLES.iter().enumerate() {
+                                    let mut part = Vec::new();
+                                    write_csv(&mut part, &rows(*table, t));
+                                    frame(&mut chunk, i, &part);
+                                }
+                            }
+                        }
+                        page.len()
+                    }
+                };
                 if !send(chunk) {
                     return Ok(());
                 }
-                if page.len() < EXPORT_PAGE_ROWS {
+                if count < EXPORT_PAGE_ROWS {
                     break;
                 }
             }

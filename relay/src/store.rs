@@ -772,26 +772,7 @@ impl Conn {
         now: i64,
         settings: &SlaSettings,
     ) -> Result<Vec<serde_json::Value>, StoreError> {
-        let mut sql = String::from(
-            "SELECT v.view_json, v.sla_input, v.notes_json FROM tickets t JOIN ticket_views v ON v.id = t.id
-             WHERE t.id > ?1 AND t.created_at >= ?2 AND t.created_at < ?3",
-        );
-        let mut args: Vec<rusqlite::types::Value> = vec![after.to_string().into(), f.from_ms.into(), f.to_ms.into()];
-        for (col, values) in [("status", &f.statuses), ("category", &f.categories)] {
-            if values.is_empty() {
-                continue;
-            }
-            let marks: Vec<String> = values
-                .iter()
-                .map(|v| {
-                    args.push(v.clone().into());
-                    format!("?{}", args.len())
-                })
-                .collect();
-            sql.push_str(&format!(" AND t.{col} IN ({})", marks.join(", ")));
-        }
-        args.push((limit as i64).into());
-        sql.push_str(&format!(" ORDER BY t.id LIMIT ?{}", args.len()));
+        let (sql, args) = export_sql(f, after, limit);
         let mut st = self.c.prepare_cached(&sql).db(&self.path)?;
         let rows = st
             .query_map(rusqlite::params_from_iter(args.iter()), |r| {
@@ -804,6 +785,39 @@ impl Conn {
             .map(|(v, s, n)| {
                 let notes = if f.notes { Some(n.unwrap_or_else(|| "[]".into())) } else { None };
                 index::live_object(&v, &s, notes.as_deref(), settings, now, false).map_err(StoreError::Damaged)
+            })
+            .collect()
+    }
+
+    /// Like [`Conn::export_page`], as JSON text per ticket (no parsing).
+    pub fn export_page_text(
+        &self,
+        f: &ExportFilter,
+        after: &str,
+        limit: usize,
+        now: i64,
+        settings: &SlaSettings,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let (sql, args) = export_sql(f, after, limit);
+        let mut st = self.c.prepare_cached(&sql).db(&self.path)?;
+        let rows = st
+            .query_map(rusqlite::params_from_iter(args.iter()), |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                    r.get::<_, String>(3)?,
+                ))
+            })
+            .db(&self.path)?
+            .collect::<Result<Vec<_>, _>>()
+            .db(&self.path)?;
+        rows.into_iter()
+            .map(|(v, s, n, id)| {
+                let notes = if f.notes { Some(n.unwrap_or_else(|| "[]".into())) } else { None };
+                index::live_text(&v, &s, notes.as_deref(), settings, now, false)
+                    .map(|t| (id, t))
+                    .map_err(StoreError::Damaged)
             })
             .collect()
     }
@@ -939,6 +953,35 @@ impl Conn {
 
 /// Pages copied per backup step between which writers get the database.
 pub const BACKUP_PAGES_PER_STEP: i32 = 1024;
+
+/// The SQL of one export page: (view_json, sla_input, notes_json, id) of
+/// the tickets after `after` in id order.
+fn export_sql(f: &ExportFilter, after: &str, limit: usize) -> (String, Vec<rusqlite::types::Value>) {
+    let mut sql = String::from(
+        // Pages walk the id index (keyset pagination); `+` keeps SQLite from
+        // walking the created_at index instead, which would re-read and sort
+        // every matching row for every page.
+        "SELECT v.view_json, v.sla_input, v.notes_json, t.id FROM tickets t JOIN ticket_views v ON v.id = t.id
+         WHERE t.id > ?1 AND +t.created_at >= ?2 AND +t.created_at < ?3",
+    );
+    let mut args: Vec<rusqlite::types::Value> = vec![after.to_string().into(), f.from_ms.into(), f.to_ms.into()];
+    for (col, values) in [("status", &f.statuses), ("category", &f.categories)] {
+        if values.is_empty() {
+            continue;
+        }
+        let marks: Vec<String> = values
+            .iter()
+            .map(|v| {
+                args.push(v.clone().into());
+                format!("?{}", args.len())
+            })
+            .collect();
+        sql.push_str(&format!(" AND t.{col} IN ({})", marks.join(", ")));
+    }
+    args.push((limit as i64).into());
+    sql.push_str(&format!(" ORDER BY t.id LIMIT ?{}", args.len()));
+    (sql, args)
+}
 
 /// What an export selects: created_at in [from_ms, to_ms), statuses and
 /// categories (empty: any), and whether internal notes are included.
