@@ -84,10 +84,10 @@ fn make_ticket(i: usize, author: &Author, clock: &mut Clock, now: i64) -> Result
     for _ in 0..5 {
         edits.push(Edit::Comment(words(&mut rng, 200)));
     }
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         edits.push(Edit::Status(Status::Resolved));
     }
-    if i % 5 == 0 {
+    if i.is_multiple_of(5) {
         edits.push(Edit::Note(words(&mut rng, 120)));
     }
     for e in &edits {

@@ -506,7 +506,7 @@ impl World {
             ("assignee", v.assignee.clone()),
             ("status", Some(v.status.as_str().to_string())),
         ] {
-            let last = v.history.iter().filter(|h| h.field == field && h.outcome != Outcome::Ignored).last();
+            let last = v.history.iter().rev().find(|h| h.field == field && h.outcome != Outcome::Ignored);
             if let Some(h) = last {
                 prop_assert_eq!(h.outcome, Outcome::Applied, "the latest {} edit is current: {:?}", field, h);
                 prop_assert_eq!(&h.to, &shown, "{} shows the latest edit", field);
@@ -580,7 +580,10 @@ proptest! {
 // ---------------------------------------------------------------------------
 // Description typing: nothing typed is lost.
 
-fn typing_scenario() -> impl Strategy<Value = (Vec<i64>, Vec<(usize, u16, usize, bool)>)> {
+/// Replica clock offsets, and typing steps: (replica, position, text index, deliver).
+type TypingScenario = (Vec<i64>, Vec<(usize, u16, usize, bool)>);
+
+fn typing_scenario() -> impl Strategy<Value = TypingScenario> {
     (3..=REPLICAS_MAX).prop_flat_map(|n| {
         (
             prop::collection::vec(offset(), n),

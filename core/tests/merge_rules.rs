@@ -730,7 +730,7 @@ fn concurrent_comments_and_notes_are_all_kept_in_stamp_order() {
             writes: vec![
                 (0, 10 * s, C, "a-c1"),
                 (0, 11 * s, N, "a-n1"),
-                (1, 1 * s, N, "b-n1"),
+                (1, s, N, "b-n1"),
                 (1, 2 * s, C, "b-c1"),
                 (2, 12 * s, C, "d-c1"),
             ],
