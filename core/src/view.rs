@@ -335,11 +335,9 @@ pub fn materialize(doc: &TicketDoc, notes: Option<&TicketDoc>) -> Result<TicketV
         r.problems.extend(ps);
         notes
     });
-    if let Some(n) = internal_notes.as_ref().and_then(|n| n.last()) {
-        if updated_at.as_ref().is_none_or(|u| n.at > *u) {
-            updated_at = Some(n.at.clone());
-        }
-    }
+    // `updated_at` follows the public ticket only: counting notes would make
+    // it differ between readers with and without the notes permission, and
+    // would tell everyone when a note was written.
     let conversation = doc.conversation_json().and_then(|j| match serde_json::from_str::<ConversationLink>(&j) {
         Ok(l) => Some(l),
         Err(e) => {

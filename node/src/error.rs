@@ -25,6 +25,8 @@ pub enum NodeError {
     UnknownCategory(String, String),
     #[error("agent '{0}' may not write internal notes")]
     NotesForbidden(String),
+    #[error("internal notes are still being pulled from the relay; run `tickets sync` first")]
+    NotesRestoring,
     #[error("import record {record}: {message}")]
     Import { record: usize, message: String },
     #[error("import file: {0}")]

@@ -162,6 +162,12 @@ impl Node {
         Err(NodeError::UnknownCategory(category.trim().to_string(), known.join(", ")))
     }
 
+    /// Granted the notes permission again and not yet done pulling the
+    /// notes back.
+    fn notes_restoring(tx: &Tx<'_>) -> Result<bool, NodeError> {
+        Ok(tx.get_meta(crate::sync::M_NOTES_RESTORING)?.as_deref() == Some("1"))
+    }
+
     fn notes_permitted(tx: &Tx<'_>) -> Result<bool, NodeError> {
         Ok(tx.get_meta(M_NOTES)?.as_deref() == Some("1"))
     }
@@ -175,7 +181,7 @@ impl Node {
     }
 
     pub(crate) fn checkpoint(&self) -> Result<(), NodeError> {
-        self.store.checkpoint()
+        self.store.scrub()
     }
 
     /// A transaction and the clock together, for work that observes
@@ -250,6 +256,11 @@ impl Node {
             match e {
                 Edit::Category(c) => Self::check_category(&tx, c)?,
                 Edit::Note(_) if !Self::notes_permitted(&tx)? => return Err(NodeError::NotesForbidden(author.agent)),
+                // Right after a grant the device pulls the notes it may now
+                // read; a note written before they arrive would start the
+                // ticket's notes afresh and collide with this device's own
+                // earlier notes on the relay.
+                Edit::Note(_) if Self::notes_restoring(&tx)? => return Err(NodeError::NotesRestoring),
                 _ => {}
             }
         }

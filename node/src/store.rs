@@ -174,8 +174,12 @@ impl Store {
         &self.path
     }
 
-    /// Folds the write-ahead log into the database file and empties it.
-    pub fn checkpoint(&self) -> Result<(), NodeError> {
+    /// Rewrites the database file without any trace of deleted content
+    /// (SQLite can leave stale copies of cells in the unused space of pages
+    /// it rebuilt, even with secure_delete), then empties the write-ahead
+    /// log. Run after purging internal notes.
+    pub fn scrub(&self) -> Result<(), NodeError> {
+        self.conn.execute_batch("VACUUM").db(&self.path)?;
         self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).db(&self.path)
     }
 

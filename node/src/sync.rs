@@ -33,6 +33,7 @@ pub(crate) const M_BOOTSTRAP: &str = "bootstrap";
 pub(crate) const M_ROLE: &str = "role";
 pub(crate) const M_BOOTSTRAPPED: &str = "bootstrapped";
 pub(crate) const M_EPOCH: &str = "relay_epoch";
+pub(crate) const M_NOTES_RESTORING: &str = "notes_restoring";
 
 /// How long one HTTP request may take before it counts as failed.
 pub const REQUEST_TIMEOUT_SECS: u64 = 120;
@@ -503,6 +504,7 @@ impl Node {
             tx.set_meta(M_CURSOR, "0")?;
             tx.set_meta(M_BOOTSTRAP, "")?;
             tx.set_meta(M_BOOTSTRAPPED, "")?;
+            tx.set_meta(M_NOTES_RESTORING, "1")?;
         } else if let Some(page) = &resp.pull {
             let settings = crate::node::sla_settings_of(&tx)?;
             let sla: HashMap<&str, &serde_json::Value> = page.sla.iter().map(|(id, v)| (id.as_str(), v)).collect();
@@ -574,6 +576,7 @@ impl Node {
             tx.set_meta(M_CURSOR, &page.cursor.to_string())?;
             if page.bootstrap.is_none() {
                 tx.set_meta(M_BOOTSTRAPPED, "1")?;
+                tx.set_meta(M_NOTES_RESTORING, "")?;
             }
             tx.set_meta(
                 M_BOOTSTRAP,

@@ -659,7 +659,10 @@ impl Conn {
                 let id: String = r.get(1).db(&path)?;
                 let kind: String = r.get(2).db(&path)?;
                 let from: String = r.get(3).db(&path)?;
-                if from == device || (kind == "notes" && !notes_ok) {
+                // A device gets its own changes back only for notes: it may
+                // have purged them (revocation) after sending them, in a
+                // request that landed late.
+                if (from == device && kind != "notes") || (kind == "notes" && !notes_ok) {
                     continue;
                 }
                 let b: Vec<u8> = r.get(4).db(&path)?;
