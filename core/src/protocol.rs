@@ -156,6 +156,10 @@ pub struct Settings {
 pub struct RegisterRequest {
     pub protocol: u32,
     pub device: String,
+    /// The agent the device belongs to, when it already belongs to one: the
+    /// relay refuses, without binding the device, a token of another agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -268,14 +268,9 @@ impl Node {
     /// agent, and stores what the relay says.
     pub fn register(&mut self, url: &str, token: &str) -> Result<Access, SyncError> {
         let remote = Remote::new(url, token)?;
-        // Ask whose token it is before binding this device to anyone: a
-        // token of another agent must not take the device.
-        let me = remote.get_json("/v1/me", &[])?;
-        let token_agent = me["agent"].as_str().unwrap_or_default().to_string();
-        if token_agent != self.agent() {
-            return Err(SyncError::WrongAgent { node: self.agent().to_string(), token: token_agent });
-        }
-        let resp = register_actor(&remote, self.actor())?;
+        // The request names this node's agent: the relay refuses a token of
+        // another agent without binding the device to it.
+        let resp = register_actor_as(&remote, self.actor(), Some(self.agent()))?;
         if resp.access.agent != self.agent() {
             return Err(SyncError::WrongAgent { node: self.agent().to_string(), token: resp.access.agent });
         }
@@ -668,8 +663,14 @@ impl Node {
 
 /// Registers an actor with the relay for the token's agent.
 pub fn register_actor(remote: &Remote, actor: &ActorId) -> Result<RegisterResponse, SyncError> {
-    let resp: RegisterResponse = remote
-        .post("/v1/sync/register", &RegisterRequest { protocol: PROTOCOL_VERSION, device: actor.to_hex_string() })?;
+    register_actor_as(remote, actor, None)
+}
+
+/// Registers an actor, refused by the relay unless the token is `agent`'s.
+pub fn register_actor_as(remote: &Remote, actor: &ActorId, agent: Option<&str>) -> Result<RegisterResponse, SyncError> {
+    let req =
+        RegisterRequest { protocol: PROTOCOL_VERSION, device: actor.to_hex_string(), agent: agent.map(str::to_string) };
+    let resp: RegisterResponse = remote.post("/v1/sync/register", &req)?;
     if resp.protocol != PROTOCOL_VERSION {
         return Err(SyncError::Protocol(format!("relay speaks protocol {}", resp.protocol)));
     }

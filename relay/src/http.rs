@@ -151,6 +151,13 @@ async fn register(
     if automerge::ActorId::try_from(req.device.as_str()).is_err() || req.device.len() != 32 {
         return Err(AppError::bad_request("device must be a 16-byte actor id in hex"));
     }
+    if let Some(agent) = req.agent.as_deref().filter(|a| *a != caller.agent.name) {
+        return Err(AppError::new(
+            StatusCode::FORBIDDEN,
+            "wrong_agent",
+            format!("this device belongs to agent '{agent}' but the token is agent '{}'s", caller.agent.name),
+        ));
+    }
     let db = state.db.clone();
     let agent = caller.agent.clone();
     let settings = blocking(move || {
