@@ -68,6 +68,9 @@ pub struct TicketView {
     /// The priority the first creation set (the SLA timeline starts there).
     pub created_priority: Priority,
     pub updated_at: Hlc,
+    /// The latest stamp in the ticket and its notes (what a replica's clock
+    /// observes before editing); unlike `updated_at`, it counts notes.
+    pub last_stamp: Hlc,
     pub conversation: Option<ConversationLink>,
     pub comments: Vec<Entry>,
     /// `None` when the notes document is not available to this replica.
@@ -337,7 +340,14 @@ pub fn materialize(doc: &TicketDoc, notes: Option<&TicketDoc>) -> Result<TicketV
     });
     // `updated_at` follows the public ticket only: counting notes would make
     // it differ between readers with and without the notes permission, and
-    // would tell everyone when a note was written.
+    // would tell everyone when a note was written. The clock still observes
+    // notes, through `last_stamp`.
+    let mut last_stamp = updated_at.clone().unwrap_or_else(|| created_at.clone());
+    if let Some(n) = internal_notes.as_ref().and_then(|n| n.last()) {
+        if n.at > last_stamp {
+            last_stamp = n.at.clone();
+        }
+    }
     let conversation = doc.conversation_json().and_then(|j| match serde_json::from_str::<ConversationLink>(&j) {
         Ok(l) => Some(l),
         Err(e) => {
@@ -354,6 +364,7 @@ pub fn materialize(doc: &TicketDoc, notes: Option<&TicketDoc>) -> Result<TicketV
         status: r.status,
         assignee: r.assignee,
         updated_at: updated_at.unwrap_or_else(|| created_at.clone()),
+        last_stamp,
         created_at,
         created_by,
         created_priority: created_priority.unwrap_or(Priority::Medium),
@@ -374,7 +385,7 @@ impl TicketView {
     /// The latest stamp in the ticket, so a replica's clock can be moved past
     /// it before editing: an edit made after seeing another wins over it.
     pub fn max_stamp(&self) -> &Hlc {
-        &self.updated_at
+        &self.last_stamp
     }
 
     /// The key of the edit currently shown for a field (for `prev`).
