@@ -238,13 +238,23 @@ fn list(home: &std::path::Path, a: crate::ListArgs) -> Result<()> {
         output::json(&Value::Array(rows));
         return Ok(());
     }
-    if rows.is_empty() {
-        outln(&dim("no tickets match"));
+    if !print_tickets(&rows, node.now_ms()) {
         return Ok(());
     }
-    let now = node.now_ms();
+    if total > rows.len() {
+        outln(&dim(&format!("{} of {total} tickets shown; --limit N shows more", rows.len())));
+    }
+    Ok(())
+}
+
+/// Prints tickets as a table (list and board); false when there are none.
+pub fn print_tickets(rows: &[Value], now: i64) -> bool {
+    if rows.is_empty() {
+        outln(&dim("no tickets match"));
+        return false;
+    }
     let mut t = table(&["ID", "SUBJECT", "PRIORITY", "STATUS", "ASSIGNEE", "CREATED", "SLA"]);
-    for r in &rows {
+    for r in rows {
         let s = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or("").to_string();
         let (badge, color) = sla_badge(r, now);
         t.add_row(vec![
@@ -258,10 +268,7 @@ fn list(home: &std::path::Path, a: crate::ListArgs) -> Result<()> {
         ]);
     }
     outln(&t.to_string());
-    if total > rows.len() {
-        outln(&dim(&format!("{} of {total} tickets shown; --limit N shows more", rows.len())));
-    }
-    Ok(())
+    true
 }
 
 pub fn priority_color(p: &str) -> Option<comfy_table::Color> {

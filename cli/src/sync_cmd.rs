@@ -11,8 +11,8 @@ use serde_json::Value;
 use tickets_node::sync::{register_actor, Remote, SyncError, SyncReport};
 use tickets_node::{Node, WallClock};
 
-use crate::node_cmd::{open, priority_color, short, sla_badge};
-use crate::output::{self, bold, cell, dim, outln, paint, table};
+use crate::node_cmd::{open, print_tickets, short};
+use crate::output::{self, bold, dim, outln, paint};
 use crate::{user_error, BoardArgs, InitArgs, SyncArgs};
 
 pub fn hint(e: &SyncError) -> Option<String> {
@@ -183,26 +183,9 @@ pub fn board(home: &Path, a: BoardArgs) -> Result<()> {
         dim(&format!("{} without SLA", c["none"]))
     ));
     let tickets = resp["tickets"].as_array().cloned().unwrap_or_default();
-    if tickets.is_empty() {
-        outln(&dim("no tickets match"));
+    if !print_tickets(&tickets, node.now_ms()) {
         return Ok(());
     }
-    let now = node.now_ms();
-    let mut t = table(&["ID", "SUBJECT", "PRIORITY", "STATUS", "ASSIGNEE", "CREATED", "SLA"]);
-    for r in &tickets {
-        let s = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-        let (badge, color) = sla_badge(r, now);
-        t.add_row(vec![
-            cell(short(&s("id")), None),
-            cell(&s("subject"), None),
-            cell(&s("priority"), priority_color(&s("priority"))),
-            cell(&s("status"), None),
-            cell(&s("assignee"), None),
-            cell(&output::short_time(&s("created_at")), None),
-            cell(&badge, color),
-        ]);
-    }
-    outln(&t.to_string());
     let total = resp["total"].as_u64().unwrap_or(0);
     if total as usize > tickets.len() {
         outln(&dim(&format!("{} of {total} tickets shown; --limit N shows more", tickets.len())));

@@ -827,21 +827,8 @@ impl Conn {
 
     /// How many tickets an export will carry.
     pub fn export_count(&self, f: &ExportFilter) -> Result<u64, StoreError> {
-        let mut sql = String::from("SELECT count(*) FROM tickets WHERE created_at >= ?1 AND created_at < ?2");
-        let mut args: Vec<rusqlite::types::Value> = vec![f.from_ms.into(), f.to_ms.into()];
-        for (col, values) in [("status", &f.statuses), ("category", &f.categories)] {
-            if values.is_empty() {
-                continue;
-            }
-            let marks: Vec<String> = values
-                .iter()
-                .map(|v| {
-                    args.push(v.clone().into());
-                    format!("?{}", args.len())
-                })
-                .collect();
-            sql.push_str(&format!(" AND {col} IN ({})", marks.join(", ")));
-        }
+        let mut args = Vec::new();
+        let sql = format!("SELECT count(*) FROM tickets t WHERE {}", export_filter(f, &mut args));
         let n: i64 = self.c.query_row(&sql, rusqlite::params_from_iter(args.iter()), |r| r.get(0)).db(&self.path)?;
         Ok(n as u64)
     }
@@ -960,14 +947,27 @@ pub const BACKUP_PAGES_PER_STEP: i32 = 1024;
 /// The SQL of one export page: (view_json, sla_input, notes_json, id) of
 /// the tickets after `after` in id order.
 fn export_sql(f: &ExportFilter, after: &str, limit: usize) -> (String, Vec<rusqlite::types::Value>) {
-    let mut sql = String::from(
-        // Pages walk the id index (keyset pagination); `+` keeps SQLite from
-        // walking the created_at index instead, which would re-read and sort
-        // every matching row for every page.
+    let mut args: Vec<rusqlite::types::Value> = vec![after.to_string().into()];
+    // Pages walk the id index (keyset pagination); the filter's `+` terms
+    // keep SQLite from walking the created_at index instead, which would
+    // re-read and sort every matching row for every page.
+    let filter = export_filter(f, &mut args);
+    args.push((limit as i64).into());
+    let sql = format!(
         "SELECT v.view_json, v.sla_input, v.notes_json, t.id FROM tickets t JOIN ticket_views v ON v.id = t.id
-         WHERE t.id > ?1 AND +t.created_at >= ?2 AND +t.created_at < ?3",
+         WHERE t.id > ?1 AND {filter} ORDER BY t.id LIMIT ?{}",
+        args.len()
     );
-    let mut args: Vec<rusqlite::types::Value> = vec![after.to_string().into(), f.from_ms.into(), f.to_ms.into()];
+    (sql, args)
+}
+
+/// The WHERE terms of an export's filter over `tickets t`, binding numbered
+/// parameters after those already in `args`.
+fn export_filter(f: &ExportFilter, args: &mut Vec<rusqlite::types::Value>) -> String {
+    args.push(f.from_ms.into());
+    let from = args.len();
+    args.push(f.to_ms.into());
+    let mut sql = format!("+t.created_at >= ?{from} AND +t.created_at < ?{}", from + 1);
     for (col, values) in [("status", &f.statuses), ("category", &f.categories)] {
         if values.is_empty() {
             continue;
@@ -979,11 +979,9 @@ fn export_sql(f: &ExportFilter, after: &str, limit: usize) -> (String, Vec<rusql
                 format!("?{}", args.len())
             })
             .collect();
-        sql.push_str(&format!(" AND t.{col} IN ({})", marks.join(", ")));
+        sql.push_str(&format!(" AND +t.{col} IN ({})", marks.join(", ")));
     }
-    args.push((limit as i64).into());
-    sql.push_str(&format!(" ORDER BY t.id LIMIT ?{}", args.len()));
-    (sql, args)
+    sql
 }
 
 /// What an export selects: created_at in [from_ms, to_ms), statuses and
