@@ -67,6 +67,12 @@ pub fn run(a: DemoArgs) -> Result<()> {
         None => work.join("out"),
     };
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    // A rerun into the same folder replaces the demo's own earlier outputs
+    // (and nothing else).
+    for name in ["board.json", "conversation.json", "export.json", "export.ndjson"] {
+        let _ = std::fs::remove_file(out.join(name));
+    }
+    let _ = std::fs::remove_dir_all(out.join("export-csv"));
     let result = story(&work, &out, a.serve);
     // Node and relay databases are scratch: only the outputs stay.
     for sub in ["relay", "ana", "ben", "lea"] {
