@@ -35,6 +35,62 @@ pub struct ExportArgs {
     pub json: bool,
 }
 
+/// Where a streamed export goes: a writer with an optional progress bar and
+/// a last check once the body has ended.
+trait Sink: Write {
+    fn bar(&self) -> Option<&ProgressBar>;
+    /// Whether the body ended cleanly (no half frame left over).
+    fn complete(&self) -> bool {
+        true
+    }
+}
+
+impl<W: Write> Sink for Counting<W> {
+    fn bar(&self) -> Option<&ProgressBar> {
+        self.bar.as_ref()
+    }
+}
+
+impl Sink for Demux {
+    fn bar(&self) -> Option<&ProgressBar> {
+        self.bar.as_ref()
+    }
+
+    fn complete(&self) -> bool {
+        self.pending.is_empty()
+    }
+}
+
+/// Streams one export response into a sink built once the total is known.
+fn stream(
+    remote: &Remote,
+    query: &[(String, String)],
+    template: &str,
+    show: bool,
+    sink: impl FnOnce(Option<ProgressBar>) -> Result<Box<dyn Sink>>,
+) -> Result<u64> {
+    let (mut resp, total) = remote.get_stream("/v1/export", query)?;
+    let bar = show.then(|| {
+        let b = ProgressBar::new(total.unwrap_or(0));
+        b.set_style(ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()));
+        b
+    });
+    let mut w = sink(bar)?;
+    let copied = resp.copy_to(&mut w);
+    let flushed = w.flush();
+    if let Some(b) = w.bar() {
+        b.finish_and_clear();
+    }
+    if let Err(e) = copied {
+        return Err(SyncError::Transport { url: "relay".into(), message: format!("export cut off: {e}") }.into());
+    }
+    if !w.complete() {
+        return Err(SyncError::Transport { url: "relay".into(), message: "export cut off mid-frame".into() }.into());
+    }
+    flushed.map_err(|e| user_error(format!("cannot write the export: {e}"), None))?;
+    Ok(total.unwrap_or(0))
+}
+
 /// Counts rows as they stream past, for the progress bar.
 struct Counting<W> {
     inner: W,
@@ -109,36 +165,16 @@ impl Write for Demux {
 
 /// Downloads the three CSV tables of one snapshot into `dir`.
 fn download_csv(remote: &Remote, query: &[(String, String)], dir: &Path, show: bool) -> Result<u64> {
-    let (mut resp, total) = remote.get_stream("/v1/export", query)?;
-    let bar = show.then(|| {
-        let b = ProgressBar::new(total.unwrap_or(0));
-        b.set_style(
-            ProgressStyle::with_template("exporting csv {bar:40} {pos}/{len} tickets ({per_sec})")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        b
-    });
-    let mut files = Vec::new();
-    for name in ["tickets.csv", "comments.csv", "history.csv"] {
-        let p = dir.join(name);
-        let f =
-            std::fs::File::create(&p).map_err(|e| user_error(format!("cannot write {}: {e}", p.display()), None))?;
-        files.push(std::io::BufWriter::new(f));
-    }
-    let mut w = Demux { files, pending: Vec::new(), tickets_rows: 0, bar };
-    let copied = resp.copy_to(&mut w);
-    let flushed = w.flush();
-    if let Some(b) = &w.bar {
-        b.finish_and_clear();
-    }
-    if let Err(e) = copied {
-        return Err(SyncError::Transport { url: "relay".into(), message: format!("export cut off: {e}") }.into());
-    }
-    if !w.pending.is_empty() {
-        return Err(SyncError::Transport { url: "relay".into(), message: "export cut off mid-frame".into() }.into());
-    }
-    flushed.map_err(|e| user_error(format!("cannot write the export: {e}"), None))?;
-    Ok(total.unwrap_or(0))
+    stream(remote, query, "exporting csv {bar:40} {pos}/{len} tickets ({per_sec})", show, |bar| {
+        let mut files = Vec::new();
+        for name in ["tickets.csv", "comments.csv", "history.csv"] {
+            let p = dir.join(name);
+            let f = std::fs::File::create(&p)
+                .map_err(|e| user_error(format!("cannot write {}: {e}", p.display()), None))?;
+            files.push(std::io::BufWriter::new(f));
+        }
+        Ok(Box::new(Demux { files, pending: Vec::new(), tickets_rows: 0, bar }))
+    })
 }
 
 fn partial_name(target: &Path) -> PathBuf {
@@ -147,28 +183,12 @@ fn partial_name(target: &Path) -> PathBuf {
 }
 
 fn download(remote: &Remote, query: &[(String, String)], dest: &Path, label: &str, show: bool) -> Result<u64> {
-    let (mut resp, total) = remote.get_stream("/v1/export", query)?;
-    let bar = show.then(|| {
-        let b = ProgressBar::new(total.unwrap_or(0));
-        b.set_style(
-            ProgressStyle::with_template(&format!("{label:<13} {{bar:40}} {{pos}}/{{len}} rows ({{per_sec}})"))
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        b
-    });
-    let file =
-        std::fs::File::create(dest).map_err(|e| user_error(format!("cannot write {}: {e}", dest.display()), None))?;
-    let mut w = Counting { inner: std::io::BufWriter::new(file), lines: 0, bar };
-    let copied = resp.copy_to(&mut w);
-    let flushed = w.flush();
-    if let Some(b) = &w.bar {
-        b.finish_and_clear();
-    }
-    if let Err(e) = copied {
-        return Err(SyncError::Transport { url: "relay".into(), message: format!("export cut off: {e}") }.into());
-    }
-    flushed.map_err(|e| user_error(format!("cannot write {}: {e}", dest.display()), None))?;
-    Ok(total.unwrap_or(0))
+    let template = format!("{label:<13} {{bar:40}} {{pos}}/{{len}} rows ({{per_sec}})");
+    stream(remote, query, &template, show, |bar| {
+        let file = std::fs::File::create(dest)
+            .map_err(|e| user_error(format!("cannot write {}: {e}", dest.display()), None))?;
+        Ok(Box::new(Counting { inner: std::io::BufWriter::new(file), lines: 0, bar }))
+    })
 }
 
 pub fn run(home: &Path, a: ExportArgs) -> Result<()> {

@@ -392,11 +392,6 @@ impl Node {
             last_sync: tx.get_meta(M_LAST_SYNC)?,
         })
     }
-
-    /// Observes a stamp seen in data from elsewhere (sync).
-    pub fn observe(&mut self, h: &Hlc) {
-        self.clock.observe(h);
-    }
 }
 
 /// The SLA settings last received from the relay (none on a local node).
