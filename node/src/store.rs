@@ -31,7 +31,6 @@ CREATE TABLE docs (
     rev INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (id, kind)
 ) WITHOUT ROWID;
-CREATE INDEX docs_dirty ON docs (dirty) WHERE dirty = 1;
 -- The index: one narrow row per ticket with what list, filter and sort
 -- read, so scans and index lookups stay cheap at 100k tickets.
 CREATE TABLE tickets (
@@ -114,8 +113,13 @@ impl<T> DbContext<T> for Result<T, rusqlite::Error> {
     }
 }
 
-/// Indexes for colour filters and the SLA sort, created when missing.
+/// Indexes for the push queue, colour filters and the SLA sort, created
+/// when missing. The push queue is walked in (kind, id) order, so its index
+/// has that order: a page is an index range, never a sort of every dirty
+/// document (which made a 100k cold push quadratic).
 const INDEXES: &str = "
+DROP INDEX IF EXISTS docs_dirty;
+CREATE INDEX IF NOT EXISTS docs_push_queue ON docs (kind, id) WHERE dirty = 1;
 CREATE INDEX IF NOT EXISTS tickets_fr_due ON tickets (fr_due) WHERE fr_due IS NOT NULL;
 CREATE INDEX IF NOT EXISTS tickets_res_due ON tickets (res_due) WHERE res_due IS NOT NULL;
 CREATE INDEX IF NOT EXISTS tickets_fr_warn ON tickets (fr_warn) WHERE fr_warn IS NOT NULL;
@@ -410,15 +414,15 @@ impl Tx<'_> {
         after: Option<&(String, String)>,
         limit: usize,
     ) -> Result<Vec<(String, String, Vec<u8>, Option<String>, i64)>, NodeError> {
-        let (aid, akind) = after.cloned().unwrap_or_default();
-        let mut st = self
-            .tx
-            .prepare_cached(
-                "SELECT id, kind, bytes, synced_heads, rev FROM docs
-                 WHERE dirty = 1 AND (?1 = '' OR (kind, id) < (?2, ?1) )
-                 ORDER BY kind DESC, id DESC LIMIT ?3",
-            )
-            .db(self.path)?;
+        // Two statements rather than one with an `OR`, so that both are a
+        // range of the docs_push_queue index.
+        const COLS: &str = "SELECT id, kind, bytes, synced_heads, rev FROM docs WHERE dirty = 1";
+        const ORDER: &str = "ORDER BY kind DESC, id DESC LIMIT ?3";
+        let (sql, aid, akind) = match after {
+            Some((id, kind)) => (format!("{COLS} AND (kind, id) < (?2, ?1) {ORDER}"), id.as_str(), kind.as_str()),
+            None => (format!("{COLS} AND ?1 = ?2 {ORDER}"), "", ""),
+        };
+        let mut st = self.tx.prepare_cached(&sql).db(self.path)?;
         let rows = st
             .query_map(params![aid, akind, limit as i64], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))

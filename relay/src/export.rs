@@ -111,7 +111,7 @@ pub async fn export(
     let (format, filter) = parse(query.as_deref(), caller.agent.may_read_notes())?;
     let db = state.db.clone();
     let f2 = filter.clone();
-    let total = tokio::task::spawn_blocking(move || db.conn()?.export_count(&f2))
+    let total = tokio::task::spawn_blocking(move || db.with(|c| c.export_count(&f2)))
         .await
         .map_err(|e| AppError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))??;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(EXPORT_CHANNEL_CHUNKS);
@@ -120,6 +120,9 @@ pub async fn export(
         let send = |b: Vec<u8>| tx.blocking_send(Ok(Bytes::from(b))).is_ok();
         let result = (|| -> Result<(), crate::store::StoreError> {
             let conn = db.conn()?;
+            // An export reads every page once: a big cache would only grow
+            // the relay's memory.
+            conn.use_small_cache()?;
             // One snapshot for the whole export, however long it streams.
             conn.begin_read()?;
             let settings = conn.sla_settings()?;

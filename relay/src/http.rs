@@ -35,14 +35,27 @@ pub struct AppState {
     /// The latest change sequence number; watchers wait on it.
     pub seq: Arc<watch::Sender<u64>>,
     pub shutdown: watch::Receiver<bool>,
+    /// Store work running at once. The work is CPU and SQLite on a few
+    /// cores: a burst of requests queues here, in arrival order, instead
+    /// of running hundreds at once on cold connections (slower for all,
+    /// and each with its own page cache).
+    pub work: Arc<tokio::sync::Semaphore>,
 }
+
+/// Requests doing store work at once, per core (at least 4).
+const WORK_PER_CORE: usize = 2;
 
 impl AppState {
     pub fn new(db: Db) -> Result<(AppState, watch::Sender<bool>), StoreError> {
         let max = db.conn()?.max_seq()?;
         let (seq, _) = watch::channel(max);
         let (stop_tx, stop_rx) = watch::channel(false);
-        Ok((AppState { db, metrics: Arc::new(Metrics::default()), seq: Arc::new(seq), shutdown: stop_rx }, stop_tx))
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let work = Arc::new(tokio::sync::Semaphore::new((cores * WORK_PER_CORE).max(4)));
+        Ok((
+            AppState { db, metrics: Arc::new(Metrics::default()), seq: Arc::new(seq), shutdown: stop_rx, work },
+            stop_tx,
+        ))
     }
 }
 
@@ -103,8 +116,12 @@ fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
-/// Runs blocking store work off the async threads.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, AppError> + Send + 'static) -> Result<T, AppError> {
+/// Runs blocking store work off the async threads, when its turn comes.
+async fn blocking<T: Send + 'static>(
+    state: &AppState,
+    f: impl FnOnce() -> Result<T, AppError> + Send + 'static,
+) -> Result<T, AppError> {
+    let _turn = state.work.acquire().await.map_err(AppError::internal)?;
     tokio::task::spawn_blocking(f).await.map_err(AppError::internal)?
 }
 
@@ -113,7 +130,8 @@ pub(crate) async fn authenticate(state: &AppState, headers: &HeaderMap) -> Resul
         .ok_or_else(AppError::unauthorized)?;
     let hash = auth::token_hash(token);
     let db = state.db.clone();
-    blocking(move || db.conn()?.caller(&hash).map_err(AppError::from)?.ok_or_else(AppError::unauthorized)).await
+    blocking(&state, move || db.with(|c| c.caller(&hash).map_err(AppError::from)?.ok_or_else(AppError::unauthorized)))
+        .await
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
@@ -160,17 +178,18 @@ async fn register(
     }
     let db = state.db.clone();
     let agent = caller.agent.clone();
-    let settings = blocking(move || {
-        let mut c = db.conn()?;
-        c.register_device(&req.device, &agent.name, now_ms()).map_err(|e| match e {
-            StoreError::DeviceTaken(other) => AppError::new(
-                StatusCode::CONFLICT,
-                "device_taken",
-                format!("this device is already registered to agent '{other}'"),
-            ),
-            e => AppError::from(e),
-        })?;
-        Ok(c.settings()?)
+    let settings = blocking(&state, move || {
+        db.with(|c| {
+            c.register_device(&req.device, &agent.name, now_ms()).map_err(|e| match e {
+                StoreError::DeviceTaken(other) => AppError::new(
+                    StatusCode::CONFLICT,
+                    "device_taken",
+                    format!("this device is already registered to agent '{other}'"),
+                ),
+                e => AppError::from(e),
+            })?;
+            Ok(c.settings()?)
+        })
     })
     .await?;
     Ok(Json(RegisterResponse {
@@ -201,7 +220,8 @@ async fn sync(
         }
     })?;
     let db = state.db.clone();
-    let handled = blocking(move || Ok(crate::sync::handle_sync(&mut db.conn()?, &caller, &req, now_ms())?)).await?;
+    let handled =
+        blocking(&state, move || db.with(|c| Ok(crate::sync::handle_sync(c, &caller, &req, now_ms())?))).await?;
     state.seq.send_if_modified(|s| {
         let changed = handled.max_seq > *s;
         *s = (*s).max(handled.max_seq);
@@ -326,17 +346,18 @@ async fn tickets(
     let q = board_query(query.as_deref())?;
     let db = state.db.clone();
     let notes_ok = caller.agent.may_read_notes();
-    let resp = blocking(move || {
-        let now = now_ms();
-        let c = db.conn()?;
-        let (tickets, total) = c.tickets(&q, now, notes_ok)?;
-        let [none, green, yellow, red] = c.color_counts(now)?;
-        Ok(BoardResponse {
-            tickets,
-            total,
-            counts: Counts { green, yellow, red, none },
-            now: tickets_core::time::iso_i64(now),
-            next_change_at: c.next_color_change(now)?.map(tickets_core::time::iso_i64),
+    let resp = blocking(&state, move || {
+        db.with(|c| {
+            let now = now_ms();
+            let (tickets, total) = c.tickets(&q, now, notes_ok)?;
+            let [none, green, yellow, red] = c.color_counts(now)?;
+            Ok(BoardResponse {
+                tickets,
+                total,
+                counts: Counts { green, yellow, red, none },
+                now: tickets_core::time::iso_i64(now),
+                next_change_at: c.next_color_change(now)?.map(tickets_core::time::iso_i64),
+            })
         })
     })
     .await?;
@@ -356,25 +377,30 @@ async fn ticket(
     }
     let db = state.db.clone();
     let notes_ok = caller.agent.may_read_notes();
-    blocking(move || {
-        let c = db.conn()?;
-        let ids = c.ids_with_prefix(&prefix, 2)?;
-        let id = match ids.as_slice() {
-            [one] => one.clone(),
-            [] => {
-                return Err(AppError::new(StatusCode::NOT_FOUND, "not_found", format!("no ticket matches '{prefix}'")))
-            }
-            _ => {
-                return Err(AppError::new(
-                    StatusCode::CONFLICT,
-                    "ambiguous",
-                    format!("'{prefix}' matches several tickets; give more of the id"),
-                ))
-            }
-        };
-        c.ticket(&id, now_ms(), notes_ok)?
-            .map(Json)
-            .ok_or_else(|| AppError::new(StatusCode::NOT_FOUND, "not_found", "no such ticket"))
+    blocking(&state, move || {
+        db.with(|c| {
+            let ids = c.ids_with_prefix(&prefix, 2)?;
+            let id = match ids.as_slice() {
+                [one] => one.clone(),
+                [] => {
+                    return Err(AppError::new(
+                        StatusCode::NOT_FOUND,
+                        "not_found",
+                        format!("no ticket matches '{prefix}'"),
+                    ))
+                }
+                _ => {
+                    return Err(AppError::new(
+                        StatusCode::CONFLICT,
+                        "ambiguous",
+                        format!("'{prefix}' matches several tickets; give more of the id"),
+                    ))
+                }
+            };
+            c.ticket(&id, now_ms(), notes_ok)?
+                .map(Json)
+                .ok_or_else(|| AppError::new(StatusCode::NOT_FOUND, "not_found", "no such ticket"))
+        })
     })
     .await
 }

@@ -9,6 +9,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use automerge::ActorId;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
@@ -157,12 +158,22 @@ impl AgentRow {
     }
 }
 
-/// The relay's database: a path from which each request opens its own
-/// connection on a blocking thread.
+/// The relay's database: a path, a small pool of idle connections (each
+/// keeps its page cache warm between requests), and the gate that queues
+/// the relay's own writers.
 #[derive(Debug, Clone)]
 pub struct Db {
     path: PathBuf,
+    idle: Arc<Mutex<Vec<Connection>>>,
+    gate: Arc<Mutex<()>>,
 }
+
+/// Idle connections kept open; more are opened while many requests run at
+/// once and closed afterwards.
+const POOL_IDLE_MAX: usize = 4;
+/// Page cache per connection (SQLite's default is 2 MiB; a 100k-ticket
+/// relay's hot B-tree pages need more, and the pool bounds the total).
+const CACHE_KIB: i64 = 32 * 1024;
 
 impl Db {
     /// Opens the relay database, creating it when `create` is set.
@@ -170,7 +181,7 @@ impl Db {
         if !path.exists() && !create {
             return Err(StoreError::Missing(path.to_path_buf()));
         }
-        let db = Db { path: path.to_path_buf() };
+        let db = Db { path: path.to_path_buf(), idle: Arc::default(), gate: Arc::default() };
         let c = db.conn()?;
         let version: i64 = c.c.pragma_query_value(None, "user_version", |r| r.get(0)).db(path)?;
         match version {
@@ -195,18 +206,44 @@ impl Db {
         &self.path
     }
 
+    /// A new connection of its own (commands, tests); the server uses
+    /// [`Db::with`].
     pub fn conn(&self) -> Result<Conn, StoreError> {
         let c = Connection::open(&self.path).db(&self.path)?;
         c.busy_timeout(std::time::Duration::from_secs(30)).db(&self.path)?;
         c.pragma_update(None, "journal_mode", "WAL").db(&self.path)?;
         c.pragma_update(None, "synchronous", "NORMAL").db(&self.path)?;
-        Ok(Conn { c, path: self.path.clone() })
+        c.pragma_update(None, "cache_size", -CACHE_KIB).db(&self.path)?;
+        Ok(Conn { c, path: self.path.clone(), gate: self.gate.clone() })
+    }
+
+    /// Runs `f` on a pooled connection. The connection goes back to the
+    /// pool only when `f` left no transaction open.
+    pub fn with<R, E: From<StoreError>>(&self, f: impl FnOnce(&mut Conn) -> Result<R, E>) -> Result<R, E> {
+        let pooled = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        let mut conn = match pooled {
+            Some(c) => Conn { c, path: self.path.clone(), gate: self.gate.clone() },
+            None => self.conn()?,
+        };
+        let out = f(&mut conn);
+        let Conn { c, .. } = conn;
+        if c.is_autocommit() {
+            if let Ok(mut idle) = self.idle.lock() {
+                if idle.len() < POOL_IDLE_MAX {
+                    idle.push(c);
+                }
+            }
+        }
+        out
     }
 }
 
 pub struct Conn {
     c: Connection,
     path: PathBuf,
+    /// Held while this process writes: writers queue here in order instead
+    /// of polling SQLite's lock.
+    gate: Arc<Mutex<()>>,
 }
 
 /// Everything the relay knows of the agent behind a request.
@@ -226,8 +263,9 @@ impl Caller {
     }
 }
 
-/// A pushed item decoded, with the relay's stored copy: (data, existing).
-type Prepared = (Vec<u8>, Option<Vec<u8>>);
+/// A pushed item decoded, with the relay's stored copy and the sequence
+/// number of its last change: (data, existing).
+type Prepared = (Vec<u8>, Option<(Vec<u8>, i64)>);
 
 /// The outcome of one push request.
 pub struct PushOutcome {
@@ -353,6 +391,7 @@ impl Conn {
     }
 
     pub fn touch_device(&mut self, actor: &str, offset_ms: i64, now: i64) -> Result<(), StoreError> {
+        let _writing = self.gate.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         self.c
             .execute(
                 "UPDATE devices SET last_seen = ?2, offset_ms = ?3 WHERE actor = ?1",
@@ -453,40 +492,45 @@ impl Conn {
     ) -> Result<PushOutcome, StoreError> {
         let principal = caller.principal();
         let path = self.path.clone();
-        let tx = self.tx()?;
-        let settings = read_sla_settings(&tx, &path)?;
         let mut out = PushOutcome { results: Vec::new(), forbidden: 0, invalid: 0, accepted: 0, changes: 0 };
-        // Decode each item and read the stored copy first; then merge and
-        // authorize all of them in parallel (pure CPU work, the bulk of a
-        // push); then write, in order, in this one transaction.
+        // Decode each item and read the stored copies (with the sequence
+        // number of their last change) from one snapshot; then merge and
+        // authorize all of them in parallel, without holding any lock (pure
+        // CPU work, the bulk of a push, so concurrent pushes share the
+        // cores); then write, in order, in one transaction.
         let mut seen: HashSet<(&str, &str)> = HashSet::new();
         let mut prepared: Vec<Result<Prepared, Refusal>> = Vec::with_capacity(items.len());
-        for item in items {
-            if !seen.insert((item.id.as_str(), item.kind.as_str())) {
-                prepared.push(Err(Refusal::Invalid("the same document twice in one push".into())));
-                continue;
-            }
-            let data = match decode_data(&item.data) {
-                Ok(d) => d,
-                Err(e) => {
-                    prepared.push(Err(Refusal::Invalid(e)));
+        {
+            let read = self.c.transaction().db(&path)?;
+            for item in items {
+                if !seen.insert((item.id.as_str(), item.kind.as_str())) {
+                    prepared.push(Err(Refusal::Invalid("the same document twice in one push".into())));
                     continue;
                 }
-            };
-            let existing: Option<Vec<u8>> = tx
-                .prepare_cached("SELECT bytes FROM docs WHERE id = ?1 AND kind = ?2")
-                .db(&path)?
-                .query_row(params![item.id, item.kind], |r| r.get(0))
-                .optional()
-                .db(&path)?;
-            prepared.push(Ok((data, existing)));
+                let data = match decode_data(&item.data) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        prepared.push(Err(Refusal::Invalid(e)));
+                        continue;
+                    }
+                };
+                prepared.push(Ok((data, stored_copy(&read, &path, &item.id, &item.kind)?)));
+            }
+            read.commit().db(&path)?;
         }
+        let merge = |item: &DocData, data: &[u8], existing: Option<&[u8]>| {
+            ingest::ingest(&item.id, &item.kind, existing, data, &principal)
+        };
         let ingested = parallel_map(items.iter().zip(prepared).collect(), |(item, p)| {
             p.and_then(|(data, existing)| {
-                ingest::ingest(&item.id, &item.kind, existing.as_deref(), &data, &principal).map(|i| (i, data))
+                let seq = existing.as_ref().map(|(_, seq)| *seq);
+                merge(item, &data, existing.as_ref().map(|(b, _)| b.as_slice())).map(|i| (i, data, seq))
             })
         })
         .ok_or_else(|| StoreError::Damaged("a merge worker failed".into()))?;
+        let _writing = self.gate.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let tx = self.c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).db(&path)?;
+        let settings = read_sla_settings(&tx, &path)?;
         for (item, result) in items.iter().zip(ingested) {
             let refuse = |out: &mut PushOutcome, r: Refusal| {
                 match r {
@@ -501,6 +545,26 @@ impl Conn {
                     heads: Vec::new(),
                     sla: None,
                 });
+            };
+            // A document another request wrote since it was read is merged
+            // again onto the copy now stored (rare: two devices pushing the
+            // same ticket at the same moment).
+            let result = match result {
+                Ok((ing, data, seq_read)) => {
+                    let seq_now: Option<i64> = tx
+                        .prepare_cached("SELECT seq FROM docs WHERE id = ?1 AND kind = ?2")
+                        .db(&path)?
+                        .query_row(params![item.id, item.kind], |r| r.get(0))
+                        .optional()
+                        .db(&path)?;
+                    if seq_now == seq_read {
+                        Ok((ing, data))
+                    } else {
+                        let now_stored = stored_copy(&tx, &path, &item.id, &item.kind)?;
+                        merge(item, &data, now_stored.as_ref().map(|(b, _)| b.as_slice())).map(|i| (i, data))
+                    }
+                }
+                Err(r) => Err(r),
             };
             let (mut ing, data) = match result {
                 Ok(x) => x,
@@ -848,6 +912,12 @@ impl Conn {
         index::live_object(&v, &s, notes.as_deref(), &settings, now, false).map(Some).map_err(StoreError::Damaged)
     }
 
+    /// Gives this connection SQLite's default 2 MiB page cache (for reads
+    /// that touch every page once, such as exports).
+    pub fn use_small_cache(&self) -> Result<(), StoreError> {
+        self.c.pragma_update(None, "cache_size", -2048).db(&self.path)
+    }
+
     /// Starts a read transaction: every query until [`Conn::end_read`] sees
     /// one snapshot of the database (an export is one consistent picture).
     pub fn begin_read(&self) -> Result<(), StoreError> {
@@ -1041,6 +1111,15 @@ fn read_sla_settings(tx: &Transaction<'_>, path: &Path) -> Result<SlaSettings, S
         Some(j) => serde_json::from_str(&j).map_err(|e| StoreError::Damaged(format!("SLA settings: {e}"))),
         None => Ok(SlaSettings::default()),
     }
+}
+
+/// A document's stored bytes and the sequence number of its last change.
+fn stored_copy(tx: &Transaction<'_>, path: &Path, id: &str, kind: &str) -> Result<Option<(Vec<u8>, i64)>, StoreError> {
+    tx.prepare_cached("SELECT bytes, seq FROM docs WHERE id = ?1 AND kind = ?2")
+        .db(path)?
+        .query_row(params![id, kind], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()
+        .db(path)
 }
 
 fn load_doc(tx: &Transaction<'_>, path: &Path, id: &str, kind: DocKind) -> Result<Option<TicketDoc>, StoreError> {
