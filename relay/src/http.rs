@@ -130,7 +130,7 @@ pub(crate) async fn authenticate(state: &AppState, headers: &HeaderMap) -> Resul
         .ok_or_else(AppError::unauthorized)?;
     let hash = auth::token_hash(token);
     let db = state.db.clone();
-    blocking(&state, move || db.with(|c| c.caller(&hash).map_err(AppError::from)?.ok_or_else(AppError::unauthorized)))
+    blocking(state, move || db.with(|c| c.caller(&hash).map_err(AppError::from)?.ok_or_else(AppError::unauthorized)))
         .await
 }
 
