@@ -19,7 +19,8 @@ use tickets_core::doc::{DocKind, TicketDoc};
 use tickets_core::index::{self, SlaInputJson};
 use tickets_core::protocol::{
     decode_data, encode_data, Access, BootstrapPos, DocData, ErrorBody, PullRequest, RegisterRequest, RegisterResponse,
-    Settings, SyncRequest, SyncResponse, PROTOCOL_VERSION, PUSH_PAGE_BYTES_MAX, PUSH_PAGE_DOCS_MAX, SYNC_ROUNDS_MAX,
+    Settings, SlaJson, SyncRequest, SyncResponse, PROTOCOL_VERSION, PUSH_PAGE_BYTES_MAX, PUSH_PAGE_DOCS_MAX,
+    SYNC_ROUNDS_MAX,
 };
 use uuid::Uuid;
 
@@ -502,7 +503,7 @@ impl Node {
             tx.set_meta(M_NOTES_RESTORING, "1")?;
         } else if let Some(page) = &resp.pull {
             let settings = crate::node::sla_settings_of(&tx)?;
-            let sla: HashMap<&str, &serde_json::Value> = page.sla.iter().map(|(id, v)| (id.as_str(), v)).collect();
+            let sla: HashMap<&str, &SlaJson> = page.sla.iter().map(|(id, v)| (id.as_str(), v)).collect();
             // Each pulled document is merged, saved and its ticket
             // reindexed at once, so memory holds one document at a time.
             for d in &page.docs {
@@ -681,12 +682,12 @@ pub fn register_actor_as(remote: &Remote, actor: &ActorId, agent: Option<&str>) 
 /// minus the relay's: the relay's instants are moved into this device's
 /// clock so that, read against this device's "now", every state and time
 /// left is the relay's, however wrong this device's clock is.
-fn set_relay_sla(tx: &Tx<'_>, id: &str, sla: &serde_json::Value, now: i64, skew: i64) -> Result<(), NodeError> {
+fn set_relay_sla(tx: &Tx<'_>, id: &str, sla: &SlaJson, now: i64, skew: i64) -> Result<(), NodeError> {
     // The relay's figures apply while this device has nothing newer.
     if tx.is_dirty(id)? {
         return Ok(());
     }
-    let Ok(mut input) = serde_json::from_value::<SlaInputJson>(sla.clone()) else { return Ok(()) };
+    let Ok(mut input) = serde_json::from_str::<SlaInputJson>(sla.get()) else { return Ok(()) };
     input.c = input.c.saturating_add(skew);
     input.fr = input.fr.map(|t| t.saturating_add(skew));
     for (t, _) in input.p.iter_mut() {

@@ -19,14 +19,28 @@ use tickets_core::hlc::Hlc;
 use tickets_core::index::{self, IndexEntry, ListQuery, ListSql, SqlArg};
 use tickets_core::ingest::{self, Principal, Refusal};
 use tickets_core::protocol::{
-    decode_data, encode_data, BootstrapPos, DocData, PullPage, PullRequest, PushResult, Settings, PULL_PAGE_BYTES_MAX,
-    PULL_PAGE_DOCS_MAX,
+    decode_data, encode_data, BootstrapPos, DocData, PullPage, PullRequest, PushResult, Settings, SlaJson,
+    PULL_PAGE_BYTES_MAX, PULL_PAGE_DOCS_MAX,
 };
 use tickets_core::sla::{SlaPolicy, SlaSettings};
 use tickets_core::view;
 use uuid::Uuid;
 
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
+
+/// From schema 2: SLA inputs move out of `ticket_views` into their own
+/// narrow table (a pull read each one past a ticket's whole JSON).
+const MIGRATE_2_TO_3: &str = "
+BEGIN IMMEDIATE;
+CREATE TABLE sla_inputs (
+    id TEXT PRIMARY KEY,
+    input TEXT NOT NULL
+) WITHOUT ROWID;
+INSERT INTO sla_inputs (id, input) SELECT id, sla_input FROM ticket_views;
+ALTER TABLE ticket_views DROP COLUMN sla_input;
+PRAGMA user_version = 3;
+COMMIT;
+";
 
 const SCHEMA: &str = "
 CREATE TABLE agents (
@@ -89,9 +103,15 @@ CREATE TABLE tickets (
 CREATE TABLE ticket_views (
     id TEXT PRIMARY KEY,
     view_json TEXT NOT NULL,
-    notes_json TEXT,
-    sla_input TEXT NOT NULL
+    notes_json TEXT
 );
+-- What the SLA engine needs of each ticket, apart from the large JSON: a
+-- pull sends it for every ticket in its page, and recomputing SLA reads
+-- every row.
+CREATE TABLE sla_inputs (
+    id TEXT PRIMARY KEY,
+    input TEXT NOT NULL
+) WITHOUT ROWID;
 CREATE INDEX tickets_created ON tickets (created_at);
 CREATE INDEX tickets_status ON tickets (status, created_at);
 CREATE INDEX tickets_fr_due ON tickets (fr_due) WHERE fr_due IS NOT NULL;
@@ -194,6 +214,7 @@ impl Db {
                 c.c.pragma_update(None, "user_version", SCHEMA_VERSION).db(path)?;
                 c.new_epoch()?;
             }
+            2 => c.c.execute_batch(MIGRATE_2_TO_3).db(path)?,
             SCHEMA_VERSION => {}
             _ => return Err(StoreError::Foreign(path.to_path_buf())),
         }
@@ -262,10 +283,6 @@ impl Caller {
         }
     }
 }
-
-/// A pushed item decoded, with the relay's stored copy and the sequence
-/// number of its last change: (data, existing).
-type Prepared = (Vec<u8>, Option<(Vec<u8>, i64)>);
 
 /// The outcome of one push request.
 pub struct PushOutcome {
@@ -482,6 +499,20 @@ impl Conn {
 
     /// Applies one push page in one transaction. `offset_ms` is the device's
     /// clock offset measured at this request.
+    ///
+    /// Three steps, so that concurrent pushes share the cores and hold the
+    /// write lock only to write:
+    /// 1. from one read snapshot: decode each item, read the stored copies
+    ///    of both documents of every ticket it touches (bytes and the
+    ///    sequence number of their last change), their event times and the
+    ///    SLA settings;
+    /// 2. without any lock, on all cores: merge and authorize each item,
+    ///    save the merged documents, then materialize each touched ticket
+    ///    and compute its index row;
+    /// 3. under the write gate, in one transaction: for each ticket whose
+    ///    documents nobody wrote since step 1, write what was computed; a
+    ///    ticket another request wrote meanwhile (two devices pushing it at
+    ///    the same moment) is merged again onto what is now stored.
     pub fn push(
         &mut self,
         caller: &Caller,
@@ -492,91 +523,144 @@ impl Conn {
     ) -> Result<PushOutcome, StoreError> {
         let principal = caller.principal();
         let path = self.path.clone();
-        let mut out = PushOutcome { results: Vec::new(), forbidden: 0, invalid: 0, accepted: 0, changes: 0 };
-        // Decode each item and read the stored copies (with the sequence
-        // number of their last change) from one snapshot; then merge and
-        // authorize all of them in parallel, without holding any lock (pure
-        // CPU work, the bulk of a push, so concurrent pushes share the
-        // cores); then write, in order, in one transaction.
+
+        // 1. Read.
         let mut seen: HashSet<(&str, &str)> = HashSet::new();
-        let mut prepared: Vec<Result<Prepared, Refusal>> = Vec::with_capacity(items.len());
+        let mut decoded: Vec<Result<Vec<u8>, Refusal>> = Vec::with_capacity(items.len());
+        let mut snapshot: HashMap<String, Snapshot> = HashMap::new();
+        let settings_text: Option<String>;
         {
             let read = self.c.transaction().db(&path)?;
+            settings_text = read
+                .query_row("SELECT value FROM settings WHERE key = 'sla'", [], |r| r.get(0))
+                .optional()
+                .db(&path)?;
             for item in items {
                 if !seen.insert((item.id.as_str(), item.kind.as_str())) {
-                    prepared.push(Err(Refusal::Invalid("the same document twice in one push".into())));
+                    decoded.push(Err(Refusal::Invalid("the same document twice in one push".into())));
                     continue;
                 }
-                let data = match decode_data(&item.data) {
-                    Ok(d) => d,
-                    Err(e) => {
-                        prepared.push(Err(Refusal::Invalid(e)));
-                        continue;
-                    }
-                };
-                prepared.push(Ok((data, stored_copy(&read, &path, &item.id, &item.kind)?)));
+                decoded.push(decode_data(&item.data).map_err(Refusal::Invalid));
+                // (A bad id or kind is refused by ingest, which names it.)
+                let valid = DocKind::parse(&item.kind).is_some() && Uuid::parse_str(&item.id).is_ok();
+                if valid && !snapshot.contains_key(&item.id) {
+                    snapshot.insert(item.id.clone(), Snapshot::read(&read, &path, &item.id)?);
+                }
             }
             read.commit().db(&path)?;
         }
-        let merge = |item: &DocData, data: &[u8], existing: Option<&[u8]>| {
-            ingest::ingest(&item.id, &item.kind, existing, data, &principal)
+        let settings = parse_sla_settings(settings_text.as_deref())?;
+
+        // 2. Merge, authorize, save and index, on all cores.
+        let merge = |item: &DocData, data: &[u8], stored: Option<&[u8]>| -> Result<Merged, Refusal> {
+            let mut ing = ingest::ingest(&item.id, &item.kind, stored, data, &principal)?;
+            let bytes = match (ing.new_changes, ing.whole_save.take()) {
+                (0, _) => None,
+                (_, Some(b)) => Some(b),
+                (_, None) => Some(ing.doc.save()),
+            };
+            Ok(Merged { ing, bytes })
         };
-        let ingested = parallel_map(items.iter().zip(prepared).collect(), |(item, p)| {
-            p.and_then(|(data, existing)| {
-                let seq = existing.as_ref().map(|(_, seq)| *seq);
-                merge(item, &data, existing.as_ref().map(|(b, _)| b.as_slice())).map(|i| (i, data, seq))
-            })
+        let jobs: Vec<(&DocData, Result<Vec<u8>, Refusal>)> = items.iter().zip(decoded).collect();
+        let merged: Vec<(Vec<u8>, Result<Merged, Refusal>)> = parallel_map(jobs, |(item, data)| match data {
+            Ok(data) => {
+                let stored = snapshot.get(&item.id).and_then(|s| s.bytes(&item.kind));
+                let m = merge(item, &data, stored);
+                (data, m)
+            }
+            Err(r) => (Vec::new(), Err(r)),
         })
         .ok_or_else(|| StoreError::Damaged("a merge worker failed".into()))?;
-        let _writing = self.gate.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let tx = self.c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).db(&path)?;
-        let settings = read_sla_settings(&tx, &path)?;
-        for (item, result) in items.iter().zip(ingested) {
-            let refuse = |out: &mut PushOutcome, r: Refusal| {
-                match r {
-                    Refusal::Forbidden(_) => out.forbidden += 1,
-                    Refusal::Invalid(_) => out.invalid += 1,
-                }
-                out.results.push(PushResult {
-                    id: item.id.clone(),
-                    kind: item.kind.clone(),
-                    accepted: false,
-                    reason: Some(r.reason().to_string()),
-                    heads: Vec::new(),
-                    sla: None,
-                });
+        // Tickets to index: those with an item that brought new changes.
+        let mut touched: Vec<&str> = Vec::new();
+        for (item, (_, m)) in items.iter().zip(&merged) {
+            if matches!(m, Ok(m) if m.ing.new_changes > 0) && !touched.contains(&item.id.as_str()) {
+                touched.push(item.id.as_str());
+            }
+        }
+        let merged_doc = |id: &str, kind: DocKind| -> Option<&TicketDoc> {
+            items.iter().zip(&merged).find_map(|(item, (_, m))| match m {
+                Ok(m) if item.id == id && item.kind == kind.as_str() => Some(&m.ing.doc),
+                _ => None,
+            })
+        };
+        let indexed: Vec<Result<Option<Indexed>, StoreError>> = parallel_map(touched.clone(), |id| {
+            let Some(snap) = snapshot.get(id) else { return Ok(None) };
+            // Each document as merged in this push, or else as stored.
+            let load = |kind: DocKind| match merged_doc(id, kind) {
+                Some(_) => Ok(None),
+                None => snap.load(id, kind),
             };
-            // A document another request wrote since it was read is merged
-            // again onto the copy now stored (rare: two devices pushing the
-            // same ticket at the same moment).
-            let result = match result {
-                Ok((ing, data, seq_read)) => {
-                    let seq_now: Option<i64> = tx
-                        .prepare_cached("SELECT seq FROM docs WHERE id = ?1 AND kind = ?2")
-                        .db(&path)?
-                        .query_row(params![item.id, item.kind], |r| r.get(0))
-                        .optional()
-                        .db(&path)?;
-                    if seq_now == seq_read {
-                        Ok((ing, data))
-                    } else {
-                        let now_stored = stored_copy(&tx, &path, &item.id, &item.kind)?;
-                        merge(item, &data, now_stored.as_ref().map(|(b, _)| b.as_slice())).map(|i| (i, data))
+            let (stored_ticket, stored_notes) = (load(DocKind::Ticket)?, load(DocKind::Notes)?);
+            let notes = merged_doc(id, DocKind::Notes).or(stored_notes.as_ref());
+            let Some(ticket) = merged_doc(id, DocKind::Ticket).or(stored_ticket.as_ref()) else { return Ok(None) };
+            let mut times = snap.times.clone();
+            for (item, (_, m)) in items.iter().zip(&merged) {
+                if let (true, Ok(m)) = (item.id == id, m) {
+                    for key in &m.ing.new_event_keys {
+                        if let Ok(stamp) = key.parse::<Hlc>() {
+                            times.entry(key.clone()).or_insert_with(|| effective_time(&stamp, offset_ms, now));
+                        }
                     }
                 }
-                Err(r) => Err(r),
+            }
+            Ok(index_row(ticket, notes, &times, &settings, now))
+        })
+        .ok_or_else(|| StoreError::Damaged("an index worker failed".into()))?;
+        let mut rows: HashMap<&str, Option<Indexed>> = HashMap::new();
+        for (id, r) in touched.iter().zip(indexed) {
+            rows.insert(id, r?);
+        }
+
+        // 3. Write.
+        let _writing = self.gate.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let tx = self.c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).db(&path)?;
+        let settings_now: Option<String> =
+            tx.query_row("SELECT value FROM settings WHERE key = 'sla'", [], |r| r.get(0)).optional().db(&path)?;
+        let settings_same = settings_now == settings_text;
+        let settings = if settings_same { settings } else { parse_sla_settings(settings_now.as_deref())? };
+        // Tickets whose documents are as they were read (computed work
+        // stands) or were written meanwhile (merged again, below).
+        let mut fresh: HashMap<&str, bool> = HashMap::new();
+        for (item, _) in items.iter().zip(&merged) {
+            if fresh.contains_key(item.id.as_str()) {
+                continue;
+            }
+            let Some(snap) = snapshot.get(&item.id) else { continue };
+            fresh.insert(item.id.as_str(), settings_same && snap.unchanged(&tx, &path, &item.id)?);
+        }
+        let mut out = PushOutcome { results: Vec::new(), forbidden: 0, invalid: 0, accepted: 0, changes: 0 };
+        let mut reindex_again: Vec<&str> = Vec::new();
+        for (item, (data, result)) in items.iter().zip(merged) {
+            let is_fresh = fresh.get(item.id.as_str()).copied().unwrap_or(true);
+            let result = match result {
+                Ok(_) if !is_fresh => {
+                    let stored = stored_copy(&tx, &path, &item.id, &item.kind)?;
+                    merge(item, &data, stored.as_ref().map(|(b, _)| b.as_slice()))
+                }
+                r => r,
             };
-            let (mut ing, data) = match result {
-                Ok(x) => x,
+            let m = match result {
+                Ok(m) => m,
                 Err(r) => {
-                    refuse(&mut out, r);
+                    match r {
+                        Refusal::Forbidden(_) => out.forbidden += 1,
+                        Refusal::Invalid(_) => out.invalid += 1,
+                    }
+                    out.results.push(PushResult {
+                        id: item.id.clone(),
+                        kind: item.kind.clone(),
+                        accepted: false,
+                        reason: Some(r.reason().to_string()),
+                        heads: Vec::new(),
+                        sla: None,
+                    });
                     continue;
                 }
             };
             out.accepted += 1;
-            let heads: Vec<String> = ing.heads.iter().map(|h| h.to_string()).collect();
-            if ing.new_changes > 0 {
-                out.changes += ing.new_changes;
+            if let Some(bytes) = &m.bytes {
+                out.changes += m.ing.new_changes;
                 // The log keeps the pushed bytes as they came (a compact save
                 // or concatenated changes): both load with load_incremental,
                 // and data the device already had is ignored on arrival.
@@ -585,52 +669,65 @@ impl Conn {
                     .execute(params![item.id, item.kind, device, data])
                     .db(&path)?;
                 let seq = tx.last_insert_rowid();
-                let bytes = match ing.whole_save.take() {
-                    Some(b) => b,
-                    None => ing.doc.save(),
-                };
-                tx.execute(
+                tx.prepare_cached(
                     "INSERT INTO docs (id, kind, bytes, seq) VALUES (?1, ?2, ?3, ?4)
                      ON CONFLICT (id, kind) DO UPDATE SET bytes = excluded.bytes, seq = excluded.seq",
-                    params![item.id, item.kind, bytes, seq],
                 )
+                .db(&path)?
+                .execute(params![item.id, item.kind, bytes, seq])
                 .db(&path)?;
-                {
-                    let mut st = tx
-                        .prepare_cached(
-                            "INSERT OR IGNORE INTO event_times (id, key, effective_ms, received_ms) VALUES (?1, ?2, ?3, ?4)",
-                        )
-                        .db(&path)?;
-                    for key in &ing.new_event_keys {
-                        let Ok(stamp) = key.parse::<Hlc>() else { continue };
-                        st.execute(params![item.id, key, effective_time(&stamp, offset_ms, now), now]).db(&path)?;
-                    }
+                let mut st = tx
+                    .prepare_cached(
+                        "INSERT OR IGNORE INTO event_times (id, key, effective_ms, received_ms) VALUES (?1, ?2, ?3, ?4)",
+                    )
+                    .db(&path)?;
+                for key in &m.ing.new_event_keys {
+                    let Ok(stamp) = key.parse::<Hlc>() else { continue };
+                    st.execute(params![item.id, key, effective_time(&stamp, offset_ms, now), now]).db(&path)?;
                 }
-                let (ticket, notes) = match DocKind::parse(&item.kind) {
-                    Some(DocKind::Ticket) => (Some(ing.doc), load_doc(&tx, &path, &item.id, DocKind::Notes)?),
-                    _ => (load_doc(&tx, &path, &item.id, DocKind::Ticket)?, Some(ing.doc)),
-                };
-                if let Some(t) = ticket {
-                    reindex(&tx, &path, &t, notes.as_ref(), &settings, now)?;
+                if !is_fresh && !reindex_again.contains(&item.id.as_str()) {
+                    reindex_again.push(item.id.as_str());
                 }
             }
-            let sla = if item.kind == "ticket" {
-                let input: Option<String> = tx
-                    .query_row("SELECT sla_input FROM ticket_views WHERE id = ?1", [&item.id], |r| r.get(0))
-                    .optional()
-                    .db(&path)?;
-                input.and_then(|s| serde_json::from_str(&s).ok())
-            } else {
-                None
-            };
             out.results.push(PushResult {
                 id: item.id.clone(),
                 kind: item.kind.clone(),
                 accepted: true,
                 reason: None,
-                heads,
-                sla,
+                heads: m.ing.heads.iter().map(|h| h.to_string()).collect(),
+                sla: None,
             });
+        }
+        for (id, row) in &rows {
+            if fresh.get(id).copied().unwrap_or(false) {
+                if let Some(row) = row {
+                    upsert_ticket(&tx, &path, &row.entry, row.notes_json.as_deref())?;
+                }
+            }
+        }
+        for id in reindex_again {
+            if let Some(t) = load_doc(&tx, &path, id, DocKind::Ticket)? {
+                let notes = load_doc(&tx, &path, id, DocKind::Notes)?;
+                reindex(&tx, &path, &t, notes.as_ref(), &settings, now)?;
+            }
+        }
+        // Each accepted ticket document comes back with the relay's SLA
+        // input, so the device shows the authoritative figures at once.
+        for r in out.results.iter_mut().filter(|r| r.accepted && r.kind == "ticket") {
+            let computed = rows
+                .get(r.id.as_str())
+                .filter(|_| fresh.get(r.id.as_str()).copied().unwrap_or(false))
+                .and_then(|row| row.as_ref().map(|row| row.entry.sla_input.clone()));
+            let input = match computed {
+                Some(i) => Some(i),
+                None => tx
+                    .prepare_cached("SELECT input FROM sla_inputs WHERE id = ?1")
+                    .db(&path)?
+                    .query_row([&r.id], |row| row.get::<_, String>(0))
+                    .optional()
+                    .db(&path)?,
+            };
+            r.sla = input.and_then(SlaJson::from_text);
         }
         tx.commit().db(&path)?;
         Ok(out)
@@ -753,10 +850,10 @@ impl Conn {
         };
         let mut page = page;
         {
-            let mut st = tx.prepare_cached("SELECT sla_input FROM ticket_views WHERE id = ?1").db(&path)?;
+            let mut st = tx.prepare_cached("SELECT input FROM sla_inputs WHERE id = ?1").db(&path)?;
             for id in ticket_ids {
                 let input: Option<String> = st.query_row([&id], |r| r.get(0)).optional().db(&path)?;
-                if let Some(v) = input.and_then(|s| serde_json::from_str(&s).ok()) {
+                if let Some(v) = input.and_then(SlaJson::from_text) {
                     page.sla.push((id, v));
                 }
             }
@@ -802,7 +899,10 @@ impl Conn {
         };
         let mut view = self
             .c
-            .prepare_cached("SELECT view_json, sla_input, notes_json FROM ticket_views WHERE id = ?1")
+            .prepare_cached(
+                "SELECT v.view_json, s.input, v.notes_json FROM ticket_views v JOIN sla_inputs s ON s.id = v.id
+                 WHERE v.id = ?1",
+            )
             .db(&self.path)?;
         let mut rows = Vec::with_capacity(ids.len());
         for id in &ids {
@@ -901,7 +1001,10 @@ impl Conn {
     pub fn ticket(&self, id: &str, now: i64, notes_ok: bool) -> Result<Option<serde_json::Value>, StoreError> {
         let row = self
             .c
-            .prepare_cached("SELECT view_json, sla_input, notes_json FROM ticket_views WHERE id = ?1")
+            .prepare_cached(
+                "SELECT v.view_json, s.input, v.notes_json FROM ticket_views v JOIN sla_inputs s ON s.id = v.id
+                 WHERE v.id = ?1",
+            )
             .db(&self.path)?
             .query_row([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?)))
             .optional()
@@ -1024,7 +1127,8 @@ fn export_sql(f: &ExportFilter, after: &str, limit: usize) -> (String, Vec<rusql
     let filter = export_filter(f, &mut args);
     args.push((limit as i64).into());
     let sql = format!(
-        "SELECT v.view_json, v.sla_input, v.notes_json, t.id FROM tickets t JOIN ticket_views v ON v.id = t.id
+        "SELECT v.view_json, s.input, v.notes_json, t.id FROM tickets t JOIN ticket_views v ON v.id = t.id
+         JOIN sla_inputs s ON s.id = t.id
          WHERE t.id > ?1 AND {filter} ORDER BY t.id LIMIT ?{}",
         args.len()
     );
@@ -1104,13 +1208,99 @@ pub fn effective_time(stamp: &Hlc, offset_ms: i64, received_ms: i64) -> i64 {
     wall.saturating_sub(offset_ms).min(received_ms)
 }
 
-fn read_sla_settings(tx: &Transaction<'_>, path: &Path) -> Result<SlaSettings, StoreError> {
-    let j: Option<String> =
-        tx.query_row("SELECT value FROM settings WHERE key = 'sla'", [], |r| r.get(0)).optional().db(path)?;
-    match j {
-        Some(j) => serde_json::from_str(&j).map_err(|e| StoreError::Damaged(format!("SLA settings: {e}"))),
+fn parse_sla_settings(json: Option<&str>) -> Result<SlaSettings, StoreError> {
+    match json {
+        Some(j) => serde_json::from_str(j).map_err(|e| StoreError::Damaged(format!("SLA settings: {e}"))),
         None => Ok(SlaSettings::default()),
     }
+}
+
+/// A pushed document merged and authorized, with the bytes to store when
+/// it brought new changes.
+struct Merged {
+    ing: ingest::Ingested,
+    bytes: Option<Vec<u8>>,
+}
+
+/// A ticket's index row computed from its documents.
+struct Indexed {
+    entry: IndexEntry,
+    notes_json: Option<String>,
+}
+
+/// What a push read of one ticket before merging: both documents' stored
+/// bytes with the sequence numbers of their last change, and the effective
+/// times of its events.
+struct Snapshot {
+    ticket: Option<(Vec<u8>, i64)>,
+    notes: Option<(Vec<u8>, i64)>,
+    times: HashMap<String, i64>,
+}
+
+impl Snapshot {
+    fn read(tx: &Transaction<'_>, path: &Path, id: &str) -> Result<Snapshot, StoreError> {
+        Ok(Snapshot {
+            ticket: stored_copy(tx, path, id, DocKind::Ticket.as_str())?,
+            notes: stored_copy(tx, path, id, DocKind::Notes.as_str())?,
+            times: event_times(tx, path, id)?,
+        })
+    }
+
+    fn bytes(&self, kind: &str) -> Option<&[u8]> {
+        match DocKind::parse(kind)? {
+            DocKind::Ticket => self.ticket.as_ref().map(|(b, _)| b.as_slice()),
+            DocKind::Notes => self.notes.as_ref().map(|(b, _)| b.as_slice()),
+        }
+    }
+
+    fn load(&self, id: &str, kind: DocKind) -> Result<Option<TicketDoc>, StoreError> {
+        let Some(b) = self.bytes(kind.as_str()) else { return Ok(None) };
+        let uuid = Uuid::parse_str(id).map_err(|e| StoreError::Damaged(e.to_string()))?;
+        TicketDoc::load_stored(uuid, kind, b).map(Some).map_err(|e| StoreError::Damaged(format!("ticket {id}: {e}")))
+    }
+
+    /// Whether both documents are still as read.
+    fn unchanged(&self, tx: &Transaction<'_>, path: &Path, id: &str) -> Result<bool, StoreError> {
+        let seq = |kind: DocKind| -> Result<Option<i64>, StoreError> {
+            tx.prepare_cached("SELECT seq FROM docs WHERE id = ?1 AND kind = ?2")
+                .db(path)?
+                .query_row(params![id, kind.as_str()], |r| r.get(0))
+                .optional()
+                .db(path)
+        };
+        Ok(seq(DocKind::Ticket)? == self.ticket.as_ref().map(|(_, s)| *s)
+            && seq(DocKind::Notes)? == self.notes.as_ref().map(|(_, s)| *s))
+    }
+}
+
+/// The effective times of a ticket's events, by event key.
+fn event_times(tx: &Transaction<'_>, path: &Path, id: &str) -> Result<HashMap<String, i64>, StoreError> {
+    let mut times = HashMap::new();
+    let mut st = tx.prepare_cached("SELECT key, effective_ms FROM event_times WHERE id = ?1").db(path)?;
+    let rows = st.query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))).db(path)?;
+    for r in rows {
+        let (k, t) = r.db(path)?;
+        times.insert(k, t);
+    }
+    Ok(times)
+}
+
+/// A ticket's index row, every stamp at its effective time; `None` for a
+/// ticket document without its creation yet (its first change still on
+/// the way): it gets a row when the creation lands.
+fn index_row(
+    doc: &TicketDoc,
+    notes: Option<&TicketDoc>,
+    times: &HashMap<String, i64>,
+    settings: &SlaSettings,
+    now: i64,
+) -> Option<Indexed> {
+    let v = view::materialize(doc, notes).ok()?;
+    let effective = |h: &Hlc| times.get(&h.encode()).copied().unwrap_or(i64::try_from(h.wall_ms).unwrap_or(i64::MAX));
+    Some(Indexed {
+        entry: index::index_entry(&v, settings, now, &effective),
+        notes_json: index::notes_json(&v, &effective),
+    })
 }
 
 /// A document's stored bytes and the sequence number of its last change.
@@ -1142,26 +1332,11 @@ fn reindex(
     settings: &SlaSettings,
     now: i64,
 ) -> Result<(), StoreError> {
-    let id = doc.id().to_string();
-    let v = match view::materialize(doc, notes) {
-        Ok(v) => v,
-        // A ticket document without its creation yet (its first change
-        // still on the way) has no row; it gets one when the creation lands.
-        Err(_) => return Ok(()),
-    };
-    let mut times: HashMap<String, i64> = HashMap::new();
-    {
-        let mut st = tx.prepare_cached("SELECT key, effective_ms FROM event_times WHERE id = ?1").db(path)?;
-        let rows = st.query_map([&id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))).db(path)?;
-        for r in rows {
-            let (k, t) = r.db(path)?;
-            times.insert(k, t);
-        }
+    let times = event_times(tx, path, &doc.id().to_string())?;
+    match index_row(doc, notes, &times, settings, now) {
+        Some(row) => upsert_ticket(tx, path, &row.entry, row.notes_json.as_deref()),
+        None => Ok(()),
     }
-    let effective = |h: &Hlc| times.get(&h.encode()).copied().unwrap_or(i64::try_from(h.wall_ms).unwrap_or(i64::MAX));
-    let entry = index::index_entry(&v, settings, now, &effective);
-    let notes_json = index::notes_json(&v, &effective);
-    upsert_ticket(tx, path, &entry, notes_json.as_deref())
 }
 
 fn upsert_ticket(
@@ -1201,19 +1376,21 @@ fn upsert_ticket(
         e.sla.res_due,
     ])
     .db(path)?;
-    tx.prepare_cached(
-        "INSERT OR REPLACE INTO ticket_views (id, view_json, notes_json, sla_input) VALUES (?1, ?2, ?3, ?4)",
-    )
-    .db(path)?
-    .execute(params![e.id, e.view_json, notes_json, e.sla_input])
-    .db(path)?;
+    tx.prepare_cached("INSERT OR REPLACE INTO ticket_views (id, view_json, notes_json) VALUES (?1, ?2, ?3)")
+        .db(path)?
+        .execute(params![e.id, e.view_json, notes_json])
+        .db(path)?;
+    tx.prepare_cached("INSERT OR REPLACE INTO sla_inputs (id, input) VALUES (?1, ?2)")
+        .db(path)?
+        .execute(params![e.id, e.sla_input])
+        .db(path)?;
     Ok(())
 }
 
 /// Recomputes every ticket's SLA columns from its stored input.
 fn recompute_sla(tx: &Transaction<'_>, path: &Path, settings: &SlaSettings, now: i64) -> Result<(), StoreError> {
     let rows: Vec<(String, String)> = {
-        let mut st = tx.prepare("SELECT id, sla_input FROM ticket_views").db(path)?;
+        let mut st = tx.prepare("SELECT id, input FROM sla_inputs").db(path)?;
         let r = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).db(path)?;
         r.collect::<Result<Vec<_>, _>>().db(path)?
     };
