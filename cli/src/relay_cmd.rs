@@ -465,13 +465,27 @@ fn init_logs(json: bool) {
 
 /// Copies a checked backup over the database and gives it a new epoch.
 fn restore(backup: &std::path::Path, db_path: &std::path::Path) -> Result<()> {
-    let check = Db::open(backup, false).map_err(|e| user_error(format!("{}: {e}", backup.display()), None))?;
-    let ok = check.conn()?.integrity_check()?;
-    if ok != "ok" {
-        return Err(user_error(format!("{} fails its integrity check: {ok}", backup.display()), None));
+    if !backup.is_file() {
+        return Err(user_error(format!("no backup file at {}", backup.display()), None));
     }
+    // The copy is checked (and upgraded, for a backup of an older schema),
+    // never the backup itself, which stays as it was.
     let tmp = db_path.with_extension("restoring");
     std::fs::copy(backup, &tmp).map_err(|e| user_error(format!("cannot copy {}: {e}", backup.display()), None))?;
+    let checked = Db::open(&tmp, false)
+        .map_err(|e| user_error(format!("{}: {e}", backup.display()), None))
+        .and_then(|check| Ok(check.conn()?.integrity_check()?));
+    let ok = match checked {
+        Ok(ok) => ok,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
+    if ok != "ok" {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(user_error(format!("{} fails its integrity check: {ok}", backup.display()), None));
+    }
     for suffix in ["-wal", "-shm"] {
         let mut p = db_path.as_os_str().to_owned();
         p.push(suffix);

@@ -42,8 +42,8 @@ pub struct AppState {
     pub work: Arc<tokio::sync::Semaphore>,
 }
 
-/// Requests doing store work at once, per core (at least 4).
-const WORK_PER_CORE: usize = 2;
+/// Requests doing store work at once, per core (at least 8).
+const WORK_PER_CORE: usize = 4;
 
 impl AppState {
     pub fn new(db: Db) -> Result<(AppState, watch::Sender<bool>), StoreError> {
@@ -51,7 +51,7 @@ impl AppState {
         let (seq, _) = watch::channel(max);
         let (stop_tx, stop_rx) = watch::channel(false);
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-        let work = Arc::new(tokio::sync::Semaphore::new((cores * WORK_PER_CORE).max(4)));
+        let work = Arc::new(tokio::sync::Semaphore::new((cores * WORK_PER_CORE).max(8)));
         Ok((
             AppState { db, metrics: Arc::new(Metrics::default()), seq: Arc::new(seq), shutdown: stop_rx, work },
             stop_tx,
@@ -483,6 +483,7 @@ pub async fn serve(
     stop: watch::Sender<bool>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    tokio::spawn(checkpoints(state.clone()));
     let app = router(state);
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
@@ -490,4 +491,28 @@ pub async fn serve(
             let _ = stop.send(true);
         })
         .await
+}
+
+/// How often the relay moves written pages from its write-ahead log into
+/// the database file.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Checkpoints the write-ahead log in the background after writes, so that
+/// no request's commit pays for one (a checkpoint syncs the disk, and a
+/// commit holds the relay's write gate: every writer would wait on it).
+async fn checkpoints(state: AppState) {
+    let mut seq = state.seq.subscribe();
+    let mut shutdown = state.shutdown.clone();
+    loop {
+        tokio::select! {
+            changed = seq.changed() => if changed.is_err() { return },
+            _ = shutdown.changed() => return,
+        }
+        tokio::time::sleep(CHECKPOINT_EVERY).await;
+        let db = state.db.clone();
+        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || db.checkpoint()).await {
+            tracing::warn!(error = %e, "checkpoint failed");
+        }
+        seq.mark_unchanged();
+    }
 }

@@ -190,10 +190,13 @@ pub struct Db {
 
 /// Idle connections kept open; more are opened while many requests run at
 /// once and closed afterwards.
-const POOL_IDLE_MAX: usize = 4;
+const POOL_IDLE_MAX: usize = 8;
+/// Pages the write-ahead log may reach before a pooled connection's commit
+/// checkpoints it itself (SQLite's default is 1 000).
+const WAL_PAGES_MAX: i64 = 16_000;
 /// Page cache per connection (SQLite's default is 2 MiB; a 100k-ticket
 /// relay's hot B-tree pages need more, and the pool bounds the total).
-const CACHE_KIB: i64 = 32 * 1024;
+const CACHE_KIB: i64 = 16 * 1024;
 
 impl Db {
     /// Opens the relay database, creating it when `create` is set.
@@ -238,13 +241,26 @@ impl Db {
         Ok(Conn { c, path: self.path.clone(), gate: self.gate.clone() })
     }
 
+    /// Copies what the write-ahead log holds into the database file,
+    /// without waiting for readers or blocking writers.
+    pub fn checkpoint(&self) -> Result<(), StoreError> {
+        self.with(|c| c.c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())).db(&c.path))
+    }
+
     /// Runs `f` on a pooled connection. The connection goes back to the
     /// pool only when `f` left no transaction open.
     pub fn with<R, E: From<StoreError>>(&self, f: impl FnOnce(&mut Conn) -> Result<R, E>) -> Result<R, E> {
         let pooled = self.idle.lock().ok().and_then(|mut idle| idle.pop());
         let mut conn = match pooled {
             Some(c) => Conn { c, path: self.path.clone(), gate: self.gate.clone() },
-            None => self.conn()?,
+            None => {
+                let conn = self.conn()?;
+                // The server checkpoints in the background (see
+                // `http::checkpoints`); this bound only stops the log
+                // growing without end should that fall behind.
+                conn.c.pragma_update(None, "wal_autocheckpoint", WAL_PAGES_MAX).db(&self.path)?;
+                conn
+            }
         };
         let out = f(&mut conn);
         let Conn { c, .. } = conn;
