@@ -44,8 +44,7 @@ pub enum RelayCommand {
     #[command(subcommand)]
     Category(CategoryCommand),
     /// Copy the database to PATH while the relay keeps serving (SQLite online
-    /// backup). Restore: stop the relay, replace its --db file with the copy
-    /// (remove stale -wal/-shm files beside it), start it again.
+    /// backup), and check the copy. Restore it with `tickets relay restore`.
     #[command(
         after_help = "Example:\n  tickets relay backup /var/backups/tickets-$(date +%F).db --db /var/lib/tickets/relay.db"
     )]
