@@ -17,6 +17,7 @@
 //! - [`duration`]: SLA target durations as people type and read them.
 //! - [`json`]: the stable JSON object of a ticket.
 //! - [`time`]: how instants are printed.
+//! - [`par`]: a page's independent work spread over the cores.
 //!
 //! The core never reads the clock, never makes random ids and never touches
 //! a disk or a socket: callers pass `now`, ids and bytes in.
@@ -34,6 +35,7 @@ pub mod index;
 pub mod ingest;
 pub mod json;
 pub mod model;
+pub mod par;
 pub mod protocol;
 pub mod sla;
 pub mod time;

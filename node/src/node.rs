@@ -10,7 +10,7 @@ use tickets_core::doc::{DocKind, TicketDoc};
 use tickets_core::edit::{self, Applied, Author, Edit, NewTicket};
 use tickets_core::hlc::{Clock, Hlc};
 use tickets_core::ids;
-use tickets_core::index;
+use tickets_core::index::{self, IndexEntry};
 use tickets_core::json::wall_time;
 use tickets_core::model::{check_name, Status};
 use tickets_core::sla::SlaSettings;
@@ -423,15 +423,27 @@ pub(crate) fn reindex(
     settings: &SlaSettings,
     now: i64,
 ) -> Result<Option<Hlc>, NodeError> {
-    let id = doc.id().to_string();
+    let (entry, notes_json, stamp) = index_row(doc, notes, notes_ok, settings, now)?;
+    tx.upsert_index(&entry, notes_json.as_deref(), true)?;
+    Ok(Some(stamp))
+}
+
+/// A ticket's index row (pure work, no store): the entry, the notes' JSON
+/// for a permitted reader, and the latest stamp in the ticket.
+pub(crate) fn index_row(
+    doc: &TicketDoc,
+    notes: Option<&TicketDoc>,
+    notes_ok: bool,
+    settings: &SlaSettings,
+    now: i64,
+) -> Result<(IndexEntry, Option<String>, Hlc), NodeError> {
     let v = view::materialize(doc, notes.filter(|_| notes_ok))
-        .map_err(|source| NodeError::Doc { id: id.clone(), source })?;
+        .map_err(|source| NodeError::Doc { id: doc.id().to_string(), source })?;
     let entry = index::index_entry(&v, settings, now, &wall_time);
     // A permitted reader sees the notes list even when it is empty.
     let notes_json =
         if notes_ok { Some(index::notes_json(&v, &wall_time).unwrap_or_else(|| "[]".into())) } else { None };
-    tx.upsert_index(&entry, notes_json.as_deref(), true)?;
-    Ok(Some(v.max_stamp().clone()))
+    Ok((entry, notes_json, v.max_stamp().clone()))
 }
 
 /// A stored ticket object with live SLA figures added.

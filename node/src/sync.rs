@@ -504,69 +504,74 @@ impl Node {
         } else if let Some(page) = &resp.pull {
             let settings = crate::node::sla_settings_of(&tx)?;
             let sla: HashMap<&str, &SlaJson> = page.sla.iter().map(|(id, v)| (id.as_str(), v)).collect();
-            // Each pulled document is merged, saved and its ticket
-            // reindexed at once, so memory holds one document at a time.
+            // The page is merged in three steps: read what this device holds
+            // of each ticket the page touches; merge every document and
+            // materialize every touched ticket on all cores; write.
+            let mut pulled: Vec<(&DocData, Uuid, DocKind, Vec<u8>)> = Vec::new();
+            let mut held: HashMap<&str, Held> = HashMap::new();
             for d in &page.docs {
                 let (Ok(uuid), Some(kind)) = (Uuid::parse_str(&d.id), DocKind::parse(&d.kind)) else { continue };
                 if kind == DocKind::Notes && !notes_ok {
                     continue;
                 }
                 let data = decode_data(&d.data).map_err(|e| SyncError::Protocol(e.to_string()))?;
-                let unusable = |e: tickets_core::DocError| {
-                    SyncError::Protocol(format!("ticket {}: relay sent unusable data: {e}", d.id))
-                };
-                let load = |b: &[u8], k: DocKind| {
-                    TicketDoc::load_stored(uuid, k, b).map_err(|source| NodeError::Doc { id: d.id.clone(), source })
-                };
-                let (mut doc, bytes) = match tx.load_doc(&d.id, kind.as_str())? {
-                    Some(b) => {
-                        let mut doc = load(&b, kind)?;
-                        doc.load_incremental(&data).map_err(unusable)?;
-                        let b = doc.save();
-                        (doc, b)
+                if !held.contains_key(d.id.as_str()) {
+                    let notes = if notes_ok { tx.load_doc(&d.id, DocKind::Notes.as_str())? } else { None };
+                    held.insert(&d.id, Held { ticket: tx.load_doc(&d.id, DocKind::Ticket.as_str())?, notes });
+                }
+                pulled.push((d, uuid, kind, data));
+            }
+            let merged = tickets_core::par::parallel_map(pulled, |(d, uuid, kind, data)| {
+                let stored = held.get(d.id.as_str()).and_then(|h| h.bytes(kind));
+                merge_pulled(d, uuid, kind, data, stored).map(|(mut doc, bytes)| {
+                    let heads = heads_text(&hex_heads(doc.heads()));
+                    (d, kind, doc, (bytes, heads))
+                })
+            })
+            .ok_or_else(|| SyncError::Protocol("a merge worker failed".into()))?
+            .into_iter()
+            .collect::<Result<Vec<_>, SyncError>>()?;
+            let mut touched: Vec<(&str, Uuid)> = Vec::new();
+            for (d, _, doc, _) in &merged {
+                if !touched.iter().any(|(id, _)| *id == d.id.as_str()) {
+                    touched.push((d.id.as_str(), doc.id()));
+                }
+            }
+            let merged_doc = |id: &str, kind: DocKind| {
+                merged.iter().find(|(d, k, _, _)| d.id == id && *k == kind).map(|(_, _, doc, _)| doc)
+            };
+            let indexed = tickets_core::par::parallel_map(touched, |(id, uuid)| -> Result<_, NodeError> {
+                let load = |kind: DocKind| -> Result<Option<TicketDoc>, NodeError> {
+                    match (merged_doc(id, kind), held.get(id).and_then(|h| h.bytes(kind))) {
+                        (None, Some(b)) => TicketDoc::load_stored(uuid, kind, b)
+                            .map(Some)
+                            .map_err(|source| NodeError::Doc { id: id.to_string(), source }),
+                        _ => Ok(None),
                     }
-                    // A document new to this device usually arrives as a
-                    // compact save: keep its bytes as they are.
-                    None => match TicketDoc::load(uuid, kind, &data) {
-                        Ok(doc) => (doc, data),
-                        Err(_) => {
-                            let mut doc = TicketDoc::genesis(uuid, kind);
-                            doc.load_incremental(&data).map_err(unusable)?;
-                            let b = doc.save();
-                            (doc, b)
-                        }
-                    },
                 };
-                tx.save_pulled(&d.id, kind.as_str(), &bytes)?;
+                let (stored_ticket, stored_notes) = (load(DocKind::Ticket)?, load(DocKind::Notes)?);
+                // Notes may arrive before their ticket: the ticket's own
+                // arrival indexes it then.
+                let Some(ticket) = merged_doc(id, DocKind::Ticket).or(stored_ticket.as_ref()) else {
+                    return Ok(None);
+                };
+                let notes = merged_doc(id, DocKind::Notes).or(stored_notes.as_ref());
+                crate::node::index_row(ticket, notes, notes_ok, &settings, now).map(|row| Some((id, row)))
+            })
+            .ok_or_else(|| SyncError::Protocol("an index worker failed".into()))?;
+            for (d, kind, _, (bytes, heads)) in &merged {
+                tx.save_pulled(&d.id, kind.as_str(), bytes)?;
                 report.pulled += 1;
                 // What this device holds of a clean document, the relay holds
                 // too: later pushes send only what comes after.
-                tx.set_synced_if_clean(&d.id, kind.as_str(), &heads_text(&hex_heads(doc.heads())))?;
-                let (ticket, notes) = match kind {
-                    DocKind::Ticket => {
-                        let notes = match tx.load_doc(&d.id, DocKind::Notes.as_str())? {
-                            Some(nb) if notes_ok => load(&nb, DocKind::Notes).ok(),
-                            _ => None,
-                        };
-                        (Some(doc), notes)
-                    }
-                    DocKind::Notes => {
-                        // Notes may arrive before their ticket; the ticket's
-                        // own arrival reindexes then.
-                        let ticket = match tx.load_doc(&d.id, DocKind::Ticket.as_str())? {
-                            Some(tb) => Some(load(&tb, DocKind::Ticket)?),
-                            None => None,
-                        };
-                        (ticket, Some(doc))
-                    }
-                };
-                if let Some(t) = ticket {
-                    if let Some(stamp) = crate::node::reindex(&tx, &t, notes.as_ref(), notes_ok, &settings, now)? {
-                        stamps.push(stamp);
-                    }
-                    if let Some(s) = sla.get(d.id.as_str()) {
-                        set_relay_sla(&tx, &d.id, s, now, skew)?;
-                    }
+                tx.set_synced_if_clean(&d.id, kind.as_str(), heads)?;
+            }
+            for row in indexed {
+                let Some((id, (entry, notes_json, stamp))) = row? else { continue };
+                tx.upsert_index(&entry, notes_json.as_deref(), true)?;
+                stamps.push(stamp);
+                if let Some(s) = sla.get(id) {
+                    set_relay_sla(&tx, id, s, now, skew)?;
                 }
             }
             tx.set_meta(M_CURSOR, &page.cursor.to_string())?;
@@ -659,6 +664,54 @@ impl Node {
             }
         }
         Ok(())
+    }
+}
+
+/// What this device held of a pulled ticket before merging the page.
+struct Held {
+    ticket: Option<Vec<u8>>,
+    notes: Option<Vec<u8>>,
+}
+
+impl Held {
+    fn bytes(&self, kind: DocKind) -> Option<&[u8]> {
+        match kind {
+            DocKind::Ticket => self.ticket.as_deref(),
+            DocKind::Notes => self.notes.as_deref(),
+        }
+    }
+}
+
+/// Merges pulled data into the copy this device holds (or takes a document
+/// new to it): the merged document and the bytes to store.
+fn merge_pulled(
+    d: &DocData,
+    uuid: Uuid,
+    kind: DocKind,
+    data: Vec<u8>,
+    stored: Option<&[u8]>,
+) -> Result<(TicketDoc, Vec<u8>), SyncError> {
+    let unusable =
+        |e: tickets_core::DocError| SyncError::Protocol(format!("ticket {}: relay sent unusable data: {e}", d.id));
+    match stored {
+        Some(b) => {
+            let mut doc = TicketDoc::load_stored(uuid, kind, b)
+                .map_err(|source| SyncError::Node(NodeError::Doc { id: d.id.clone(), source }))?;
+            doc.load_incremental(&data).map_err(unusable)?;
+            let b = doc.save();
+            Ok((doc, b))
+        }
+        // A document new to this device usually arrives as a compact save:
+        // keep its bytes as they are.
+        None => match TicketDoc::load(uuid, kind, &data) {
+            Ok(doc) => Ok((doc, data)),
+            Err(_) => {
+                let mut doc = TicketDoc::genesis(uuid, kind);
+                doc.load_incremental(&data).map_err(unusable)?;
+                let b = doc.save();
+                Ok((doc, b))
+            }
+        },
     }
 }
 

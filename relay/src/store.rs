@@ -18,6 +18,7 @@ use tickets_core::doc::{DocKind, TicketDoc};
 use tickets_core::hlc::Hlc;
 use tickets_core::index::{self, IndexEntry, ListQuery, ListSql, SqlArg};
 use tickets_core::ingest::{self, Principal, Refusal};
+use tickets_core::par::parallel_map;
 use tickets_core::protocol::{
     decode_data, encode_data, BootstrapPos, DocData, PullPage, PullRequest, PushResult, Settings, SlaJson,
     PULL_PAGE_BYTES_MAX, PULL_PAGE_DOCS_MAX,
@@ -1184,38 +1185,6 @@ pub struct ExportFilter {
     pub categories: Vec<String>,
     pub notes: bool,
 }
-
-/// Maps `f` over `items` on the machine's cores, keeping order.
-/// `None` if a worker panicked (a bug), so no result is ever misattributed.
-fn parallel_map<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Option<Vec<R>> {
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(PUSH_THREADS_MAX);
-    if threads <= 1 || items.len() < 2 {
-        return Some(items.into_iter().map(f).collect());
-    }
-    let per = items.len().div_ceil(threads);
-    let mut chunks: Vec<Vec<T>> = Vec::new();
-    let mut it = items.into_iter();
-    loop {
-        let c: Vec<T> = it.by_ref().take(per).collect();
-        if c.is_empty() {
-            break;
-        }
-        chunks.push(c);
-    }
-    let f = &f;
-    std::thread::scope(|s| {
-        let handles: Vec<_> =
-            chunks.into_iter().map(|c| s.spawn(move || c.into_iter().map(f).collect::<Vec<R>>())).collect();
-        let mut out = Vec::new();
-        for h in handles {
-            out.extend(h.join().ok()?);
-        }
-        Some(out)
-    })
-}
-
-/// Threads that merge one push page.
-pub const PUSH_THREADS_MAX: usize = 4;
 
 /// An event's effective time: its stamp corrected by the device's measured
 /// clock offset, and never later than the moment the relay received it.
