@@ -22,6 +22,7 @@ use tickets_core::protocol::{
     Settings, SlaJson, SyncRequest, SyncResponse, PROTOCOL_VERSION, PUSH_PAGE_BYTES_MAX, PUSH_PAGE_DOCS_MAX,
     SYNC_ROUNDS_MAX,
 };
+use tickets_core::sla::SlaSettings;
 use uuid::Uuid;
 
 use crate::error::NodeError;
@@ -281,7 +282,10 @@ impl Node {
         tx.set_meta(M_TOKEN, token.trim())?;
         tx.set_meta(M_ROLE, &resp.access.role)?;
         let purged = apply_access(&tx, &resp.access)?;
-        apply_settings(&tx, &resp.settings, now)?;
+        // No clock reading comes with a registration: settings are kept in
+        // the frame of the last sync (none yet: the relay's own).
+        let skew = tx.get_meta(M_SKEW)?.and_then(|s| s.parse().ok()).unwrap_or(0);
+        apply_settings(&tx, &resp.settings, skew, now)?;
         tx.commit()?;
         if purged > 0 {
             self.checkpoint()?;
@@ -335,7 +339,10 @@ impl Node {
                 push,
                 pull: Some(PullRequest { cursor, bootstrapped, bootstrap }),
             };
-            let resp: SyncResponse = match remote.sync(&req) {
+            let sent = self.now_ms();
+            let answer = remote.sync(&req);
+            let received = self.now_ms();
+            let resp: SyncResponse = match answer {
                 Err(SyncError::Unauthorized) => {
                     // A revoked agent keeps no internal notes on the device.
                     let tx = self.store_tx()?;
@@ -363,7 +370,8 @@ impl Node {
                 continue;
             }
             let page_more = resp.pull.as_ref().is_some_and(|p| p.more);
-            let restarted = self.apply_round(&resp, &revs, &mut report)?;
+            let reading = SkewReading::of(sent, received, resp.relay_ms);
+            let restarted = self.apply_round(&resp, reading, &revs, &mut report)?;
             push_done = !more_to_push;
             progress(&SyncProgress {
                 rounds: report.rounds,
@@ -462,23 +470,20 @@ impl Node {
     fn apply_round(
         &mut self,
         resp: &SyncResponse,
+        reading: SkewReading,
         revs: &HashMap<(String, String), i64>,
         report: &mut SyncReport,
     ) -> Result<bool, SyncError> {
         let now = self.now_ms();
-        // This device's clock minus the relay's, measured on this answer.
-        let skew = now.saturating_sub(resp.relay_ms);
         let mut stamps = Vec::new();
         let (tx, clock) = self.tx_and_clock()?;
+        let skew = frame_skew(&tx, reading, now)?;
         let was_permitted = tx.get_meta(crate::node::M_NOTES)?.as_deref() == Some("1");
         for r in &resp.pushed {
             let Some(rev) = revs.get(&(r.id.clone(), r.kind.clone())) else { continue };
             if r.accepted {
                 report.pushed += 1;
                 tx.mark_synced(&r.id, &r.kind, *rev, &heads_text(&r.heads))?;
-                if let Some(sla) = &r.sla {
-                    set_relay_sla(&tx, &r.id, sla, now, skew)?;
-                }
             } else {
                 let reason = r.reason.clone().unwrap_or_else(|| "refused".into());
                 let resend_whole = reason.contains("missing");
@@ -487,8 +492,15 @@ impl Node {
                 report.refused.push(Refused { ticket: r.id.clone(), kind: r.kind.clone(), reason });
             }
         }
+        // The relay's figures, once every confirmation is recorded (a
+        // ticket whose notes document is still unconfirmed keeps its own).
+        for r in resp.pushed.iter().filter(|r| r.accepted) {
+            if let (Some(sla), true) = (&r.sla, revs.contains_key(&(r.id.clone(), r.kind.clone()))) {
+                set_relay_sla(&tx, &r.id, sla, now, skew)?;
+            }
+        }
         if let Some(s) = &resp.settings {
-            apply_settings(&tx, s, now)?;
+            apply_settings(&tx, s, skew, now)?;
         }
         let purged = apply_access(&tx, &resp.access)?;
         report.purged_notes += purged;
@@ -741,14 +753,7 @@ fn set_relay_sla(tx: &Tx<'_>, id: &str, sla: &SlaJson, now: i64, skew: i64) -> R
         return Ok(());
     }
     let Ok(mut input) = serde_json::from_str::<SlaInputJson>(sla.get()) else { return Ok(()) };
-    input.c = input.c.saturating_add(skew);
-    input.fr = input.fr.map(|t| t.saturating_add(skew));
-    for (t, _) in input.p.iter_mut() {
-        *t = t.saturating_add(skew);
-    }
-    for (t, _) in input.s.iter_mut() {
-        *t = t.saturating_add(skew);
-    }
+    shift_input(&mut input, skew);
     let settings = crate::node::sla_settings_of(tx)?;
     let text = serde_json::to_string(&input).unwrap_or_default();
     let cols = index::sla_columns(&input.into(), &settings, now);
@@ -773,17 +778,100 @@ fn apply_access(tx: &Tx<'_>, access: &Access) -> Result<usize, NodeError> {
 }
 
 /// Stores settings from the relay; recomputes SLA colours if they changed.
-fn apply_settings(tx: &Tx<'_>, s: &Settings, now: i64) -> Result<(), NodeError> {
+fn apply_settings(tx: &Tx<'_>, s: &Settings, skew: i64, now: i64) -> Result<(), NodeError> {
     tx.set_meta(crate::node::M_CATEGORIES, &serde_json::to_string(&s.categories).unwrap_or_default())?;
     tx.set_meta("teams", &serde_json::to_string(&s.teams).unwrap_or_default())?;
     let new = serde_json::to_string(&s.sla).unwrap_or_default();
-    if tx.get_meta(crate::node::M_SLA)?.as_deref() != Some(new.as_str()) {
-        tx.set_meta(crate::node::M_SLA, &new)?;
-        for (id, input, provisional) in tx.sla_inputs()? {
-            let Ok(i) = serde_json::from_str::<SlaInputJson>(&input) else { continue };
-            let cols = index::sla_columns(&i.into(), &s.sla, now);
-            tx.set_sla(&id, &input, &cols, provisional)?;
-        }
+    if tx.get_meta(M_SLA_RELAY)?.as_deref() != Some(new.as_str()) {
+        tx.set_meta(M_SLA_RELAY, &new)?;
+        reframe(tx, &s.sla, skew, 0, now)?;
     }
     Ok(())
+}
+
+/// This device's clock minus the relay's, read on one exchange: this
+/// device's clock when the answer arrived against the relay's when it
+/// handled the request (off by the answer's way back, which the round trip
+/// bounds).
+#[derive(Debug, Clone, Copy)]
+struct SkewReading {
+    skew: i64,
+    round_trip_ms: i64,
+}
+
+impl SkewReading {
+    fn of(sent: i64, received: i64, relay_ms: i64) -> SkewReading {
+        SkewReading { skew: received.saturating_sub(relay_ms), round_trip_ms: received.saturating_sub(sent) }
+    }
+}
+
+/// Node meta: the skew (this device's clock minus the relay's, in ms) that
+/// moves the relay's SLA instants and settings epochs into this device's
+/// clock frame, as they are stored here.
+const M_SKEW: &str = "relay_skew_ms";
+/// Node meta: the relay's SLA settings as it sent them (its clock frame).
+const M_SLA_RELAY: &str = "sla_settings_relay";
+/// A measured skew within this of the stored one is network delay, not a
+/// clock change: the stored frame stays, so figures do not churn.
+const SKEW_TOLERANCE_MS: i64 = 2_000;
+
+/// The skew in which relay instants are kept here. While the measured skew
+/// stays within tolerance of the stored one, the stored one; when this
+/// device's clock was changed since, every adopted SLA input and the
+/// settings epochs move into the new frame (a rare, whole-table rewrite),
+/// so SLA figures adopted earlier stay the relay's.
+fn frame_skew(tx: &Tx<'_>, reading: SkewReading, now: i64) -> Result<i64, NodeError> {
+    let stored: Option<i64> = tx.get_meta(M_SKEW)?.and_then(|s| s.parse().ok());
+    let measured = reading.skew;
+    match stored {
+        Some(s) if (measured - s).abs() <= SKEW_TOLERANCE_MS => return Ok(s),
+        // A slow exchange (a big page on a slow link) says little about
+        // the clocks: the frame moves only on a quick one.
+        Some(s) if reading.round_trip_ms > SKEW_TOLERANCE_MS => return Ok(s),
+        _ => {}
+    }
+    tx.set_meta(M_SKEW, &measured.to_string())?;
+    // (A node of an earlier version kept no frame: its adopted inputs were
+    // moved by the skew of their sync, close to this one.)
+    let moved = stored.map_or(0, |s| measured - s);
+    let relay_settings = match tx.get_meta(M_SLA_RELAY)? {
+        Some(j) => j,
+        None => tx.get_meta(crate::node::M_SLA)?.unwrap_or_default(),
+    };
+    let relay_settings: SlaSettings = serde_json::from_str(&relay_settings).unwrap_or_default();
+    reframe(tx, &relay_settings, measured, moved, now)?;
+    Ok(measured)
+}
+
+/// Stores the relay's settings moved into this device's frame by `skew`,
+/// moves adopted (non-provisional) SLA inputs by `moved`, and recomputes
+/// every ticket's SLA columns.
+fn reframe(tx: &Tx<'_>, relay: &SlaSettings, skew: i64, moved: i64, now: i64) -> Result<(), NodeError> {
+    let mut settings = relay.clone();
+    for (from, _) in settings.epochs.iter_mut() {
+        *from = from.saturating_add(skew);
+    }
+    tx.set_meta(crate::node::M_SLA, &serde_json::to_string(&settings).unwrap_or_default())?;
+    for (id, input, provisional) in tx.sla_inputs()? {
+        let Ok(mut i) = serde_json::from_str::<SlaInputJson>(&input) else { continue };
+        if !provisional && moved != 0 {
+            shift_input(&mut i, moved);
+        }
+        let text = serde_json::to_string(&i).unwrap_or_default();
+        let cols = index::sla_columns(&i.into(), &settings, now);
+        tx.set_sla(&id, &text, &cols, provisional)?;
+    }
+    Ok(())
+}
+
+/// Moves every instant of an SLA input by `by` ms.
+fn shift_input(input: &mut SlaInputJson, by: i64) {
+    input.c = input.c.saturating_add(by);
+    input.fr = input.fr.map(|t| t.saturating_add(by));
+    for (t, _) in input.p.iter_mut() {
+        *t = t.saturating_add(by);
+    }
+    for (t, _) in input.s.iter_mut() {
+        *t = t.saturating_add(by);
+    }
 }

@@ -728,9 +728,10 @@ impl Conn {
                 reindex(&tx, &path, &t, notes.as_ref(), &settings, now)?;
             }
         }
-        // Each accepted ticket document comes back with the relay's SLA
-        // input, so the device shows the authoritative figures at once.
-        for r in out.results.iter_mut().filter(|r| r.accepted && r.kind == "ticket") {
+        // Each accepted document comes back with its ticket's SLA input, so
+        // the device shows the authoritative figures at once (a note
+        // reindexed the ticket on the device too).
+        for r in out.results.iter_mut().filter(|r| r.accepted) {
             let computed = rows
                 .get(r.id.as_str())
                 .filter(|_| fresh.get(r.id.as_str()).copied().unwrap_or(false))
@@ -758,7 +759,7 @@ impl Conn {
         let tx = self.c.transaction().db(&path)?;
         let mut docs = Vec::new();
         let mut bytes_total = 0usize;
-        let mut ticket_ids = Vec::new();
+        let mut ticket_ids: Vec<String> = Vec::new();
         let page = if !req.bootstrapped || req.bootstrap.is_some() {
             let target = match &req.bootstrap {
                 Some(b) => b.target,
@@ -790,7 +791,8 @@ impl Conn {
                 let kind: String = r.get(1).db(&path)?;
                 let b: Vec<u8> = r.get(2).db(&path)?;
                 bytes_total += b.len();
-                if kind == "ticket" {
+                // Ids sorted: a ticket's notes come just before its ticket.
+                if ticket_ids.last() != Some(&id) {
                     ticket_ids.push(id.clone());
                 }
                 last = Some((id.clone(), kind.clone()));
@@ -857,8 +859,9 @@ impl Conn {
             if n >= limit {
                 more = true;
             }
+            let mut listed: HashSet<String> = HashSet::new();
             for ((id, kind), b) in grouped {
-                if kind == "ticket" {
+                if listed.insert(id.clone()) {
                     ticket_ids.push(id.clone());
                 }
                 docs.push(DocData { id, kind, data: encode_data(&b) });
@@ -867,6 +870,9 @@ impl Conn {
         };
         let mut page = page;
         {
+            // The SLA input of every ticket whose ticket or notes document is
+            // in the page: a pulled note reindexes its ticket on the device,
+            // which then shows the relay's figures again.
             let mut st = tx.prepare_cached("SELECT input FROM sla_inputs WHERE id = ?1").db(&path)?;
             for id in ticket_ids {
                 let input: Option<String> = st.query_row([&id], |r| r.get(0)).optional().db(&path)?;

@@ -559,42 +559,9 @@ impl Sim {
     /// clock error (the simulation hands responses over without delay, so
     /// the skew the node measures is exactly that error).
     fn check_sla(&self, i: usize, objects: &BTreeMap<String, Value>) {
-        // BUG: a node keeps the relay's SLA instants moved into its clock
-        // frame by the skew measured when it adopted them; when the device
-        // clock is set differently later, tickets adopted before show SLA
-        // instants off by the change until they change again. Until fixed,
-        // nodes whose clock was reset are left out of this check.
-        if self.nodes[i].clock_changed {
-            return;
-        }
         let relay = self.relay_objects(self.now());
         let offset = self.nodes[i].offset_ms;
         for (id, v) in objects {
-            // BUG: a ticket with internal notes can stay on the node's own,
-            // provisional SLA after a complete sync, because the relay's
-            // figures travel only with ticket documents:
-            // (a) writing a note reindexes the ticket as provisional, and the
-            //     relay's push result for a notes document carries no `sla`;
-            //     when the ticket document goes in the same round,
-            //     `set_relay_sla` skips it because the notes document is
-            //     still dirty (tickets are confirmed before notes);
-            // (b) a pulled page holding only a ticket's notes document
-            //     reindexes the ticket as provisional, and `PullPage::sla`
-            //     lists only tickets whose ticket document is in the page.
-            // Until fixed, tickets with notes are left out of this check.
-            if self.written.iter().any(|w| w.note && w.ticket == *id) {
-                continue;
-            }
-            // BUG: a node evaluates the relay's settings epochs against its
-            // own clock: it moves the relay's instants into its clock frame
-            // (`set_relay_sla` adds the skew) but not the instants at which
-            // SLA targets changed, so a target change within the ticket's
-            // life shows up early or late by the clock error. Until fixed,
-            // such tickets are left out of this check.
-            let created = instant(&relay[id]["created_at"]);
-            if self.target_changes.iter().any(|&t| t + offset.abs() + SECOND >= created) {
-                continue;
-            }
             // A node shows the relay's figures in its own clock frame.
             assert_eq!(
                 v["sla"],
@@ -617,18 +584,6 @@ impl Sim {
                 }
                 let (ticket, view) = &known[self.rng.usize(..known.len())];
                 let edit = self.random_edit(view);
-                // BUG: a note written after a revocation (which purged the
-                // device's notes) and a new grant, before the device has
-                // pulled the notes back, starts the notes document afresh:
-                // the device's actor reuses sequence numbers that its purged
-                // notes hold on the relay ("duplicate seq 1 found for
-                // actor"). The relay refuses the push and every later pull of
-                // that document fails, so the device can never sync again.
-                // Until fixed, no note is written in that window.
-                if matches!(edit, Edit::Note(_)) && self.nodes[node].repull_pending {
-                    self.net.stats.bump("notes not written while notes are re-pulled (BUG)", 1);
-                    return Op::Sync { node };
-                }
                 Op::Edit { node, ticket: ticket.clone(), edit }
             }
             52..=81 => Op::Sync { node },
@@ -771,6 +726,7 @@ impl Sim {
         let before = self.nodes[node].node.show(ticket).expect("show a known ticket");
         let closed = before["status"].as_str() == Some(Status::Closed.as_str());
         let believes_notes = self.nodes[node].believes_notes;
+        let repull_pending = self.nodes[node].repull_pending;
         let result = self.nodes[node].node.edit(ticket, std::slice::from_ref(&edit));
         match (&edit, result) {
             (Edit::Status(to), Err(NodeError::Edit(EditError::Transition(_)))) if closed && *to != Status::Closed => {
@@ -778,6 +734,13 @@ impl Sim {
             }
             (Edit::Note(_), Err(NodeError::NotesForbidden(_))) if !believes_notes => {
                 self.net.stats.bump("notes refused locally", 1)
+            }
+            // Granted again after a revocation purged its notes, a device
+            // refuses new notes until it has pulled the old ones back (a
+            // fresh notes document would reuse the sequence numbers its
+            // purged one holds on the relay).
+            (Edit::Note(_), Err(NodeError::NotesRestoring)) if repull_pending => {
+                self.net.stats.bump("notes refused while the notes are re-pulled", 1)
             }
             (Edit::Status(to), Ok(_)) if closed && *to != Status::Closed => {
                 panic!("node {node}: ticket {ticket} left closed for {to}")
@@ -1283,12 +1246,6 @@ fn doc_heads(id: &str, kind: &str, bytes: &[u8]) -> Vec<String> {
     let mut heads: Vec<String> = doc.heads().iter().map(|h| h.to_string()).collect();
     heads.sort();
     heads
-}
-
-/// Epoch milliseconds of an instant as the product prints it.
-fn instant(v: &Value) -> i64 {
-    let s = v.as_str().unwrap_or_default();
-    chrono::DateTime::parse_from_rfc3339(s).map_or_else(|_| panic!("'{s}' is not an instant"), |t| t.timestamp_millis())
 }
 
 /// A JSON value with every instant in it moved by `ms`.
