@@ -124,7 +124,7 @@ pub struct BoardArgs {
     pub sla: Option<String>,
     #[arg(long)]
     pub status: Vec<String>,
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub search: Option<String>,
     #[arg(long, allow_hyphen_values = true)]
     pub sort: Option<String>,
@@ -151,14 +151,14 @@ pub struct InitArgs {
 
 #[derive(Args, Debug)]
 pub struct CreateArgs {
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub subject: Option<String>,
     /// low, medium, high or urgent.
     #[arg(long)]
     pub priority: Option<String>,
     #[arg(long)]
     pub category: Option<String>,
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub description: Option<String>,
     /// An agent name or team:NAME.
     #[arg(long)]
@@ -187,7 +187,7 @@ pub struct ListArgs {
     #[arg(long)]
     pub sla: Option<String>,
     /// Text in the subject, or an id prefix.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub search: Option<String>,
     /// created, updated, priority, status, subject, assignee, category or sla;
     /// a leading '-' sorts descending (default: -created).
@@ -211,9 +211,9 @@ pub struct ShowArgs {
 #[derive(Args, Debug)]
 pub struct EditArgs {
     pub id: String,
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub subject: Option<String>,
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub description: Option<String>,
     #[arg(long)]
     pub priority: Option<String>,
@@ -249,6 +249,7 @@ pub struct StatusArgs {
 #[derive(Args, Debug)]
 pub struct TextArgs {
     pub id: String,
+    #[arg(allow_hyphen_values = true)]
     pub text: String,
     #[arg(long)]
     pub json: bool,

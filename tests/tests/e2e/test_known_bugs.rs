@@ -74,3 +74,21 @@ fn a_database_of_the_previous_schema_gets_a_clear_error_or_is_migrated() {
         }
     }
 }
+
+#[test]
+fn text_that_starts_with_a_hyphen_is_text_not_a_flag() {
+    let h = Home::new();
+    let id = h
+        .run(&["create", "--subject", "-5 degrees in the server room", "--priority", "high", "--category", "x"])
+        .ok()
+        .trim()
+        .to_string();
+    h.run(&["comment", &id, "-- still cold"]).ok();
+    h.run(&["edit", &id, "--description", "- the AC is off"]).ok();
+    let t = h.show(&id);
+    assert_eq!(t["subject"], "-5 degrees in the server room");
+    assert_eq!(t["description"], "- the AC is off");
+    assert_eq!(t["comments"][0]["body"], "-- still cold");
+    let found = h.run(&["list", "--search", "-5 degrees", "--json"]).ok();
+    assert!(found.contains(&id), "{found}");
+}
