@@ -41,6 +41,8 @@ pub(crate) const M_NOTES_RESTORING: &str = "notes_restoring";
 pub const REQUEST_TIMEOUT_SECS: u64 = 120;
 /// Attempts per request before a sync gives up (it resumes next time).
 pub const REQUEST_ATTEMPTS_MAX: usize = 6;
+/// Attempts at a relay that refuses the connection.
+pub const CONNECT_ATTEMPTS_MAX: usize = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
@@ -136,19 +138,6 @@ impl Remote {
         SyncError::Transport { url: self.url.clone(), message: e.to_string() }
     }
 
-    /// One POST; a 403/400 whose body is still a `R` (a sync response that
-    /// carries refusals) is returned as success.
-    fn post_once<B: Serialize, R: DeserializeOwned>(&self, path: &str, body: &B) -> Result<R, SyncError> {
-        let resp = self
-            .client
-            .post(format!("{}{path}", self.url))
-            .bearer_auth(&self.token)
-            .json(body)
-            .send()
-            .map_err(|e| self.transport(e))?;
-        self.read(resp)
-    }
-
     /// The error a non-OK response stands for.
     fn error_of(&self, resp: reqwest::blocking::Response) -> SyncError {
         let status = resp.status().as_u16();
@@ -187,14 +176,34 @@ impl Remote {
         })
     }
 
-    /// POST with retries on transient failures.
+    /// POST with retries on transient failures. A relay that refuses the
+    /// connection outright (down, or this device offline) is tried only
+    /// [`CONNECT_ATTEMPTS_MAX`] times, so that a sync while offline fails in
+    /// about a second rather than after the whole backoff.
     pub fn post<B: Serialize, R: DeserializeOwned>(&self, path: &str, body: &B) -> Result<R, SyncError> {
         let backoff = ExponentialBuilder::default()
             .with_jitter()
             .with_min_delay(Duration::from_millis(200))
             .with_max_delay(Duration::from_secs(10))
             .with_max_times(REQUEST_ATTEMPTS_MAX);
-        (|| self.post_once(path, body)).retry(backoff).sleep(std::thread::sleep).when(SyncError::is_transient).call()
+        let unreachable = std::cell::Cell::new(0usize);
+        let attempt = || {
+            let resp = self.client.post(format!("{}{path}", self.url)).bearer_auth(&self.token).json(body).send();
+            match resp {
+                Ok(resp) => self.read(resp),
+                Err(e) => {
+                    if e.is_connect() {
+                        unreachable.set(unreachable.get() + 1);
+                    }
+                    Err(self.transport(e))
+                }
+            }
+        };
+        attempt
+            .retry(backoff)
+            .sleep(std::thread::sleep)
+            .when(|e| e.is_transient() && unreachable.get() < CONNECT_ATTEMPTS_MAX)
+            .call()
     }
 
     /// GET a JSON document (the board) with query parameters.
