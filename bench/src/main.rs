@@ -202,6 +202,36 @@ impl Drop for Relay {
     }
 }
 
+/// A node as an agent runs it, the `tickets` process: a fresh home pulls
+/// everything from the relay; its peak RSS is sampled until it exits.
+fn cli_cold_pull_rss(bin: &Path, relay: &Relay, home: &Path) -> Result<f64> {
+    let token = relay.agent("rss", "lead")?;
+    let init = Command::new(bin)
+        .args(["init", "--relay", &relay.url, "--token", &token])
+        .env("TICKETS_HOME", home)
+        .output()?;
+    if !init.status.success() {
+        bail!("tickets init: {}", String::from_utf8_lossy(&init.stderr));
+    }
+    let mut child = Command::new(bin)
+        .args(["sync", "--json"])
+        .env("TICKETS_HOME", home)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let mut peak = 0;
+    loop {
+        peak = peak.max(proc_kb(child.id(), "VmHWM"));
+        if let Some(status) = child.try_wait()? {
+            if !status.success() {
+                bail!("tickets sync failed: {status}");
+            }
+            return Ok(peak as f64 / 1024.0);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 fn proc_kb(pid: u32, key: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
@@ -353,6 +383,7 @@ fn run(cfg: &Config, bin: &Path, work: &Path, report: &mut Report) -> Result<()>
         let mut pull = Vec::new();
         let mut edits = Vec::new();
         let mut relay_rss = 0.0f64;
+        let mut node_rss = 0.0f64;
         for r in 0..runs {
             let relay = Relay::start(bin, &work.join(format!("relay-{r}")))?;
             let ta = relay.agent("ana", "agent")?;
@@ -394,11 +425,15 @@ fn run(cfg: &Config, bin: &Path, work: &Path, report: &mut Report) -> Result<()>
             })?;
             edits.push(t);
             relay_rss = relay_rss.max(relay.peak_rss_mb());
+            if r == 0 {
+                node_rss = cli_cold_pull_rss(bin, &relay, &work.join("cli-node"))?;
+            }
         }
         report.add(&format!("cold push {n} tickets"), "ms", &mut push, Some(("<=", 8000.0)));
         report.add(&format!("cold pull {n} tickets to a fresh node"), "ms", &mut pull, Some(("<=", 8000.0)));
         report.add(&format!("100 edits reach another node (N={n})"), "ms", &mut edits, Some(("<=", 300.0)));
         report.single(&format!("relay peak RSS, push+pull of {n}"), "MiB", relay_rss, None);
+        report.single(&format!("node peak RSS, `tickets sync` cold pull of {n}"), "MiB", node_rss, None);
     }
 
     if wants(cfg, "idle") {
