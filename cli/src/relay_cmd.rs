@@ -470,6 +470,13 @@ fn restore(backup: &std::path::Path, db_path: &std::path::Path) -> Result<()> {
     // The copy is checked (and upgraded, for a backup of an older schema),
     // never the backup itself, which stays as it was.
     let tmp = db_path.with_extension("restoring");
+    // A restore that crashed may have left the copy's log behind: it must
+    // not be replayed onto this copy.
+    for suffix in ["-wal", "-shm"] {
+        let mut p = tmp.as_os_str().to_owned();
+        p.push(suffix);
+        let _ = std::fs::remove_file(std::path::PathBuf::from(p));
+    }
     std::fs::copy(backup, &tmp).map_err(|e| user_error(format!("cannot copy {}: {e}", backup.display()), None))?;
     let checked = Db::open(&tmp, false)
         .map_err(|e| user_error(format!("{}: {e}", backup.display()), None))

@@ -56,7 +56,6 @@ pub struct ChangeMeta {
     pub hash: ChangeHash,
 }
 
-/// One Automerge document of a ticket.
 /// Automerge chunk types (see the binary format): a document, a change, a
 /// deflated change, a bundle.
 const CHUNK_CHANGE: u8 = 1;
@@ -102,6 +101,7 @@ fn change_chunks(mut data: &[u8]) -> Option<Vec<Chunk<'_>>> {
     Some(chunks)
 }
 
+/// One Automerge document of a ticket.
 #[derive(Debug)]
 pub struct TicketDoc {
     id: Uuid,

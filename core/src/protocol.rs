@@ -115,8 +115,8 @@ pub struct PushResult {
     /// The relay's heads for the document after the push (hex hashes).
     #[serde(default)]
     pub heads: Vec<String>,
-    /// For an accepted ticket document: the relay's SLA input for it, so
-    /// the pushing device shows authoritative figures at once.
+    /// For an accepted document (ticket or notes): the relay's SLA input for
+    /// its ticket, so the pushing device shows authoritative figures at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sla: Option<SlaJson>,
 }

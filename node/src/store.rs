@@ -485,7 +485,10 @@ impl Tx<'_> {
         Ok(())
     }
 
-    pub fn is_dirty(&self, id: &str) -> Result<bool, NodeError> {
+    /// Whether a ticket's documents hold changes still on their way to the
+    /// relay. (Changes it refused are not: they will never count there, so
+    /// they do not hold back its authoritative figures.)
+    pub fn has_pending_changes(&self, id: &str) -> Result<bool, NodeError> {
         let n: i64 = self
             .tx
             .query_row("SELECT count(*) FROM docs WHERE id = ?1 AND dirty = 1", [id], |r| r.get(0))

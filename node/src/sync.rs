@@ -757,8 +757,9 @@ pub fn register_actor_as(remote: &Remote, actor: &ActorId, agent: Option<&str>) 
 /// clock so that, read against this device's "now", every state and time
 /// left is the relay's, however wrong this device's clock is.
 fn set_relay_sla(tx: &Tx<'_>, id: &str, sla: &SlaJson, now: i64, skew: i64) -> Result<(), NodeError> {
-    // The relay's figures apply while this device has nothing newer.
-    if tx.is_dirty(id)? {
+    // The relay's figures apply while this device has nothing newer on its
+    // way (unconfirmed changes of the ticket or its notes).
+    if tx.has_pending_changes(id)? {
         return Ok(());
     }
     let Ok(mut input) = serde_json::from_str::<SlaInputJson>(sla.get()) else { return Ok(()) };
@@ -833,7 +834,7 @@ fn frame_skew(tx: &Tx<'_>, reading: SkewReading, now: i64) -> Result<i64, NodeEr
     let stored: Option<i64> = tx.get_meta(M_SKEW)?.and_then(|s| s.parse().ok());
     let measured = reading.skew;
     match stored {
-        Some(s) if (measured - s).abs() <= SKEW_TOLERANCE_MS => return Ok(s),
+        Some(s) if measured.abs_diff(s) <= SKEW_TOLERANCE_MS.unsigned_abs() => return Ok(s),
         // A slow exchange (a big page on a slow link) says little about
         // the clocks: the frame moves only on a quick one.
         Some(s) if reading.round_trip_ms > SKEW_TOLERANCE_MS => return Ok(s),
@@ -842,7 +843,7 @@ fn frame_skew(tx: &Tx<'_>, reading: SkewReading, now: i64) -> Result<i64, NodeEr
     tx.set_meta(M_SKEW, &measured.to_string())?;
     // (A node of an earlier version kept no frame: its adopted inputs were
     // moved by the skew of their sync, close to this one.)
-    let moved = stored.map_or(0, |s| measured - s);
+    let moved = stored.map_or(0, |s| measured.saturating_sub(s));
     let relay_settings = match tx.get_meta(M_SLA_RELAY)? {
         Some(j) => j,
         None => tx.get_meta(crate::node::M_SLA)?.unwrap_or_default(),

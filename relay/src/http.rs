@@ -1,7 +1,8 @@
 //! The relay's HTTP API: routes, the one error type, and the server loop.
 //!
-//! Every handler does its SQLite work on a blocking thread with its own
-//! connection; no connection is held across an `.await`.
+//! Every handler does its SQLite work on a blocking thread, on a pooled
+//! connection, when the work semaphore lets it; no connection is held across
+//! an `.await`.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -509,10 +510,11 @@ async fn checkpoints(state: AppState) {
             _ = shutdown.changed() => return,
         }
         tokio::time::sleep(CHECKPOINT_EVERY).await;
+        // Writes that land while this checkpoint runs wake the next one.
+        seq.mark_unchanged();
         let db = state.db.clone();
         if let Ok(Err(e)) = tokio::task::spawn_blocking(move || db.checkpoint()).await {
             tracing::warn!(error = %e, "checkpoint failed");
         }
-        seq.mark_unchanged();
     }
 }

@@ -32,7 +32,6 @@ pub const SCHEMA_VERSION: i64 = 3;
 /// From schema 2: SLA inputs move out of `ticket_views` into their own
 /// narrow table (a pull read each one past a ticket's whole JSON).
 const MIGRATE_2_TO_3: &str = "
-BEGIN IMMEDIATE;
 CREATE TABLE sla_inputs (
     id TEXT PRIMARY KEY,
     input TEXT NOT NULL
@@ -40,7 +39,6 @@ CREATE TABLE sla_inputs (
 INSERT INTO sla_inputs (id, input) SELECT id, sla_input FROM ticket_views;
 ALTER TABLE ticket_views DROP COLUMN sla_input;
 PRAGMA user_version = 3;
-COMMIT;
 ";
 
 const SCHEMA: &str = "
@@ -218,7 +216,19 @@ impl Db {
                 c.c.pragma_update(None, "user_version", SCHEMA_VERSION).db(path)?;
                 c.new_epoch()?;
             }
-            2 => c.c.execute_batch(MIGRATE_2_TO_3).db(path)?,
+            2 => {
+                // Checked again inside the write transaction: another process
+                // opening the same file may have upgraded it meanwhile.
+                let mut c = c;
+                let tx = c.c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).db(path)?;
+                let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0)).db(path)?;
+                if version == 2 {
+                    tx.execute_batch(MIGRATE_2_TO_3).db(path)?;
+                }
+                tx.commit().db(path)?;
+                c.c.execute_batch(INDEXES).db(path)?;
+                return Ok(db);
+            }
             SCHEMA_VERSION => {}
             _ => return Err(StoreError::Foreign(path.to_path_buf())),
         }
@@ -651,7 +661,9 @@ impl Conn {
         for (item, (data, result)) in items.iter().zip(merged) {
             let is_fresh = fresh.get(item.id.as_str()).copied().unwrap_or(true);
             let result = match result {
-                Ok(_) if !is_fresh => {
+                // (A refusal too may depend on the stored copy: changes whose
+                // dependencies it now holds.)
+                _ if !is_fresh && !data.is_empty() => {
                     let stored = stored_copy(&tx, &path, &item.id, &item.kind)?;
                     merge(item, &data, stored.as_ref().map(|(b, _)| b.as_slice()))
                 }

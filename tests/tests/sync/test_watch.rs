@@ -74,6 +74,9 @@ fn a_watching_node_gets_edits_within_seconds_and_keeps_working_across_a_relay_re
 fn sigterm_stops_the_relay_promptly_with_watchers_connected() {
     let mut relay = Relay::start();
     let ana = relay.agent("ana", "agent", &[]);
+    // Read before the watcher starts: it may finish its first sync before a
+    // `status` started after it has read anything.
+    let first_sync = ana.run(&["status", "--json"]).json()["last_sync"].clone();
     let watch = spawn_tickets(&ana, &["sync", "--watch"]);
     // A raw long poll held open by the relay (it would wait 25 s).
     let mut poll = TcpStream::connect(relay.addr).expect("connect");
@@ -85,7 +88,6 @@ fn sigterm_stops_the_relay_promptly_with_watchers_connected() {
     .expect("send the long poll");
     poll.flush().expect("flush");
     // The watching node has synced once and is long-polling.
-    let first_sync = ana.run(&["status", "--json"]).json()["last_sync"].clone();
     wait_for("the watcher's first sync", Duration::from_secs(10), || {
         (ana.run(&["status", "--json"]).json()["last_sync"] != first_sync).then_some(())
     });
