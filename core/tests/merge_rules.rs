@@ -1428,7 +1428,7 @@ fn the_sla_sees_the_priority_the_ticket_was_created_with() {
         targets: BTreeMap::from([(Priority::Urgent, target(3_600)), (Priority::Low, target(2 * 86_400))]),
         ..SlaPolicy::default()
     };
-    let settings = SlaSettings { epochs: vec![(0, policy)] };
+    let settings = SlaSettings { epochs: vec![(0, policy)], skew_ms: 0 };
     let report = sla::compute(&input, &settings, T0 + 4 * HOUR);
     assert_eq!(report.resolution.breached_at_ms, Some(T0 + HOUR));
     assert_eq!(report.resolution.state, SlaState::Red);

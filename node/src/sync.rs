@@ -861,6 +861,7 @@ fn reframe(tx: &Tx<'_>, relay: &SlaSettings, skew: i64, moved: i64, now: i64) ->
     for (from, _) in settings.epochs.iter_mut() {
         *from = from.saturating_add(skew);
     }
+    settings.skew_ms = skew;
     tx.set_meta(crate::node::M_SLA, &serde_json::to_string(&settings).unwrap_or_default())?;
     for (id, input, provisional) in tx.sla_inputs()? {
         let Ok(mut i) = serde_json::from_str::<SlaInputJson>(&input) else { continue };

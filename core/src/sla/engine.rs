@@ -29,6 +29,26 @@ pub(crate) fn clamp_instant(ms: i64) -> i64 {
 }
 
 pub fn compute(input: &SlaInput, settings: &SlaSettings, now_ms: i64) -> SlaReport {
+    // Business hours are read in the relay's time: a device's instants (and
+    // its settings' epochs) move back by its skew, and the results forward.
+    // Without a calendar the engine is the same in every frame.
+    let skew = settings.skew_ms;
+    if skew != 0 && settings.epochs.iter().any(|(_, p)| p.calendar.is_some()) {
+        let back = |t: i64| t.saturating_sub(skew);
+        let input = SlaInput {
+            created_at_ms: back(input.created_at_ms),
+            first_response_at_ms: input.first_response_at_ms.map(back),
+            priority_changes: input.priority_changes.iter().map(|(t, p)| (back(*t), *p)).collect(),
+            status_changes: input.status_changes.iter().map(|(t, s)| (back(*t), *s)).collect(),
+        };
+        let settings =
+            SlaSettings { epochs: settings.epochs.iter().map(|(t, p)| (back(*t), p.clone())).collect(), skew_ms: 0 };
+        let mut report = compute(&input, &settings, back(now_ms));
+        for m in [&mut report.first_response, &mut report.resolution] {
+            m.shift(skew);
+        }
+        return report;
+    }
     let ticket = Ticket::new(input, now_ms);
     let epochs = Epochs::new(settings);
     SlaReport {

@@ -75,6 +75,16 @@ impl Default for SlaPolicy {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SlaSettings {
     pub epochs: Vec<(i64, SlaPolicy)>,
+    /// On a device: its clock minus the relay's, in ms, the frame its
+    /// instants and these epochs are in. Calendars are read in the relay's
+    /// time, so business hours open when they really do whatever the
+    /// device's clock says. Zero on the relay (and then not written).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub skew_ms: i64,
+}
+
+fn is_zero(v: &i64) -> bool {
+    *v == 0
 }
 
 /// What the engine needs of a ticket, in effective epoch milliseconds.
@@ -138,6 +148,15 @@ pub struct Metric {
     pub stopped_at_ms: Option<i64>,
     /// Counted (business) time up to now or the stop, in whole seconds.
     pub elapsed_secs: u64,
+}
+
+impl Metric {
+    /// Moves every instant by `by` ms (durations stay).
+    pub fn shift(&mut self, by: i64) {
+        for t in [&mut self.due_at_ms, &mut self.warn_at_ms, &mut self.breached_at_ms, &mut self.stopped_at_ms] {
+            *t = t.map(|t| t.saturating_add(by));
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -117,11 +117,11 @@ fn standard() -> SlaPolicy {
 }
 
 fn only(policy: SlaPolicy) -> SlaSettings {
-    SlaSettings { epochs: vec![(at("01-01 00:00"), policy)] }
+    SlaSettings { epochs: vec![(at("01-01 00:00"), policy)], skew_ms: 0 }
 }
 
 fn epochs(list: Vec<(&str, SlaPolicy)>) -> SlaSettings {
-    SlaSettings { epochs: list.into_iter().map(|(from, p)| (at(from), p)).collect() }
+    SlaSettings { epochs: list.into_iter().map(|(from, p)| (at(from), p)).collect(), skew_ms: 0 }
 }
 
 /// Berlin office hours, Monday to Friday 09:00-17:00 local, closed on Good
@@ -579,6 +579,44 @@ fn calendar_out_of_hours_and_weekend() {
     );
 }
 
+/// A device whose clock is `skew` off sees every instant moved by its skew
+/// and business hours where they really are: the relay's report, shifted.
+#[test]
+fn a_device_frame_reads_calendars_in_relay_time() {
+    let relay = only(with_calendar(standard(), berlin_office()));
+    for skew in [3 * 3_600_000, -3 * 3_600_000, 61_000, -90 * 60_000] {
+        let mut device = relay.clone();
+        for (from, _) in device.epochs.iter_mut() {
+            *from += skew;
+        }
+        device.skew_ms = skew;
+        for (created, responded, now) in
+            [("03-02 06:00", None, "03-02 07:00"), ("03-06 15:00", Some("03-06 15:30"), "03-07 12:00")]
+        {
+            let mut t = ticket(created, High);
+            if let Some(r) = responded {
+                t = t.respond(r);
+            }
+            let expected = compute(&t.0, &relay, at(now));
+            let moved = |v: i64| v + skew;
+            let input = SlaInput {
+                created_at_ms: moved(t.0.created_at_ms),
+                first_response_at_ms: t.0.first_response_at_ms.map(moved),
+                priority_changes: t.0.priority_changes.iter().map(|(at, p)| (moved(*at), *p)).collect(),
+                status_changes: t.0.status_changes.iter().map(|(at, s)| (moved(*at), *s)).collect(),
+            };
+            let seen = compute(&input, &device, moved(at(now)));
+            for (got, want) in
+                [(&seen.first_response, &expected.first_response), (&seen.resolution, &expected.resolution)]
+            {
+                let mut want = want.clone();
+                want.shift(skew);
+                assert_eq!(got, &want, "skew {skew} ms, ticket created {created}");
+            }
+        }
+    }
+}
+
 #[test]
 fn calendar_holidays() {
     let s = only(with_calendar(standard(), berlin_office()));
@@ -746,7 +784,10 @@ fn extreme_values_never_panic() {
         only(standard()),
         only(huge.clone()),
         only(with_calendar(huge, berlin_office())),
-        SlaSettings { epochs: vec![(i64::MAX, standard()), (i64::MIN, with_calendar(standard(), berlin_sundays()))] },
+        SlaSettings {
+            epochs: vec![(i64::MAX, standard()), (i64::MIN, with_calendar(standard(), berlin_sundays()))],
+            skew_ms: 0,
+        },
     ];
     let instants = [i64::MIN, -1, 0, at("03-02 09:00"), i64::MAX];
     for settings in &settings {
@@ -819,7 +860,7 @@ fn arb_policy() -> impl Strategy<Value = SlaPolicy> {
 }
 
 fn arb_settings() -> impl Strategy<Value = SlaSettings> {
-    prop::collection::vec((arb_instant(), arb_policy()), 0..3).prop_map(|epochs| SlaSettings { epochs })
+    prop::collection::vec((arb_instant(), arb_policy()), 0..3).prop_map(|epochs| SlaSettings { epochs, skew_ms: 0 })
 }
 
 fn arb_input() -> impl Strategy<Value = SlaInput> {
