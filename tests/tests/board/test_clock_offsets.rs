@@ -105,3 +105,48 @@ fn a_synced_node_with_a_wrong_clock_shows_the_relays_colours() {
     );
     assert_eq!(node["sla"]["color"], "green", "{}", node["sla"]);
 }
+
+/// Business hours open when they really do, whatever a device's clock says:
+/// a device 3 h ahead shows the relay's due time (in its own frame), not one
+/// computed from its wrong clock, which would fall outside the hours.
+#[test]
+fn a_device_three_hours_ahead_reads_business_hours_in_true_time() {
+    let relay = Relay::start();
+    let lead = relay.agent("lea", "lead");
+    let ana = relay.agent("ana", "agent");
+    relay.category("hardware");
+    relay.sla("high", "30m", "1h");
+    // Open two hours from the start of this UTC hour, every day: now is
+    // inside, now + 3 h is not.
+    let hour = (now_ms() / HOUR_MS) % 24;
+    let end = hour + 2;
+    let mut hours = vec![format!("mon-sun {hour:02}:00-{:02}:00", end.min(24))];
+    if end > 24 {
+        hours.push(format!("mon-sun 00:00-{:02}:00", end - 24));
+    }
+    let mut args = vec!["sla", "calendar", "--tz", "UTC"];
+    for h in &hours {
+        args.extend(["--hours", h.as_str()]);
+    }
+    relay.admin(&args);
+    let ahead = Device::register_with_offset(&relay.url, &ana, Some("+3h"));
+    let created = now_ms();
+    let id = ahead.create("Opened in business hours", "high", "hardware");
+    ahead.sync();
+
+    let on_relay = &relay.tickets_by_id(&lead)[&id]["sla"];
+    let relay_due = ms(&on_relay["first_response"]["due_at"]);
+    assert_near("the relay's first response due", relay_due, created + HOUR_MS / 2);
+    let shown = &ahead.show(&id)["sla"];
+    assert_eq!(shown["color"], on_relay["color"], "device {shown}\nrelay {on_relay}");
+    assert_near(
+        "the device's first response due, in its frame",
+        ms(&shown["first_response"]["due_at"]),
+        relay_due + 3 * HOUR_MS,
+    );
+    assert_near(
+        "the device's resolution due, in its frame",
+        ms(&shown["resolution"]["due_at"]),
+        ms(&on_relay["resolution"]["due_at"]) + 3 * HOUR_MS,
+    );
+}
