@@ -118,7 +118,7 @@ pub struct PushResult {
     /// For an accepted document (ticket or notes): the relay's SLA input for
     /// its ticket, so the pushing device shows authoritative figures at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sla: Option<SlaJson>,
+    pub sla: Option<RawSlaInput>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -134,7 +134,7 @@ pub struct PullPage {
     pub more: bool,
     /// The authoritative SLA object of each ticket in this page, by id.
     #[serde(default)]
-    pub sla: Vec<(String, SlaJson)>,
+    pub sla: Vec<(String, RawSlaInput)>,
 }
 
 /// A ticket's SLA input as JSON text, passed through as it is stored: the
@@ -142,12 +142,12 @@ pub struct PullPage {
 /// it out again was a fifth of a pull's cost.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct SlaJson(pub Box<serde_json::value::RawValue>);
+pub struct RawSlaInput(pub Box<serde_json::value::RawValue>);
 
-impl SlaJson {
+impl RawSlaInput {
     /// Wraps stored JSON text; `None` if it is not JSON.
-    pub fn from_text(text: String) -> Option<SlaJson> {
-        serde_json::value::RawValue::from_string(text).ok().map(SlaJson)
+    pub fn from_text(text: String) -> Option<RawSlaInput> {
+        serde_json::value::RawValue::from_string(text).ok().map(RawSlaInput)
     }
 
     pub fn get(&self) -> &str {
@@ -155,8 +155,8 @@ impl SlaJson {
     }
 }
 
-impl PartialEq for SlaJson {
-    fn eq(&self, other: &SlaJson) -> bool {
+impl PartialEq for RawSlaInput {
+    fn eq(&self, other: &RawSlaInput) -> bool {
         self.get() == other.get()
     }
 }

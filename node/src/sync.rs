@@ -7,7 +7,7 @@
 //! last committed round. Transient failures are retried with jittered
 //! exponential backoff.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -18,8 +18,8 @@ use serde::Serialize;
 use tickets_core::doc::{DocKind, TicketDoc};
 use tickets_core::index::{self, SlaInputJson};
 use tickets_core::protocol::{
-    decode_data, encode_data, Access, BootstrapPos, DocData, ErrorBody, PullRequest, RegisterRequest, RegisterResponse,
-    Settings, SlaJson, SyncRequest, SyncResponse, PROTOCOL_VERSION, PUSH_PAGE_BYTES_MAX, PUSH_PAGE_DOCS_MAX,
+    decode_data, encode_data, Access, BootstrapPos, DocData, ErrorBody, PullRequest, RawSlaInput, RegisterRequest,
+    RegisterResponse, Settings, SyncRequest, SyncResponse, PROTOCOL_VERSION, PUSH_PAGE_BYTES_MAX, PUSH_PAGE_DOCS_MAX,
     SYNC_ROUNDS_MAX,
 };
 use tickets_core::sla::SlaSettings;
@@ -524,7 +524,7 @@ impl Node {
             tx.set_meta(M_NOTES_RESTORING, "1")?;
         } else if let Some(page) = &resp.pull {
             let settings = crate::node::sla_settings_of(&tx)?;
-            let sla: HashMap<&str, &SlaJson> = page.sla.iter().map(|(id, v)| (id.as_str(), v)).collect();
+            let sla: HashMap<&str, &RawSlaInput> = page.sla.iter().map(|(id, v)| (id.as_str(), v)).collect();
             // The page is merged in three steps: read what this device holds
             // of each ticket the page touches; merge every document and
             // materialize every touched ticket on all cores; write.
@@ -552,15 +552,17 @@ impl Node {
             .ok_or_else(|| SyncError::Protocol("a merge worker failed".into()))?
             .into_iter()
             .collect::<Result<Vec<_>, SyncError>>()?;
+            // Each merged document by (id, kind), and the tickets touched.
+            let mut by_doc: HashMap<(&str, DocKind), &TicketDoc> = HashMap::new();
             let mut touched: Vec<(&str, Uuid)> = Vec::new();
-            for (d, _, doc, _) in &merged {
-                if !touched.iter().any(|(id, _)| *id == d.id.as_str()) {
+            let mut seen: HashSet<&str> = HashSet::new();
+            for (d, kind, doc, _) in &merged {
+                by_doc.insert((d.id.as_str(), *kind), doc);
+                if seen.insert(d.id.as_str()) {
                     touched.push((d.id.as_str(), doc.id()));
                 }
             }
-            let merged_doc = |id: &str, kind: DocKind| {
-                merged.iter().find(|(d, k, _, _)| d.id == id && *k == kind).map(|(_, _, doc, _)| doc)
-            };
+            let merged_doc = |id: &str, kind: DocKind| by_doc.get(&(id, kind)).copied();
             let indexed = tickets_core::par::parallel_map(touched, |(id, uuid)| -> Result<_, NodeError> {
                 let load = |kind: DocKind| -> Result<Option<TicketDoc>, NodeError> {
                     match (merged_doc(id, kind), held.get(id).and_then(|h| h.bytes(kind))) {
@@ -756,7 +758,7 @@ pub fn register_actor_as(remote: &Remote, actor: &ActorId, agent: Option<&str>) 
 /// minus the relay's: the relay's instants are moved into this device's
 /// clock so that, read against this device's "now", every state and time
 /// left is the relay's, however wrong this device's clock is.
-fn set_relay_sla(tx: &Tx<'_>, id: &str, sla: &SlaJson, now: i64, skew: i64) -> Result<(), NodeError> {
+fn set_relay_sla(tx: &Tx<'_>, id: &str, sla: &RawSlaInput, now: i64, skew: i64) -> Result<(), NodeError> {
     // The relay's figures apply while this device has nothing newer on its
     // way (unconfirmed changes of the ticket or its notes).
     if tx.has_pending_changes(id)? {

@@ -20,7 +20,7 @@ use tickets_core::index::{self, IndexEntry, ListQuery, ListSql, SqlArg};
 use tickets_core::ingest::{self, Principal, Refusal};
 use tickets_core::par::parallel_map;
 use tickets_core::protocol::{
-    decode_data, encode_data, BootstrapPos, DocData, PullPage, PullRequest, PushResult, Settings, SlaJson,
+    decode_data, encode_data, BootstrapPos, DocData, PullPage, PullRequest, PushResult, RawSlaInput, Settings,
     PULL_PAGE_BYTES_MAX, PULL_PAGE_DOCS_MAX,
 };
 use tickets_core::sla::{SlaPolicy, SlaSettings};
@@ -558,10 +558,7 @@ impl Conn {
         let settings_text: Option<String>;
         {
             let read = self.c.transaction().db(&path)?;
-            settings_text = read
-                .query_row("SELECT value FROM settings WHERE key = 'sla'", [], |r| r.get(0))
-                .optional()
-                .db(&path)?;
+            settings_text = sla_settings_text(&read, &path)?;
             for item in items {
                 if !seen.insert((item.id.as_str(), item.kind.as_str())) {
                     decoded.push(Err(Refusal::Invalid("the same document twice in one push".into())));
@@ -598,19 +595,19 @@ impl Conn {
             Err(r) => (Vec::new(), Err(r)),
         })
         .ok_or_else(|| StoreError::Damaged("a merge worker failed".into()))?;
-        // Tickets to index: those with an item that brought new changes.
+        // Each accepted document by (id, kind), and the tickets to index:
+        // those with an item that brought new changes.
+        let mut accepted: HashMap<(&str, &str), &Merged> = HashMap::new();
         let mut touched: Vec<&str> = Vec::new();
+        let mut seen_ids: HashSet<&str> = HashSet::new();
         for (item, (_, m)) in items.iter().zip(&merged) {
-            if matches!(m, Ok(m) if m.ing.new_changes > 0) && !touched.contains(&item.id.as_str()) {
+            let Ok(m) = m else { continue };
+            accepted.insert((item.id.as_str(), item.kind.as_str()), m);
+            if m.ing.new_changes > 0 && seen_ids.insert(item.id.as_str()) {
                 touched.push(item.id.as_str());
             }
         }
-        let merged_doc = |id: &str, kind: DocKind| -> Option<&TicketDoc> {
-            items.iter().zip(&merged).find_map(|(item, (_, m))| match m {
-                Ok(m) if item.id == id && item.kind == kind.as_str() => Some(&m.ing.doc),
-                _ => None,
-            })
-        };
+        let merged_doc = |id: &str, kind: DocKind| accepted.get(&(id, kind.as_str())).map(|m| &m.ing.doc);
         let indexed: Vec<Result<Option<Indexed>, StoreError>> = parallel_map(touched.clone(), |id| {
             let Some(snap) = snapshot.get(id) else { return Ok(None) };
             // Each document as merged in this push, or else as stored.
@@ -622,12 +619,11 @@ impl Conn {
             let notes = merged_doc(id, DocKind::Notes).or(stored_notes.as_ref());
             let Some(ticket) = merged_doc(id, DocKind::Ticket).or(stored_ticket.as_ref()) else { return Ok(None) };
             let mut times = snap.times.clone();
-            for (item, (_, m)) in items.iter().zip(&merged) {
-                if let (true, Ok(m)) = (item.id == id, m) {
-                    for key in &m.ing.new_event_keys {
-                        if let Ok(stamp) = key.parse::<Hlc>() {
-                            times.entry(key.clone()).or_insert_with(|| effective_time(&stamp, offset_ms, now));
-                        }
+            for kind in [DocKind::Ticket, DocKind::Notes] {
+                let Some(m) = accepted.get(&(id, kind.as_str())) else { continue };
+                for key in &m.ing.new_event_keys {
+                    if let Ok(stamp) = key.parse::<Hlc>() {
+                        times.entry(key.clone()).or_insert_with(|| effective_time(&stamp, offset_ms, now));
                     }
                 }
             }
@@ -642,8 +638,7 @@ impl Conn {
         // 3. Write.
         let _writing = self.gate.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let tx = self.c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).db(&path)?;
-        let settings_now: Option<String> =
-            tx.query_row("SELECT value FROM settings WHERE key = 'sla'", [], |r| r.get(0)).optional().db(&path)?;
+        let settings_now = sla_settings_text(&tx, &path)?;
         let settings_same = settings_now == settings_text;
         let settings = if settings_same { settings } else { parse_sla_settings(settings_now.as_deref())? };
         // Tickets whose documents are as they were read (computed work
@@ -757,7 +752,7 @@ impl Conn {
                     .optional()
                     .db(&path)?,
             };
-            r.sla = input.and_then(SlaJson::from_text);
+            r.sla = input.and_then(RawSlaInput::from_text);
         }
         tx.commit().db(&path)?;
         Ok(out)
@@ -888,7 +883,7 @@ impl Conn {
             let mut st = tx.prepare_cached("SELECT input FROM sla_inputs WHERE id = ?1").db(&path)?;
             for id in ticket_ids {
                 let input: Option<String> = st.query_row([&id], |r| r.get(0)).optional().db(&path)?;
-                if let Some(v) = input.and_then(SlaJson::from_text) {
+                if let Some(v) = input.and_then(RawSlaInput::from_text) {
                     page.sla.push((id, v));
                 }
             }
@@ -974,19 +969,11 @@ impl Conn {
         now: i64,
         settings: &SlaSettings,
     ) -> Result<Vec<serde_json::Value>, StoreError> {
-        let (sql, args) = export_sql(f, after, limit);
-        let mut st = self.c.prepare_cached(&sql).db(&self.path)?;
-        let rows = st
-            .query_map(rusqlite::params_from_iter(args.iter()), |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?))
-            })
-            .db(&self.path)?
-            .collect::<Result<Vec<_>, _>>()
-            .db(&self.path)?;
-        rows.into_iter()
-            .map(|(v, s, n)| {
-                let notes = if f.notes { Some(n.unwrap_or_else(|| "[]".into())) } else { None };
-                index::live_object(&v, &s, notes.as_deref(), settings, now, false).map_err(StoreError::Damaged)
+        self.export_rows(f, after, limit)?
+            .into_iter()
+            .map(|r| {
+                index::live_object(&r.view, &r.sla_input, r.notes.as_deref(), settings, now, false)
+                    .map_err(StoreError::Damaged)
             })
             .collect()
     }
@@ -1000,28 +987,33 @@ impl Conn {
         now: i64,
         settings: &SlaSettings,
     ) -> Result<Vec<(String, String)>, StoreError> {
+        self.export_rows(f, after, limit)?
+            .into_iter()
+            .map(|r| {
+                index::live_text(&r.view, &r.sla_input, r.notes.as_deref(), settings, now, false)
+                    .map(|t| (r.id, t))
+                    .map_err(StoreError::Damaged)
+            })
+            .collect()
+    }
+
+    /// The stored rows of one export page (notes as `[]` when permitted but
+    /// none were written, absent when not permitted).
+    fn export_rows(&self, f: &ExportFilter, after: &str, limit: usize) -> Result<Vec<ExportRow>, StoreError> {
         let (sql, args) = export_sql(f, after, limit);
         let mut st = self.c.prepare_cached(&sql).db(&self.path)?;
         let rows = st
             .query_map(rusqlite::params_from_iter(args.iter()), |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, Option<String>>(2)?,
-                    r.get::<_, String>(3)?,
-                ))
+                let notes: Option<String> = r.get(2)?;
+                Ok(ExportRow {
+                    view: r.get(0)?,
+                    sla_input: r.get(1)?,
+                    notes: f.notes.then(|| notes.unwrap_or_else(|| "[]".into())),
+                    id: r.get(3)?,
+                })
             })
-            .db(&self.path)?
-            .collect::<Result<Vec<_>, _>>()
             .db(&self.path)?;
-        rows.into_iter()
-            .map(|(v, s, n, id)| {
-                let notes = if f.notes { Some(n.unwrap_or_else(|| "[]".into())) } else { None };
-                index::live_text(&v, &s, notes.as_deref(), settings, now, false)
-                    .map(|t| (id, t))
-                    .map_err(StoreError::Damaged)
-            })
-            .collect()
+        rows.collect::<Result<Vec<_>, _>>().db(&self.path)
     }
 
     /// How many tickets an export will carry.
@@ -1211,11 +1203,24 @@ pub fn effective_time(stamp: &Hlc, offset_ms: i64, received_ms: i64) -> i64 {
     wall.saturating_sub(offset_ms).min(received_ms)
 }
 
+/// The SLA settings as stored (JSON text), inside a transaction.
+fn sla_settings_text(tx: &Transaction<'_>, path: &Path) -> Result<Option<String>, StoreError> {
+    tx.query_row("SELECT value FROM settings WHERE key = 'sla'", [], |r| r.get(0)).optional().db(path)
+}
+
 fn parse_sla_settings(json: Option<&str>) -> Result<SlaSettings, StoreError> {
     match json {
         Some(j) => serde_json::from_str(j).map_err(|e| StoreError::Damaged(format!("SLA settings: {e}"))),
         None => Ok(SlaSettings::default()),
     }
+}
+
+/// One stored row of an export page.
+struct ExportRow {
+    id: String,
+    view: String,
+    sla_input: String,
+    notes: Option<String>,
 }
 
 /// A pushed document merged and authorized, with the bytes to store when
@@ -1257,9 +1262,7 @@ impl Snapshot {
     }
 
     fn load(&self, id: &str, kind: DocKind) -> Result<Option<TicketDoc>, StoreError> {
-        let Some(b) = self.bytes(kind.as_str()) else { return Ok(None) };
-        let uuid = Uuid::parse_str(id).map_err(|e| StoreError::Damaged(e.to_string()))?;
-        TicketDoc::load_stored(uuid, kind, b).map(Some).map_err(|e| StoreError::Damaged(format!("ticket {id}: {e}")))
+        self.bytes(kind.as_str()).map(|b| load_stored(id, kind, b)).transpose()
     }
 
     /// Whether both documents are still as read.
@@ -1320,9 +1323,13 @@ fn load_doc(tx: &Transaction<'_>, path: &Path, id: &str, kind: DocKind) -> Resul
         .query_row("SELECT bytes FROM docs WHERE id = ?1 AND kind = ?2", params![id, kind.as_str()], |r| r.get(0))
         .optional()
         .db(path)?;
-    let Some(b) = b else { return Ok(None) };
+    b.map(|b| load_stored(id, kind, &b)).transpose()
+}
+
+/// A document this relay stored (checked when it arrived).
+fn load_stored(id: &str, kind: DocKind, bytes: &[u8]) -> Result<TicketDoc, StoreError> {
     let uuid = Uuid::parse_str(id).map_err(|e| StoreError::Damaged(e.to_string()))?;
-    TicketDoc::load_stored(uuid, kind, &b).map(Some).map_err(|e| StoreError::Damaged(format!("ticket {id}: {e}")))
+    TicketDoc::load_stored(uuid, kind, bytes).map_err(|e| StoreError::Damaged(format!("ticket {id}: {e}")))
 }
 
 /// Rewrites a ticket's index row from its documents, with every stamp at
