@@ -74,6 +74,9 @@ fn print_report(r: &SyncReport) {
     for x in &r.refused {
         outln(&format!("  refused {} ({}): {}", short(&x.ticket), x.kind, x.reason));
     }
+    for x in &r.damaged {
+        outln(&format!("  damaged {} ({}): {}", short(&x.ticket), x.kind, x.reason));
+    }
     if r.incomplete {
         outln(&dim("stopped at the round limit; run `tickets sync` again to continue"));
     }

@@ -367,6 +367,16 @@ impl TicketDoc {
         Ok(())
     }
 
+    /// The objects an agent's change may write to, as the operation ids
+    /// that made them (see [`crate::change_policy`]).
+    pub fn policy_objects(&self) -> crate::change_policy::Objects {
+        let op = |o: &ObjId| match o {
+            ObjId::Id(counter, actor, _) => Some(automerge::legacy::OpId::new(*counter, actor)),
+            ObjId::Root => None,
+        };
+        crate::change_policy::Objects { events: op(&self.events), description: self.description.as_ref().and_then(op) }
+    }
+
     /// Every event entry with the id of the operation that wrote it (whose
     /// actor is the change's author).
     pub fn raw_events_with_ops(&self) -> Vec<(String, Option<String>, automerge::ObjId)> {

@@ -98,7 +98,8 @@ pub fn create_ticket(
     let ev = StoredEvent::new(
         &author.agent,
         EventBody::Create { subject: new.subject.clone(), priority: new.priority.as_str().into(), category, assignee },
-    );
+    )
+    .written_at(now_ms);
     doc.put_event(&at, &ev)?;
     doc.commit(now_ms);
     Ok(doc)
@@ -160,9 +161,9 @@ pub fn apply_edit(
 
     // An edit made after seeing the ticket must carry a later stamp than
     // everything in it, whatever this device's wall clock says.
-    clock.observe(view.max_stamp());
+    clock.observe(view.max_stamp(), now_ms);
     let at = clock.tick(now_ms.max(0) as u64);
-    let ev = StoredEvent::new(&author.agent, body);
+    let ev = StoredEvent::new(&author.agent, body).written_at(now_ms);
     if let Edit::Note(_) = edit {
         let n = notes.get_or_insert_with(|| TicketDoc::genesis(doc.id(), DocKind::Notes));
         n.set_actor(&author.actor);

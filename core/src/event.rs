@@ -69,18 +69,34 @@ pub enum EventBody {
     },
 }
 
-/// An event as stored: who, and what. When is the map key.
+/// An event as stored: who, and what. Its order is the map key (a clock
+/// stamp); `at` is when its device's own clock says it was written, which
+/// is what people read and what the SLA counts (the stamp may have been
+/// pushed ahead by a faster clock elsewhere; see [`crate::hlc`]). Events
+/// written before `at` existed fall back to the stamp's wall time.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredEvent {
     pub v: u32,
     pub by: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<i64>,
     #[serde(flatten)]
     pub body: EventBody,
 }
 
 impl StoredEvent {
     pub fn new(by: impl Into<String>, body: EventBody) -> StoredEvent {
-        StoredEvent { v: EVENT_VERSION, by: by.into(), body }
+        StoredEvent { v: EVENT_VERSION, by: by.into(), at: None, body }
+    }
+
+    /// The event with the time its device's clock read when it was written.
+    pub fn written_at(mut self, at_ms: i64) -> StoredEvent {
+        self.at = Some(at_ms);
+        self
+    }
+
+    pub fn is_creation(&self) -> bool {
+        matches!(self.body, EventBody::Create { .. })
     }
 
     pub fn encode(&self) -> String {

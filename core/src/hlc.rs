@@ -4,6 +4,14 @@
 //! The clock never reads the wall clock itself: callers pass `now_ms`. Its
 //! guarantee is the one merges rely on: a timestamp issued after observing
 //! another is strictly greater than it, whatever the wall clocks say.
+//!
+//! A stamp orders; it does not tell the time. After observing a stamp from
+//! a device whose clock runs 2 h fast, this device's stamps run 2 h ahead
+//! too (they must, to order after it), so the time people read and the SLA
+//! counts is each event's own `at` (the device's physical reading), never
+//! the stamp. And a stamp further ahead of this device's clock than
+//! [`OBSERVE_AHEAD_MS_MAX`] is not observed at all: it cannot drag this
+//! clock past the stamp format's range or out of any honest bound.
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -21,6 +29,19 @@ pub struct Hlc {
 pub const REPLICA_CHARS_MAX: usize = 32;
 /// The counter is encoded in six digits; past this the wall part moves on.
 pub const COUNTER_MAX: u32 = 999_999;
+/// The largest difference between a device's clock and the relay's that
+/// the relay accepts (either way); beyond it the device is asked to set its
+/// clock right.
+pub const CLOCK_OFFSET_MS_MAX: i64 = 7 * 24 * 3600 * 1000;
+/// How far an event's stamp may run ahead of the relay's clock when the
+/// relay receives it. An honest stamp is never later than the fastest
+/// accepted device's clock, so this only stops forged far-future stamps.
+pub const STAMP_AHEAD_MS_MAX: i64 = CLOCK_OFFSET_MS_MAX + 10 * 60 * 1000;
+/// How far ahead of this device's own clock an observed stamp may be: the
+/// relay's bound plus this device's own largest accepted offset. Beyond it
+/// the stamp is not observed (a relay that let it through must not brick
+/// devices).
+pub const OBSERVE_AHEAD_MS_MAX: u64 = (STAMP_AHEAD_MS_MAX + CLOCK_OFFSET_MS_MAX) as u64;
 
 impl Hlc {
     pub fn new(wall_ms: u64, counter: u32, replica: impl Into<String>) -> Hlc {
@@ -100,6 +121,16 @@ impl Clock {
         Clock { replica: replica.into(), last_wall_ms, last_counter }
     }
 
+    /// Forgets a last stamp beyond [`OBSERVE_AHEAD_MS_MAX`] of `now_ms`
+    /// (observed before that bound existed): such a clock could only issue
+    /// stamps the relay refuses, or none at all past the format's range.
+    pub fn forget_if_ahead(&mut self, now_ms: i64) {
+        if self.last_wall_ms > (now_ms.max(0) as u64).saturating_add(OBSERVE_AHEAD_MS_MAX) {
+            self.last_wall_ms = now_ms.max(0) as u64;
+            self.last_counter = 0;
+        }
+    }
+
     pub fn replica(&self) -> &str {
         &self.replica
     }
@@ -109,8 +140,12 @@ impl Clock {
     }
 
     /// Takes note of a stamp seen in data from another replica so that the
-    /// next stamp issued here is later than it.
-    pub fn observe(&mut self, seen: &Hlc) {
+    /// next stamp issued here is later than it, unless it lies more than
+    /// [`OBSERVE_AHEAD_MS_MAX`] ahead of `now_ms` (a forged stamp).
+    pub fn observe(&mut self, seen: &Hlc, now_ms: i64) {
+        if seen.wall_ms > (now_ms.max(0) as u64).saturating_add(OBSERVE_AHEAD_MS_MAX) {
+            return;
+        }
         if (seen.wall_ms, seen.counter) > (self.last_wall_ms, self.last_counter) {
             self.last_wall_ms = seen.wall_ms;
             self.last_counter = seen.counter.min(COUNTER_MAX);
@@ -161,11 +196,27 @@ mod tests {
         let mut slow = Clock::new("bb");
         let two_hours = 2 * 3600 * 1000;
         let seen = fast.tick(1_000_000 + two_hours);
-        slow.observe(&seen);
+        slow.observe(&seen, 1_000_000);
         let next = slow.tick(1_000_000);
         assert!(next > seen);
         assert_eq!(next.wall_ms, seen.wall_ms);
         assert_eq!(next.counter, seen.counter + 1);
+    }
+
+    #[test]
+    fn a_stamp_beyond_the_bound_is_not_observed() {
+        let now = 1_700_000_000_000i64;
+        let mut c = Clock::new("aa");
+        c.observe(&Hlc::new(9_999_999_999_999_999, 999_999, "bb"), now);
+        let next = c.tick(now as u64);
+        assert_eq!(next.wall_ms, now as u64, "a forged far-future stamp does not move the clock");
+        assert!(next.encode().parse::<Hlc>().is_ok());
+        let near = Hlc::new(now as u64 + 2 * 3600 * 1000, 3, "bb");
+        c.observe(&near, now);
+        assert!(c.tick(now as u64) > near, "a stamp within the bound is still exceeded");
+        let mut stuck = Clock::restore("aa", 9_999_999_999_999_999, 999_999);
+        stuck.forget_if_ahead(now);
+        assert_eq!(stuck.tick(now as u64).wall_ms, now as u64);
     }
 
     #[test]

@@ -2,26 +2,29 @@
 //! the bytes into the relay's copy and decide whether the agent may make
 //! these changes. Nothing is stored unless the whole document passes.
 //!
-//! A pushed document is refused when
+//! A pushed document is refused, with a [`RefusalCode`], when
+//! - its id is not a canonical ticket id, or its kind unknown;
 //! - its bytes are not Automerge data, or depend on changes the relay lacks;
 //! - a new change is signed by an actor not registered to the agent (no
 //!   impersonation), except the deterministic genesis and conversation
 //!   prefill changes, which are recomputed and must match exactly;
-//! - it writes internal notes without the permission, or puts a note in the
-//!   public ticket document (which would reach every device);
-//! - an event of the agent's actors names another author, or the document's
-//!   root no longer has the shape of a ticket.
+//! - it writes internal notes without the permission;
+//! - any operation of the agent's own changes is not on the allow-list of
+//!   [`crate::change_policy`] (a new event of their own, a text splice).
 
 use std::collections::HashSet;
 
-use automerge::{ActorId, Change, ChangeHash, ObjId as ExId};
+use automerge::{ActorId, Change, ChangeHash};
 
 use uuid::Uuid;
 
+use crate::change_policy::{self, Context};
+pub use crate::change_policy::{NewEvent, Refusal, RefusalCode};
 use crate::doc::{DocKind, TicketDoc};
-use crate::event::{EventBody, StoredEvent};
-use crate::hlc::Hlc;
+use crate::error::DocError;
+use crate::event::StoredEvent;
 use crate::ids;
+use crate::view::BODY_BYTES_MAX;
 
 /// The authenticated agent behind a push.
 #[derive(Debug, Clone)]
@@ -32,23 +35,6 @@ pub struct Principal {
     pub internal_notes: bool,
 }
 
-/// Why a document was refused: data, not an error.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Refusal {
-    /// The agent may not make this write (403).
-    Forbidden(String),
-    /// The data is not a valid tickets document (400).
-    Invalid(String),
-}
-
-impl Refusal {
-    pub fn reason(&self) -> &str {
-        match self {
-            Refusal::Forbidden(r) | Refusal::Invalid(r) => r,
-        }
-    }
-}
-
 /// A pushed document that passed.
 pub struct Ingested {
     pub doc: TicketDoc,
@@ -57,27 +43,36 @@ pub struct Ingested {
     /// The pushed bytes when they were a whole compact save of a document
     /// new to the relay: stored as they are, with no second save.
     pub whole_save: Option<Vec<u8>>,
-    /// Keys of events that are new to the relay.
-    pub new_event_keys: Vec<String>,
+    /// Events that are new to the relay, with the time their device says
+    /// each was written.
+    pub new_events: Vec<NewEvent>,
     pub heads: Vec<ChangeHash>,
 }
 
 /// Merges pushed bytes into the relay's copy (`existing`, saved bytes) and
-/// checks every new change against the principal.
+/// checks every new change against the principal: changes of the agent's
+/// own devices operation by operation ([`change_policy`]), the genesis and
+/// prefill by recomputing them, anything else refused. `now_ms` is the
+/// relay's receipt time.
 pub fn ingest(
     id: &str,
     kind: &str,
     existing: Option<&[u8]>,
     data: &[u8],
     who: &Principal,
+    now_ms: i64,
 ) -> Result<Ingested, Refusal> {
-    let uuid = Uuid::parse_str(id).map_err(|_| Refusal::Invalid(format!("'{id}' is not a ticket id")))?;
-    let kind = DocKind::parse(kind).ok_or_else(|| Refusal::Invalid(format!("unknown document kind '{kind}'")))?;
+    let uuid = parse_ticket_id(id)?;
+    let kind = DocKind::parse(kind)
+        .ok_or_else(|| Refusal::new(RefusalCode::UnknownKind, format!("unknown document kind '{}'", short(kind))))?;
     if kind == DocKind::Notes && !who.internal_notes {
-        return Err(Refusal::Forbidden(format!("agent '{}' may not write internal notes", who.agent)));
+        return Err(Refusal::new(
+            RefusalCode::NotesForbidden,
+            format!("agent '{}' may not write internal notes", who.agent),
+        ));
     }
     if data.is_empty() {
-        return Err(Refusal::Invalid("empty document data".into()));
+        return Err(Refusal::new(RefusalCode::CorruptData, "empty document data"));
     }
     // A document new to the relay usually arrives as a whole compact save:
     // load it directly (and keep its bytes) instead of replaying it onto a
@@ -90,90 +85,114 @@ pub fn ingest(
     let mut doc = match (fresh, existing) {
         (Some(d), _) => d,
         (None, Some(b)) => TicketDoc::load_stored(uuid, kind, b)
-            .map_err(|e| Refusal::Invalid(format!("stored copy unreadable: {e}")))?,
+            .map_err(|e| Refusal::new(RefusalCode::BadShape, format!("stored copy unreadable: {e}")))?,
         (None, None) => TicketDoc::genesis(uuid, kind),
     };
     let old_heads = if loaded_whole { Vec::new() } else { doc.heads() };
     let mut old_keys: HashSet<String> = HashSet::new();
+    let mut has_creation = false;
     if existing.is_some() {
-        old_keys.extend(doc.raw_events().into_iter().map(|(k, _)| k));
+        for (k, v) in doc.raw_events() {
+            has_creation |= v.as_deref().and_then(|v| StoredEvent::decode(v).ok()).is_some_and(|e| e.is_creation());
+            old_keys.insert(k);
+        }
     }
     if !loaded_whole {
-        doc.load_incremental(data).map_err(|e| Refusal::Invalid(format!("corrupt document data: {e}")))?;
+        doc.load_incremental(data).map_err(|e| match e {
+            DocError::MissingDeps => {
+                Refusal::new(RefusalCode::MissingDeps, "the data depends on changes the relay does not have")
+            }
+            e => Refusal::new(RefusalCode::CorruptData, format!("corrupt document data: {e}")),
+        })?;
     }
-    let new_changes = doc.changes_meta_since(&old_heads);
+    let new_changes = doc.changes_since(&old_heads);
     if new_changes.is_empty() {
         let heads = doc.heads();
-        return Ok(Ingested { doc, new_changes: 0, new_event_keys: Vec::new(), heads, whole_save: None });
+        return Ok(Ingested { doc, new_changes: 0, new_events: Vec::new(), heads, whole_save: None });
     }
-    doc.check_shape().map_err(|e| Refusal::Invalid(format!("not a valid {} document: {e}", kind.as_str())))?;
 
     // The genesis is recomputed only when a change needs it.
     let mut genesis_cache: Option<Vec<ChangeHash>> = None;
     let mut genesis = || genesis_cache.get_or_insert_with(|| TicketDoc::genesis(uuid, kind).heads_owned()).clone();
     let genesis_actor = ids::genesis_actor(uuid, kind.as_str());
+    let objects = doc.policy_objects();
+    let is_conversation = doc.conversation_json().is_some();
+    let mut new_events: Vec<NewEvent> = Vec::new();
     for change in &new_changes {
-        if who.actors.contains(&change.actor) {
+        let actor = change.actor_id();
+        if who.actors.contains(actor) {
+            let cx = Context {
+                kind,
+                agent: &who.agent,
+                now_ms,
+                existing_keys: &old_keys,
+                has_creation: has_creation || new_events.iter().any(|e| e.is_creation),
+                is_conversation,
+            };
+            let added = change_policy::check_change(change, &objects, &cx)?;
+            if let Some(dup) = added.iter().find(|e| new_events.iter().any(|n| n.key == e.key)) {
+                return Err(Refusal::new(
+                    RefusalCode::EventOverwrite,
+                    format!("two changes write event {}", short(&dup.key)),
+                ));
+            }
+            new_events.extend(added);
             continue;
         }
-        if change.actor == genesis_actor {
-            let genesis = genesis();
-            if genesis.first() != Some(&change.hash) {
-                return Err(Refusal::Forbidden("a change claims to be the genesis but is not".into()));
+        if *actor == genesis_actor {
+            if genesis().first() != Some(&change.hash()) {
+                return Err(Refusal::new(RefusalCode::ForgedGenesis, "a change claims to be the genesis but is not"));
             }
             continue;
         }
-        if kind == DocKind::Ticket && change.seq == 1 && change.deps == genesis() {
-            if let Some(full) = doc.change_by_hash(&change.hash) {
-                if is_prefill(uuid, &full, &genesis()) {
-                    continue;
-                }
-            }
+        if kind == DocKind::Ticket
+            && change.seq() == 1
+            && change.deps() == genesis()
+            && is_prefill(uuid, change, &genesis())
+        {
+            continue;
         }
-        return Err(Refusal::Forbidden(format!(
-            "a change is signed by actor {} which is not registered to agent '{}'",
-            change.actor.to_hex_string(),
-            who.agent
-        )));
+        return Err(Refusal::new(
+            RefusalCode::Impersonation,
+            format!(
+                "a change is signed by actor {} which is not registered to agent '{}'",
+                actor.to_hex_string(),
+                who.agent
+            ),
+        ));
+    }
+    // The allow-list keeps the root as the genesis made it; the shape is
+    // still checked, as a second line.
+    doc.check_shape()
+        .map_err(|e| Refusal::new(RefusalCode::BadShape, format!("not a valid {} document: {e}", kind.as_str())))?;
+    if doc.description().len() > DESCRIPTION_BYTES_MAX {
+        return Err(Refusal::new(RefusalCode::EventInvalid, "the description is too long"));
     }
     let new_change_count = new_changes.len();
-
-    let mut new_event_keys = Vec::new();
-    for (key, raw, op) in doc.raw_events_with_ops() {
-        if old_keys.contains(&key) {
-            continue;
-        }
-        let ExId::Id(_, actor, _) = &op else { continue };
-        new_event_keys.push(key.clone());
-        let ev = raw
-            .as_deref()
-            .ok_or_else(|| "event is not a string".to_string())
-            .and_then(StoredEvent::decode)
-            .map_err(|e| Refusal::Invalid(format!("event {key}: {e}")))?;
-        let stamp = key.parse::<Hlc>().map_err(|e| Refusal::Invalid(e.to_string()))?;
-        if who.actors.contains(actor) {
-            if ev.by != who.agent {
-                return Err(Refusal::Forbidden(format!(
-                    "event {key} names '{}' as its author but was written by '{}'",
-                    ev.by, who.agent
-                )));
-            }
-            if stamp.replica != ids::replica_of(actor) {
-                return Err(Refusal::Forbidden(format!("event {key} carries another device's clock stamp")));
-            }
-        }
-        let is_note = matches!(ev.body, EventBody::Note { .. });
-        if is_note != (kind == DocKind::Notes) {
-            return Err(Refusal::Invalid(format!(
-                "event {key}: {} in the {} document",
-                if is_note { "an internal note" } else { "a ticket event" },
-                kind.as_str()
-            )));
-        }
-    }
     let heads = doc.heads();
     let whole_save = loaded_whole.then(|| data.to_vec());
-    Ok(Ingested { doc, new_changes: new_change_count, new_event_keys, heads, whole_save })
+    Ok(Ingested { doc, new_changes: new_change_count, new_events, heads, whole_save })
+}
+
+/// The longest description a merged document may hold (four times what one
+/// device may type: concurrent edits add up).
+pub const DESCRIPTION_BYTES_MAX: usize = 4 * BODY_BYTES_MAX;
+
+/// A ticket id in its one canonical form (a lower-case hyphenated UUID):
+/// any other spelling of an id is refused, never stored as a second key.
+pub fn parse_ticket_id(id: &str) -> Result<Uuid, Refusal> {
+    match Uuid::parse_str(id) {
+        Ok(u) if u.hyphenated().to_string() == id => Ok(u),
+        Ok(u) => Err(Refusal::new(
+            RefusalCode::NonCanonicalId,
+            format!("ticket id '{}' is not in canonical form; use '{u}'", short(id)),
+        )),
+        Err(_) => Err(Refusal::new(RefusalCode::NonCanonicalId, format!("'{}' is not a ticket id", short(id)))),
+    }
+}
+
+fn short(s: &str) -> String {
+    s.chars().take(80).collect()
 }
 
 /// A conversation prefill is accepted from anyone when it is exactly what

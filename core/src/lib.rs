@@ -12,6 +12,7 @@
 //! - [`export`]: export records (CSV rows, formula neutralization).
 //! - [`index`]: what both ends keep per ticket in their index tables.
 //! - [`ingest`]: the relay's merge-and-authorize of a pushed document.
+//! - [`change_policy`]: the allow-list of what one pushed change may do.
 //! - [`protocol`]: the sync protocol's wire types and limits.
 //! - [`sla`]: the SLA engine, a pure function of timeline, settings and now.
 //! - [`duration`]: SLA target durations as people type and read them.
@@ -22,6 +23,7 @@
 //! The core never reads the clock, never makes random ids and never touches
 //! a disk or a socket: callers pass `now`, ids and bytes in.
 
+pub mod change_policy;
 pub mod conversation;
 pub mod doc;
 pub mod duration;

@@ -102,6 +102,9 @@ pub struct SyncResponse {
     /// and the body still carries the per-document results and the pull).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The code of `error` (`forbidden` or `invalid_data`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -112,6 +115,9 @@ pub struct PushResult {
     /// Why a refused document was refused.
     #[serde(default)]
     pub reason: Option<String>,
+    /// The refusal's stable code (see `change_policy::RefusalCode`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
     /// The relay's heads for the document after the push (hex hashes).
     #[serde(default)]
     pub heads: Vec<String>,

@@ -80,6 +80,9 @@ pub struct TicketView {
     pub problems: Vec<String>,
     /// The key of the edit currently shown for each field.
     pub current_edits: Vec<(Field, String)>,
+    /// When each event was written by its device's own clock, by stamp key
+    /// (events that carry it; see [`TicketView::written_ms`]).
+    pub written: HashMap<String, i64>,
 }
 
 struct Winner {
@@ -258,6 +261,8 @@ pub fn materialize(doc: &TicketDoc, notes: Option<&TicketDoc>) -> Result<TicketV
     let mut created_priority: Option<Priority> = None;
     let mut comments = Vec::new();
     let mut updated_at: Option<Hlc> = None;
+    let mut written: HashMap<String, i64> = HashMap::new();
+    written.extend(events.iter().filter_map(|(at, ev)| Some((at.encode(), ev.at?))));
 
     for (at, ev) in &events {
         let by = ev.by.as_str();
@@ -331,7 +336,12 @@ pub fn materialize(doc: &TicketDoc, notes: Option<&TicketDoc>) -> Result<TicketV
         let notes = decoded_events(n, &mut ps)
             .into_iter()
             .filter_map(|(at, ev)| match ev.body {
-                EventBody::Note { body } => Some(Entry { at, by: ev.by, body }),
+                EventBody::Note { body } => {
+                    if let Some(w) = ev.at {
+                        written.insert(at.encode(), w);
+                    }
+                    Some(Entry { at, by: ev.by, body })
+                }
                 _ => None,
             })
             .collect::<Vec<_>>();
@@ -378,10 +388,23 @@ pub fn materialize(doc: &TicketDoc, notes: Option<&TicketDoc>) -> Result<TicketV
         },
         history: r.history,
         problems: r.problems,
+        written,
     })
 }
 
 impl TicketView {
+    /// When the event with stamp `h` was written, by its own device's clock
+    /// (what a node shows and counts; the relay corrects it further). The
+    /// stamp orders events and may run ahead of every clock involved (it
+    /// passes every stamp its device had seen), so it is the fallback only
+    /// for events written before they carried their time.
+    pub fn written_ms(&self, h: &Hlc) -> i64 {
+        match self.written.get(&h.encode()) {
+            Some(ms) => *ms,
+            None => i64::try_from(h.wall_ms).unwrap_or(i64::MAX),
+        }
+    }
+
     /// The latest stamp in the ticket, so a replica's clock can be moved past
     /// it before editing: an edit made after seeing another wins over it.
     pub fn max_stamp(&self) -> &Hlc {

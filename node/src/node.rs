@@ -11,7 +11,6 @@ use tickets_core::edit::{self, Applied, Author, Edit, NewTicket};
 use tickets_core::hlc::{Clock, Hlc};
 use tickets_core::ids;
 use tickets_core::index::{self, IndexEntry};
-use tickets_core::json::wall_time;
 use tickets_core::model::{check_name, Status};
 use tickets_core::sla::SlaSettings;
 use tickets_core::view;
@@ -111,7 +110,10 @@ impl Node {
             })
             .ok_or_else(|| corrupt("clock state unreadable"))?;
         drop(tx);
-        let clock = Clock::restore(ids::replica_of(&actor), wall_ms, counter);
+        let mut clock = Clock::restore(ids::replica_of(&actor), wall_ms, counter);
+        // A clock dragged past any honest bound (before the bound existed)
+        // would refuse every edit: it starts again from this device's time.
+        clock.forget_if_ahead(wall.now_ms());
         Ok(Node { store, home: home.to_path_buf(), agent, actor, clock, wall })
     }
 
@@ -439,10 +441,11 @@ pub(crate) fn index_row(
 ) -> Result<(IndexEntry, Option<String>, Hlc), NodeError> {
     let v = view::materialize(doc, notes.filter(|_| notes_ok))
         .map_err(|source| NodeError::Doc { id: doc.id().to_string(), source })?;
-    let entry = index::index_entry(&v, settings, now, &wall_time);
+    // A node shows each event at the time its own device's clock wrote it.
+    let written = |h: &Hlc| v.written_ms(h);
+    let entry = index::index_entry(&v, settings, now, &written);
     // A permitted reader sees the notes list even when it is empty.
-    let notes_json =
-        if notes_ok { Some(index::notes_json(&v, &wall_time).unwrap_or_else(|| "[]".into())) } else { None };
+    let notes_json = if notes_ok { Some(index::notes_json(&v, &written).unwrap_or_else(|| "[]".into())) } else { None };
     Ok((entry, notes_json, v.max_stamp().clone()))
 }
 

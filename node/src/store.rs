@@ -126,6 +126,14 @@ CREATE INDEX IF NOT EXISTS tickets_fr_warn ON tickets (fr_warn) WHERE fr_warn IS
 CREATE INDEX IF NOT EXISTS tickets_res_warn ON tickets (res_warn) WHERE res_warn IS NOT NULL;
 CREATE INDEX IF NOT EXISTS tickets_sla_static ON tickets (sla_static);
 CREATE INDEX IF NOT EXISTS tickets_sla_none ON tickets (sla_static) WHERE sla_static = 0 AND fr_due IS NULL AND res_due IS NULL;
+CREATE TABLE IF NOT EXISTS quarantine (
+    id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    bytes BLOB NOT NULL,
+    reason TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    PRIMARY KEY (id, kind, at)
+);
 CREATE INDEX IF NOT EXISTS tickets_due ON tickets (
     coalesce(min(coalesce(fr_due, res_due), coalesce(res_due, fr_due)), 9223372036854775807));
 ";
@@ -379,6 +387,18 @@ impl Tx<'_> {
             )
             .db(self.path)?;
         Ok(())
+    }
+
+    /// Keeps a pulled document that could not be used aside (with why), and
+    /// records it on its ticket like a refusal, so `show` and `sync` say so.
+    pub fn quarantine(&self, id: &str, kind: &str, bytes: &[u8], reason: &str, at: i64) -> Result<(), NodeError> {
+        self.tx
+            .execute(
+                "INSERT OR REPLACE INTO quarantine (id, kind, bytes, reason, at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![id, kind, bytes, reason, at],
+            )
+            .db(self.path)?;
+        self.add_refusal(Some(id), kind, reason, at)
     }
 
     /// Refusals recorded for a ticket: (kind, reason, at).

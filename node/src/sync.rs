@@ -94,6 +94,9 @@ pub struct SyncReport {
     pub cursor: u64,
     /// True when the sync stopped at the round limit with work left.
     pub incomplete: bool,
+    /// Pulled documents that could not be used, kept aside (quarantined);
+    /// their tickets show it.
+    pub damaged: Vec<Refused>,
 }
 
 /// Progress of a running sync, for a terminal display.
@@ -542,28 +545,41 @@ impl Node {
                 }
                 pulled.push((d, uuid, kind, data));
             }
-            let merged = tickets_core::par::parallel_map(pulled, |(d, uuid, kind, data)| {
+            // A document that cannot be merged or materialized is
+            // quarantined: its pulled bytes are kept aside, this device's
+            // copy stays as it was, the ticket shows it as damaged, and the
+            // rest of the page goes on.
+            let results = tickets_core::par::parallel_map(pulled, |(d, uuid, kind, data)| {
                 let stored = held.get(d.id.as_str()).and_then(|h| h.bytes(kind));
-                merge_pulled(d, uuid, kind, data, stored).map(|(mut doc, bytes)| {
-                    let heads = heads_text(&hex_heads(doc.heads()));
-                    (d, kind, doc, (bytes, heads))
-                })
+                match merge_pulled(d, uuid, kind, &data, stored) {
+                    Ok((mut doc, bytes)) => {
+                        let heads = heads_text(&hex_heads(doc.heads()));
+                        Ok((d, kind, doc, data, (bytes, heads)))
+                    }
+                    Err(reason) => Err((d, kind, data, reason)),
+                }
             })
-            .ok_or_else(|| SyncError::Protocol("a merge worker failed".into()))?
-            .into_iter()
-            .collect::<Result<Vec<_>, SyncError>>()?;
+            .ok_or_else(|| SyncError::Protocol("a merge worker failed".into()))?;
+            let mut merged = Vec::with_capacity(results.len());
+            let mut damaged: Vec<(&DocData, DocKind, Vec<u8>, String)> = Vec::new();
+            for r in results {
+                match r {
+                    Ok(m) => merged.push(m),
+                    Err(q) => damaged.push(q),
+                }
+            }
             // Each merged document by (id, kind), and the tickets touched.
             let mut by_doc: HashMap<(&str, DocKind), &TicketDoc> = HashMap::new();
             let mut touched: Vec<(&str, Uuid)> = Vec::new();
             let mut seen: HashSet<&str> = HashSet::new();
-            for (d, kind, doc, _) in &merged {
+            for (d, kind, doc, _, _) in &merged {
                 by_doc.insert((d.id.as_str(), *kind), doc);
                 if seen.insert(d.id.as_str()) {
                     touched.push((d.id.as_str(), doc.id()));
                 }
             }
             let merged_doc = |id: &str, kind: DocKind| by_doc.get(&(id, kind)).copied();
-            let indexed = tickets_core::par::parallel_map(touched, |(id, uuid)| -> Result<_, NodeError> {
+            let indexed = tickets_core::par::parallel_map(touched, |(id, uuid)| {
                 let load = |kind: DocKind| -> Result<Option<TicketDoc>, NodeError> {
                     match (merged_doc(id, kind), held.get(id).and_then(|h| h.bytes(kind))) {
                         (None, Some(b)) => TicketDoc::load_stored(uuid, kind, b)
@@ -572,30 +588,52 @@ impl Node {
                         _ => Ok(None),
                     }
                 };
-                let (stored_ticket, stored_notes) = (load(DocKind::Ticket)?, load(DocKind::Notes)?);
-                // Notes may arrive before their ticket: the ticket's own
-                // arrival indexes it then.
-                let Some(ticket) = merged_doc(id, DocKind::Ticket).or(stored_ticket.as_ref()) else {
-                    return Ok(None);
-                };
-                let notes = merged_doc(id, DocKind::Notes).or(stored_notes.as_ref());
-                crate::node::index_row(ticket, notes, notes_ok, &settings, now).map(|row| Some((id, row)))
+                let row = (|| {
+                    let (stored_ticket, stored_notes) = (load(DocKind::Ticket)?, load(DocKind::Notes)?);
+                    // Notes may arrive before their ticket: the ticket's own
+                    // arrival indexes it then.
+                    let Some(ticket) = merged_doc(id, DocKind::Ticket).or(stored_ticket.as_ref()) else {
+                        return Ok(None);
+                    };
+                    let notes = merged_doc(id, DocKind::Notes).or(stored_notes.as_ref());
+                    crate::node::index_row(ticket, notes, notes_ok, &settings, now).map(Some)
+                })();
+                (id, row)
             })
             .ok_or_else(|| SyncError::Protocol("an index worker failed".into()))?;
-            for (d, kind, _, (bytes, heads)) in &merged {
-                tx.save_pulled(&d.id, kind.as_str(), bytes)?;
+            let mut rows = Vec::new();
+            let mut unusable: HashMap<&str, String> = HashMap::new();
+            for (id, row) in indexed {
+                match row {
+                    Ok(Some(r)) => rows.push((id, r)),
+                    Ok(None) => {}
+                    Err(e) => {
+                        unusable.insert(id, e.to_string());
+                    }
+                }
+            }
+            for (d, kind, _, data, (bytes, heads)) in merged {
+                if let Some(reason) = unusable.get(d.id.as_str()) {
+                    damaged.push((d, kind, data, reason.clone()));
+                    continue;
+                }
+                tx.save_pulled(&d.id, kind.as_str(), &bytes)?;
                 report.pulled += 1;
                 // What this device holds of a clean document, the relay holds
                 // too: later pushes send only what comes after.
-                tx.set_synced_if_clean(&d.id, kind.as_str(), heads)?;
+                tx.set_synced_if_clean(&d.id, kind.as_str(), &heads)?;
             }
-            for row in indexed {
-                let Some((id, (entry, notes_json, stamp))) = row? else { continue };
+            for (id, (entry, notes_json, stamp)) in rows {
                 tx.upsert_index(&entry, notes_json.as_deref(), true)?;
                 stamps.push(stamp);
                 if let Some(s) = sla.get(id) {
                     set_relay_sla(&tx, id, s, now, skew)?;
                 }
+            }
+            for (d, kind, data, reason) in damaged {
+                let reason = format!("damaged copy from the relay, kept aside: {reason}");
+                tx.quarantine(&d.id, kind.as_str(), &data, &reason, now)?;
+                report.damaged.push(Refused { ticket: d.id.clone(), kind: kind.as_str().into(), reason });
             }
             tx.set_meta(M_CURSOR, &page.cursor.to_string())?;
             if page.bootstrap.is_none() {
@@ -608,7 +646,7 @@ impl Node {
             )?;
         }
         for s in &stamps {
-            clock.observe(s);
+            clock.observe(s, now);
         }
         Node::save_clock_of(clock, &tx)?;
         tx.commit()?;
@@ -707,35 +745,39 @@ impl Held {
 
 /// Merges pulled data into the copy this device holds (or takes a document
 /// new to it): the merged document and the bytes to store.
+/// Merges a pulled document into what this device holds of it. `Err`
+/// says why it cannot be used (damaged bytes, a stored copy that does not
+/// load, a document that is no longer shaped like a ticket document).
 fn merge_pulled(
     d: &DocData,
     uuid: Uuid,
     kind: DocKind,
-    data: Vec<u8>,
+    data: &[u8],
     stored: Option<&[u8]>,
-) -> Result<(TicketDoc, Vec<u8>), SyncError> {
-    let unusable =
-        |e: tickets_core::DocError| SyncError::Protocol(format!("ticket {}: relay sent unusable data: {e}", d.id));
-    match stored {
+) -> Result<(TicketDoc, Vec<u8>), String> {
+    let unusable = |e: tickets_core::DocError| format!("ticket {}: relay sent unusable data: {e}", d.id);
+    let (doc, bytes) = match stored {
         Some(b) => {
-            let mut doc = TicketDoc::load_stored(uuid, kind, b)
-                .map_err(|source| SyncError::Node(NodeError::Doc { id: d.id.clone(), source }))?;
-            doc.load_incremental(&data).map_err(unusable)?;
+            let mut doc =
+                TicketDoc::load_stored(uuid, kind, b).map_err(|e| format!("this device's copy does not load: {e}"))?;
+            doc.load_incremental(data).map_err(unusable)?;
             let b = doc.save();
-            Ok((doc, b))
+            (doc, b)
         }
         // A document new to this device usually arrives as a compact save:
         // keep its bytes as they are.
-        None => match TicketDoc::load(uuid, kind, &data) {
-            Ok(doc) => Ok((doc, data)),
+        None => match TicketDoc::load(uuid, kind, data) {
+            Ok(doc) => (doc, data.to_vec()),
             Err(_) => {
                 let mut doc = TicketDoc::genesis(uuid, kind);
-                doc.load_incremental(&data).map_err(unusable)?;
+                doc.load_incremental(data).map_err(unusable)?;
                 let b = doc.save();
-                Ok((doc, b))
+                (doc, b)
             }
         },
-    }
+    };
+    doc.check_shape().map_err(unusable)?;
+    Ok((doc, bytes))
 }
 
 /// Registers an actor with the relay for the token's agent.

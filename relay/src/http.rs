@@ -212,13 +212,9 @@ async fn sync(
     let body = body.map_err(body_error)?;
     Metrics::add(&state.metrics.sync_bytes_in, body.len() as u64);
     let req: SyncRequest = parse_json(&body)?;
-    crate::sync::check(&caller, &req).map_err(|r| match r {
-        crate::sync::SyncRefusal::Protocol(_) => {
-            AppError::new(StatusCode::BAD_REQUEST, "protocol_version", r.message())
-        }
-        crate::sync::SyncRefusal::DeviceUnregistered => {
-            AppError::new(StatusCode::FORBIDDEN, "device_unregistered", r.message())
-        }
+    crate::sync::check(&caller, &req, now_ms()).map_err(|r| {
+        let (status, code) = r.status_and_code();
+        AppError::new(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), code, r.message())
     })?;
     let db = state.db.clone();
     let handled =

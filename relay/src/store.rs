@@ -17,7 +17,7 @@ use serde::Serialize;
 use tickets_core::doc::{DocKind, TicketDoc};
 use tickets_core::hlc::Hlc;
 use tickets_core::index::{self, IndexEntry, ListQuery, ListSql, SqlArg};
-use tickets_core::ingest::{self, Principal, Refusal};
+use tickets_core::ingest::{self, Principal, Refusal, RefusalCode};
 use tickets_core::par::parallel_map;
 use tickets_core::protocol::{
     decode_data, encode_data, BootstrapPos, DocData, PullPage, PullRequest, PushResult, RawSlaInput, Settings,
@@ -415,7 +415,11 @@ impl Conn {
     }
 
     /// Registers a device actor to an agent (idempotent for the same agent).
+    /// The actor is stored in its canonical form (lower-case hex), so any
+    /// other spelling of a registered actor finds its owner.
     pub fn register_device(&mut self, actor: &str, agent: &str, now: i64) -> Result<(), StoreError> {
+        let canonical = ActorId::try_from(actor).map(|a| a.to_hex_string()).unwrap_or_else(|_| actor.to_string());
+        let actor = canonical.as_str();
         let path = self.path.clone();
         let tx = self.tx()?;
         let owner: Option<String> =
@@ -561,10 +565,10 @@ impl Conn {
             settings_text = sla_settings_text(&read, &path)?;
             for item in items {
                 if !seen.insert((item.id.as_str(), item.kind.as_str())) {
-                    decoded.push(Err(Refusal::Invalid("the same document twice in one push".into())));
+                    decoded.push(Err(Refusal::new(RefusalCode::Duplicate, "the same document twice in one push")));
                     continue;
                 }
-                decoded.push(decode_data(&item.data).map_err(Refusal::Invalid));
+                decoded.push(decode_data(&item.data).map_err(|e| Refusal::new(RefusalCode::CorruptData, e)));
                 // (A bad id or kind is refused by ingest, which names it.)
                 let valid = DocKind::parse(&item.kind).is_some() && Uuid::parse_str(&item.id).is_ok();
                 if valid && !snapshot.contains_key(&item.id) {
@@ -577,7 +581,7 @@ impl Conn {
 
         // 2. Merge, authorize, save and index, on all cores.
         let merge = |item: &DocData, data: &[u8], stored: Option<&[u8]>| -> Result<Merged, Refusal> {
-            let mut ing = ingest::ingest(&item.id, &item.kind, stored, data, &principal)?;
+            let mut ing = ingest::ingest(&item.id, &item.kind, stored, data, &principal, now)?;
             let bytes = match (ing.new_changes, ing.whole_save.take()) {
                 (0, _) => None,
                 (_, Some(b)) => Some(b),
@@ -621,10 +625,8 @@ impl Conn {
             let mut times = snap.times.clone();
             for kind in [DocKind::Ticket, DocKind::Notes] {
                 let Some(m) = accepted.get(&(id, kind.as_str())) else { continue };
-                for key in &m.ing.new_event_keys {
-                    if let Ok(stamp) = key.parse::<Hlc>() {
-                        times.entry(key.clone()).or_insert_with(|| effective_time(&stamp, offset_ms, now));
-                    }
+                for e in &m.ing.new_events {
+                    times.entry(e.key.clone()).or_insert_with(|| effective_time(e.written_ms, offset_ms, now));
                 }
             }
             Ok(index_row(ticket, notes, &times, &settings, now))
@@ -667,15 +669,17 @@ impl Conn {
             let m = match result {
                 Ok(m) => m,
                 Err(r) => {
-                    match r {
-                        Refusal::Forbidden(_) => out.forbidden += 1,
-                        Refusal::Invalid(_) => out.invalid += 1,
+                    if r.is_forbidden() {
+                        out.forbidden += 1;
+                    } else {
+                        out.invalid += 1;
                     }
                     out.results.push(PushResult {
                         id: item.id.clone(),
                         kind: item.kind.clone(),
                         accepted: false,
                         reason: Some(r.reason().to_string()),
+                        code: Some(r.code.as_str().to_string()),
                         heads: Vec::new(),
                         sla: None,
                     });
@@ -705,9 +709,8 @@ impl Conn {
                         "INSERT OR IGNORE INTO event_times (id, key, effective_ms, received_ms) VALUES (?1, ?2, ?3, ?4)",
                     )
                     .db(&path)?;
-                for key in &m.ing.new_event_keys {
-                    let Ok(stamp) = key.parse::<Hlc>() else { continue };
-                    st.execute(params![item.id, key, effective_time(&stamp, offset_ms, now), now]).db(&path)?;
+                for e in &m.ing.new_events {
+                    st.execute(params![item.id, e.key, effective_time(e.written_ms, offset_ms, now), now]).db(&path)?;
                 }
                 if !is_fresh && !reindex_again.contains(&item.id.as_str()) {
                     reindex_again.push(item.id.as_str());
@@ -718,6 +721,7 @@ impl Conn {
                 kind: item.kind.clone(),
                 accepted: true,
                 reason: None,
+                code: None,
                 heads: m.ing.heads.iter().map(|h| h.to_string()).collect(),
                 sla: None,
             });
@@ -1196,11 +1200,11 @@ pub struct ExportFilter {
     pub notes: bool,
 }
 
-/// An event's effective time: its stamp corrected by the device's measured
-/// clock offset, and never later than the moment the relay received it.
-pub fn effective_time(stamp: &Hlc, offset_ms: i64, received_ms: i64) -> i64 {
-    let wall = i64::try_from(stamp.wall_ms).unwrap_or(i64::MAX);
-    wall.saturating_sub(offset_ms).min(received_ms)
+/// An event's effective time: when its device says it was written,
+/// corrected by the device's measured clock offset, and never later than
+/// the moment the relay received it.
+pub fn effective_time(written_ms: i64, offset_ms: i64, received_ms: i64) -> i64 {
+    written_ms.saturating_sub(offset_ms).min(received_ms)
 }
 
 /// The SLA settings as stored (JSON text), inside a transaction.

@@ -2,6 +2,7 @@
 //! authenticated device's request. The HTTP handler and the deterministic
 //! simulation both call [`handle_sync`].
 
+use tickets_core::change_policy::CLOCK_OFFSET_MS_MAX;
 use tickets_core::protocol::{Access, SyncRequest, SyncResponse, PROTOCOL_VERSION};
 
 use crate::store::{Caller, Conn, StoreError};
@@ -11,11 +12,35 @@ use crate::store::{Caller, Conn, StoreError};
 pub enum SyncRefusal {
     Protocol(u32),
     DeviceUnregistered,
+    /// The device id is not a lower-case hex actor id.
+    NonCanonicalDevice,
+    /// The device's clock is further from the relay's than
+    /// [`CLOCK_OFFSET_MS_MAX`] (the offset, in ms).
+    ClockSkew(i64),
 }
 
 impl SyncRefusal {
+    /// The HTTP status and error code of the refusal.
+    pub fn status_and_code(&self) -> (u16, &'static str) {
+        match self {
+            SyncRefusal::Protocol(_) => (400, "protocol_version"),
+            SyncRefusal::DeviceUnregistered => (403, "device_unregistered"),
+            SyncRefusal::NonCanonicalDevice => (400, "non_canonical_id"),
+            SyncRefusal::ClockSkew(_) => (400, "clock_skew"),
+        }
+    }
+
     pub fn message(&self) -> String {
         match self {
+            SyncRefusal::NonCanonicalDevice => "device must be a lower-case hex actor id".into(),
+            SyncRefusal::ClockSkew(offset) => {
+                let hours = offset.unsigned_abs() / 3_600_000;
+                let way = if *offset > 0 { "ahead of" } else { "behind" };
+                format!(
+                    "this device's clock is {hours} h {way} the relay's (more than {} days): set the device's date and time right, then sync again",
+                    CLOCK_OFFSET_MS_MAX / 86_400_000
+                )
+            }
             SyncRefusal::Protocol(v) => {
                 format!("protocol version {v} is not supported; this relay speaks version {PROTOCOL_VERSION}")
             }
@@ -42,13 +67,22 @@ pub fn access(c: &Caller) -> Access {
     Access { agent: c.agent.name.clone(), role: c.agent.role.clone(), internal_notes: c.agent.may_read_notes() }
 }
 
-pub fn check(caller: &Caller, req: &SyncRequest) -> Result<(), SyncRefusal> {
+/// Checks a request before any work: protocol, the device (canonical and
+/// registered to the caller) and the device's clock, at the relay's `now`.
+pub fn check(caller: &Caller, req: &SyncRequest, now: i64) -> Result<(), SyncRefusal> {
     if req.protocol != PROTOCOL_VERSION {
         return Err(SyncRefusal::Protocol(req.protocol));
     }
-    let registered = automerge::ActorId::try_from(req.device.as_str()).is_ok_and(|a| caller.actors.contains(&a));
-    if !registered {
+    let actor = automerge::ActorId::try_from(req.device.as_str()).map_err(|_| SyncRefusal::DeviceUnregistered)?;
+    if actor.to_hex_string() != req.device {
+        return Err(SyncRefusal::NonCanonicalDevice);
+    }
+    if !caller.actors.contains(&actor) {
         return Err(SyncRefusal::DeviceUnregistered);
+    }
+    let offset = req.clock_ms.saturating_sub(now);
+    if offset.saturating_abs() > CLOCK_OFFSET_MS_MAX {
+        return Err(SyncRefusal::ClockSkew(offset));
     }
     Ok(())
 }
@@ -69,6 +103,7 @@ pub fn handle_sync(conn: &mut Conn, caller: &Caller, req: &SyncRequest, now: i64
     let epoch = conn.epoch()?;
     let mut status = 200;
     let mut error = None;
+    let mut code = None;
     let (mut accepted, mut changes, mut refused) = (0, 0, 0);
     let mut pushed = Vec::new();
     if let Some(o) = outcome {
@@ -78,9 +113,11 @@ pub fn handle_sync(conn: &mut Conn, caller: &Caller, req: &SyncRequest, now: i64
         if o.accepted == 0 && o.forbidden > 0 {
             status = 403;
             error = Some("every pushed document was refused: forbidden write".to_string());
+            code = Some("forbidden".to_string());
         } else if o.accepted == 0 && o.invalid > 0 {
             status = 400;
             error = Some("every pushed document was refused: invalid data".to_string());
+            code = Some("invalid_data".to_string());
         }
         pushed = o.results;
     }
@@ -93,6 +130,7 @@ pub fn handle_sync(conn: &mut Conn, caller: &Caller, req: &SyncRequest, now: i64
         access: access(caller),
         epoch,
         error,
+        code,
     };
     Ok(Handled { status, response, max_seq, accepted, changes, refused })
 }

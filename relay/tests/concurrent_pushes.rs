@@ -33,7 +33,7 @@ impl Transport for Direct {
             .unwrap_or(0);
         let run = |c: &mut tickets_relay::store::Conn| -> Result<SyncResponse, tickets_relay::StoreError> {
             let caller = c.caller(&self.token_hash)?.expect("a known agent");
-            relay_sync::check(&caller, req).expect("registered device");
+            relay_sync::check(&caller, req, now).expect("registered device");
             Ok(relay_sync::handle_sync(c, &caller, req, now)?.response)
         };
         Ok(self.db.with(run).expect("a sync exchange never fails"))

@@ -1189,7 +1189,7 @@ impl Link<'_> {
 fn deliver(relay: &mut Conn, token_hash: &str, req: &SyncRequest, now: i64) -> Result<SyncResponse, SyncError> {
     let caller = relay.caller(token_hash).unwrap_or_else(|e| panic!("relay: looking up the caller failed: {e}"));
     let Some(caller) = caller else { return Err(SyncError::Unauthorized) };
-    if let Err(refusal) = relay_sync::check(&caller, req) {
+    if let Err(refusal) = relay_sync::check(&caller, req, now) {
         return Err(SyncError::Refused { status: 400, message: refusal.message() });
     }
     match relay_sync::handle_sync(relay, &caller, req, now) {

@@ -1,0 +1,336 @@
+//! What one pushed change may do: an allow-list, checked operation by
+//! operation.
+//!
+//! A device writes exactly three shapes of operation, and the relay accepts
+//! these and nothing else from an agent's own change:
+//! - **a new event**: a string put under a *new* key of the `events` map,
+//!   the key a clock stamp of the author's own device that is not later
+//!   than the relay's receipt time plus [`STAMP_AHEAD_MS_MAX`], the value an
+//!   event whose author (`by`) is the authenticated agent, of a kind that
+//!   belongs in this document (internal notes only in the notes document);
+//! - **text splices** in the ticket's `description` (inserted characters and
+//!   deleted ones), nothing else in that object;
+//! - nothing at all in the root, and no new object anywhere.
+//!
+//! Everything else is refused with a [`RefusalCode`]: overwriting or
+//! deleting an existing event (the key already has a value), any root
+//! change, a nested object, counters and marks, a note-kind event in the
+//! public document. The deterministic genesis and conversation prefill are
+//! not checked here: they are recomputed byte for byte by the ingest.
+
+use std::collections::HashSet;
+
+use automerge::legacy::{ElementId, Key, ObjectId, OpId, OpType};
+use automerge::{ActorId, Change, ScalarValue};
+
+use crate::doc::DocKind;
+use crate::event::{EventBody, StoredEvent};
+use crate::hlc::Hlc;
+use crate::ids;
+use crate::view::{BODY_BYTES_MAX, SUBJECT_BYTES_MAX};
+
+pub use crate::hlc::{CLOCK_OFFSET_MS_MAX, STAMP_AHEAD_MS_MAX};
+
+/// How far before its receipt an event may say it was written (a device
+/// offline for longer has its old events refused, not dated decades back).
+pub const EVENT_AGE_MS_MAX: i64 = 366 * 24 * 3600 * 1000;
+
+/// Why a pushed document was refused, as a stable code the device records
+/// and matches on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RefusalCode {
+    /// The id is not a ticket id in its canonical form (lower-case UUID).
+    NonCanonicalId,
+    /// The document kind is not `ticket` or `notes`.
+    UnknownKind,
+    /// The bytes are not Automerge data, or are damaged.
+    CorruptData,
+    /// The data depends on changes the relay does not have.
+    MissingDeps,
+    /// The merged document no longer has the shape of a ticket document.
+    BadShape,
+    /// A change is signed by an actor not registered to the agent.
+    Impersonation,
+    /// A change claims to be the genesis or a prefill but is not.
+    ForgedGenesis,
+    /// The agent may not write internal notes.
+    NotesForbidden,
+    /// An operation outside the allow-list (root, nested object, counter,
+    /// mark, an object the schema does not have).
+    OpNotAllowed,
+    /// An operation overwrites an existing event.
+    EventOverwrite,
+    /// An operation deletes an event.
+    EventDelete,
+    /// An event's key is not a clock stamp of the author's own device.
+    EventStamp,
+    /// An event's stamp or time lies outside the accepted bounds.
+    EventTime,
+    /// An event names another author.
+    EventAuthor,
+    /// An event does not decode, or breaks a limit.
+    EventInvalid,
+    /// A note in the public document, or a ticket event in the notes one.
+    WrongDocument,
+    /// The same document twice in one push.
+    Duplicate,
+}
+
+impl RefusalCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefusalCode::NonCanonicalId => "non_canonical_id",
+            RefusalCode::UnknownKind => "unknown_kind",
+            RefusalCode::CorruptData => "corrupt_data",
+            RefusalCode::MissingDeps => "missing_deps",
+            RefusalCode::BadShape => "bad_shape",
+            RefusalCode::Impersonation => "impersonation",
+            RefusalCode::ForgedGenesis => "forged_genesis",
+            RefusalCode::NotesForbidden => "notes_forbidden",
+            RefusalCode::OpNotAllowed => "op_not_allowed",
+            RefusalCode::EventOverwrite => "event_overwrite",
+            RefusalCode::EventDelete => "event_delete",
+            RefusalCode::EventStamp => "event_stamp",
+            RefusalCode::EventTime => "event_time",
+            RefusalCode::EventAuthor => "event_author",
+            RefusalCode::EventInvalid => "event_invalid",
+            RefusalCode::WrongDocument => "wrong_document",
+            RefusalCode::Duplicate => "duplicate",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RefusalCode> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
+    pub const ALL: [RefusalCode; 17] = [
+        RefusalCode::NonCanonicalId,
+        RefusalCode::UnknownKind,
+        RefusalCode::CorruptData,
+        RefusalCode::MissingDeps,
+        RefusalCode::BadShape,
+        RefusalCode::Impersonation,
+        RefusalCode::ForgedGenesis,
+        RefusalCode::NotesForbidden,
+        RefusalCode::OpNotAllowed,
+        RefusalCode::EventOverwrite,
+        RefusalCode::EventDelete,
+        RefusalCode::EventStamp,
+        RefusalCode::EventTime,
+        RefusalCode::EventAuthor,
+        RefusalCode::EventInvalid,
+        RefusalCode::WrongDocument,
+        RefusalCode::Duplicate,
+    ];
+
+    /// A forbidden write (403) rather than invalid data (400).
+    pub fn is_forbidden(self) -> bool {
+        matches!(
+            self,
+            RefusalCode::Impersonation
+                | RefusalCode::ForgedGenesis
+                | RefusalCode::NotesForbidden
+                | RefusalCode::OpNotAllowed
+                | RefusalCode::EventOverwrite
+                | RefusalCode::EventDelete
+                | RefusalCode::EventStamp
+                | RefusalCode::EventAuthor
+                | RefusalCode::WrongDocument
+        )
+    }
+}
+
+/// Why a document was refused: data, not an error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub code: RefusalCode,
+    pub reason: String,
+}
+
+impl Refusal {
+    pub fn new(code: RefusalCode, reason: impl Into<String>) -> Refusal {
+        Refusal { code, reason: reason.into() }
+    }
+
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+
+    pub fn is_forbidden(&self) -> bool {
+        self.code.is_forbidden()
+    }
+}
+
+/// The document's objects an agent's change may touch, as operation ids.
+pub struct Objects {
+    /// The `events` map (`None` only for a malformed document).
+    pub events: Option<OpId>,
+    /// The description Text (ticket documents only).
+    pub description: Option<OpId>,
+}
+
+/// What the checks need besides the change.
+pub struct Context<'a> {
+    pub kind: DocKind,
+    pub agent: &'a str,
+    /// The relay's receipt time.
+    pub now_ms: i64,
+    /// Event keys the document held before this push, and keys of events
+    /// already accepted from earlier changes of this push.
+    pub existing_keys: &'a HashSet<String>,
+    /// Whether the document already has a creation event (a second one is
+    /// only allowed on a conversation's ticket, which two devices may
+    /// create offline at once).
+    pub has_creation: bool,
+    pub is_conversation: bool,
+}
+
+/// An event a change adds, with the time its device says it was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    pub key: String,
+    pub written_ms: i64,
+    pub is_creation: bool,
+}
+
+/// Checks every operation of one change made by one of the agent's own
+/// devices. Returns the events it adds.
+pub fn check_change(change: &Change, objects: &Objects, cx: &Context<'_>) -> Result<Vec<NewEvent>, Refusal> {
+    let actor = change.actor_id().clone();
+    let expanded = change.decode();
+    let mut out = Vec::new();
+    for op in &expanded.operations {
+        let obj = match &op.obj {
+            ObjectId::Root => {
+                return Err(Refusal::new(RefusalCode::OpNotAllowed, "a change writes to the document's root"));
+            }
+            ObjectId::Id(o) => o,
+        };
+        if Some(obj) == objects.events.as_ref() {
+            out.push(check_event_op(op, &actor, cx, &out)?);
+        } else if Some(obj) == objects.description.as_ref() {
+            check_text_op(op)?;
+        } else {
+            return Err(Refusal::new(
+                RefusalCode::OpNotAllowed,
+                "a change writes to an object that a ticket document does not have",
+            ));
+        }
+    }
+    Ok(out)
+}
+
+fn check_event_op(
+    op: &automerge::legacy::Op,
+    actor: &ActorId,
+    cx: &Context<'_>,
+    earlier: &[NewEvent],
+) -> Result<NewEvent, Refusal> {
+    let key = match &op.key {
+        Key::Map(k) => k.to_string(),
+        Key::Seq(_) => return Err(Refusal::new(RefusalCode::OpNotAllowed, "a list operation on the events map")),
+    };
+    let short: String = key.chars().take(80).collect();
+    let value = match &op.action {
+        OpType::Put(ScalarValue::Str(s)) => s.to_string(),
+        OpType::Delete => {
+            return Err(Refusal::new(RefusalCode::EventDelete, format!("a change deletes event {short}")));
+        }
+        OpType::Make(_) => {
+            return Err(Refusal::new(RefusalCode::OpNotAllowed, format!("event {short} is an object, not a string")));
+        }
+        _ => return Err(Refusal::new(RefusalCode::OpNotAllowed, format!("event {short} is not a string"))),
+    };
+    if op.insert {
+        return Err(Refusal::new(RefusalCode::OpNotAllowed, "an insert into the events map"));
+    }
+    if !op.pred.is_empty() || cx.existing_keys.contains(&key) || earlier.iter().any(|e| e.key == key) {
+        return Err(Refusal::new(RefusalCode::EventOverwrite, format!("a change overwrites event {short}")));
+    }
+    let stamp = key
+        .parse::<Hlc>()
+        .map_err(|_| Refusal::new(RefusalCode::EventStamp, format!("event key '{short}' is not a clock stamp")))?;
+    if stamp.replica != ids::replica_of(actor) {
+        return Err(Refusal::new(
+            RefusalCode::EventStamp,
+            format!("event {short} carries another device's clock stamp"),
+        ));
+    }
+    let wall = i64::try_from(stamp.wall_ms).unwrap_or(i64::MAX);
+    if wall > cx.now_ms.saturating_add(STAMP_AHEAD_MS_MAX) {
+        return Err(Refusal::new(
+            RefusalCode::EventTime,
+            format!(
+                "event {short} is stamped more than {} days ahead of the relay's clock",
+                STAMP_AHEAD_MS_MAX / DAY_MS
+            ),
+        ));
+    }
+    let ev = StoredEvent::decode(&value)
+        .map_err(|e| Refusal::new(RefusalCode::EventInvalid, format!("event {short}: {e}")))?;
+    if ev.by != cx.agent {
+        return Err(Refusal::new(
+            RefusalCode::EventAuthor,
+            format!("event {short} names '{}' as its author but was written by '{}'", ev.by, cx.agent),
+        ));
+    }
+    let written_ms = ev.at.unwrap_or(wall);
+    if written_ms > wall || written_ms < cx.now_ms.saturating_sub(EVENT_AGE_MS_MAX) {
+        return Err(Refusal::new(
+            RefusalCode::EventTime,
+            format!("event {short} says it was written at an impossible time ({written_ms} ms)"),
+        ));
+    }
+    let is_note = matches!(ev.body, EventBody::Note { .. });
+    if is_note != (cx.kind == DocKind::Notes) {
+        return Err(Refusal::new(
+            RefusalCode::WrongDocument,
+            format!(
+                "event {short}: {} in the {} document",
+                if is_note { "an internal note" } else { "a ticket event" },
+                cx.kind.as_str()
+            ),
+        ));
+    }
+    let invalid = |what: String| Refusal::new(RefusalCode::EventInvalid, format!("event {short}: {what}"));
+    let is_creation = matches!(ev.body, EventBody::Create { .. });
+    match &ev.body {
+        EventBody::Create { subject, .. } => {
+            if subject.len() > SUBJECT_BYTES_MAX {
+                return Err(invalid("subject too long".into()));
+            }
+            let again = cx.has_creation || earlier.iter().any(|e| e.is_creation);
+            if again && !cx.is_conversation {
+                return Err(Refusal::new(
+                    RefusalCode::EventOverwrite,
+                    format!("event {short} creates a ticket that already exists"),
+                ));
+            }
+        }
+        EventBody::Set { to, prev, .. } => {
+            if to.as_ref().is_some_and(|t| t.len() > SUBJECT_BYTES_MAX) || prev.as_ref().is_some_and(|p| p.len() > 128)
+            {
+                return Err(invalid("value too long".into()));
+            }
+        }
+        EventBody::Comment { body } | EventBody::Note { body } => {
+            if body.len() > BODY_BYTES_MAX {
+                return Err(invalid("body too long".into()));
+            }
+        }
+        EventBody::Description => {}
+    }
+    Ok(NewEvent { key, written_ms, is_creation })
+}
+
+/// The description Text takes inserted characters and deletions only.
+fn check_text_op(op: &automerge::legacy::Op) -> Result<(), Refusal> {
+    let refuse = || Refusal::new(RefusalCode::OpNotAllowed, "a change makes more than a text edit in the description");
+    match (&op.action, op.insert, &op.key) {
+        (OpType::Put(ScalarValue::Str(_)), true, Key::Seq(_)) => Ok(()),
+        (OpType::Delete, false, Key::Seq(ElementId::Id(_))) if !op.pred.is_empty() => Ok(()),
+        _ => Err(refuse()),
+    }
+}
+
+const DAY_MS: i64 = 24 * 3600 * 1000;
