@@ -26,7 +26,7 @@ use tokio::sync::watch;
 
 use crate::auth;
 use crate::metrics::Metrics;
-use crate::store::{Caller, Db, StoreError};
+use crate::store::{Caller, Db, Heads, StoreError};
 
 /// Shared by every request.
 #[derive(Clone)]
@@ -34,7 +34,7 @@ pub struct AppState {
     pub db: Db,
     pub metrics: Arc<Metrics>,
     /// The latest change sequence number; watchers wait on it.
-    pub seq: Arc<watch::Sender<u64>>,
+    pub seq: Arc<watch::Sender<Heads>>,
     pub shutdown: watch::Receiver<bool>,
     /// Store work running at once. The work is CPU and SQLite on a few
     /// cores: a burst of requests queues here, in arrival order, instead
@@ -48,8 +48,8 @@ const WORK_PER_CORE: usize = 4;
 
 impl AppState {
     pub fn new(db: Db) -> Result<(AppState, watch::Sender<bool>), StoreError> {
-        let max = db.conn()?.max_seq()?;
-        let (seq, _) = watch::channel(max);
+        let heads = db.conn()?.heads()?;
+        let (seq, _) = watch::channel(heads);
         let (stop_tx, stop_rx) = watch::channel(false);
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         let work = Arc::new(tokio::sync::Semaphore::new((cores * WORK_PER_CORE).max(8)));
@@ -220,8 +220,9 @@ async fn sync(
     let handled =
         blocking(&state, move || db.with(|c| Ok(crate::sync::handle_sync(c, &caller, &req, now_ms())?))).await?;
     state.seq.send_if_modified(|s| {
-        let changed = handled.max_seq > *s;
-        *s = (*s).max(handled.max_seq);
+        let next = Heads { all: s.all.max(handled.heads.all), tickets: s.tickets.max(handled.heads.tickets) };
+        let changed = next != *s;
+        *s = next;
         changed
     });
     Metrics::add(&state.metrics.docs_applied, handled.accepted as u64);
@@ -241,7 +242,9 @@ async fn watch_changes(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Json<serde_json::Value>, AppError> {
-    authenticate(&state, &headers).await?;
+    // An agent without the notes permission waits on ticket changes only:
+    // a note written elsewhere neither wakes it nor moves what it sees.
+    let notes_ok = authenticate(&state, &headers).await?.agent.may_read_notes();
     let mut cursor = 0u64;
     for (k, v) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
         if k == "cursor" {
@@ -253,7 +256,7 @@ async fn watch_changes(
     let deadline = tokio::time::sleep(Duration::from_secs(WATCH_HOLD_SECS));
     tokio::pin!(deadline);
     loop {
-        let current = *rx.borrow_and_update();
+        let current = rx.borrow_and_update().for_reader(notes_ok);
         if current > cursor {
             return Ok(Json(serde_json::json!({"seq": current})));
         }
@@ -263,7 +266,7 @@ async fn watch_changes(
             _ = stop.changed() => break,
         }
     }
-    let current = *rx.borrow();
+    let current = rx.borrow().for_reader(notes_ok);
     Ok(Json(serde_json::json!({"seq": current})))
 }
 
@@ -413,7 +416,7 @@ async fn dashboard() -> impl IntoResponse {
 /// Who the token belongs to, and the relay's current sequence.
 async fn me(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<serde_json::Value>, AppError> {
     let caller = authenticate(&state, &headers).await?;
-    let seq = *state.seq.borrow();
+    let seq = state.seq.borrow().for_reader(caller.agent.may_read_notes());
     Ok(Json(serde_json::json!({
         "agent": caller.agent.name,
         "role": caller.agent.role,

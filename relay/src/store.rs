@@ -122,6 +122,7 @@ CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 
 /// Indexes for the board's colour filters, counts and SLA sort.
 const INDEXES: &str = "
+CREATE INDEX IF NOT EXISTS changes_ticket_seq ON changes (seq) WHERE kind = 'ticket';
 CREATE INDEX IF NOT EXISTS tickets_sla_static ON tickets (sla_static);
 CREATE INDEX IF NOT EXISTS tickets_sla_none ON tickets (sla_static) WHERE sla_static = 0 AND fr_due IS NULL AND res_due IS NULL;
 CREATE INDEX IF NOT EXISTS tickets_due ON tickets (
@@ -523,6 +524,15 @@ impl Conn {
 
     // ---- sync -------------------------------------------------------------
 
+    /// The heads of the change log: every change, and ticket documents
+    /// only (what an agent without the notes permission follows, so that
+    /// nothing it can see moves when a note is written).
+    pub fn heads(&self) -> Result<Heads, StoreError> {
+        let tickets: Option<i64> =
+            self.c.query_row("SELECT max(seq) FROM changes WHERE kind = 'ticket'", [], |r| r.get(0)).db(&self.path)?;
+        Ok(Heads { all: self.max_seq()?, tickets: tickets.unwrap_or(0) as u64 })
+    }
+
     pub fn max_seq(&self) -> Result<u64, StoreError> {
         let n: Option<i64> = self.c.query_row("SELECT max(seq) FROM changes", [], |r| r.get(0)).db(&self.path)?;
         Ok(n.unwrap_or(0) as u64)
@@ -772,10 +782,17 @@ impl Conn {
         let mut bytes_total = 0usize;
         let mut ticket_ids: Vec<String> = Vec::new();
         let page = if !req.bootstrapped || req.bootstrap.is_some() {
+            // An agent without the notes permission follows ticket changes
+            // only: its cursor never moves because of a note.
+            let head_sql = if notes_ok {
+                "SELECT max(seq) FROM changes"
+            } else {
+                "SELECT max(seq) FROM changes WHERE kind = 'ticket'"
+            };
             let target = match &req.bootstrap {
                 Some(b) => b.target,
                 None => {
-                    let n: Option<i64> = tx.query_row("SELECT max(seq) FROM changes", [], |r| r.get(0)).db(&path)?;
+                    let n: Option<i64> = tx.query_row(head_sql, [], |r| r.get(0)).db(&path)?;
                     n.unwrap_or(0) as u64
                 }
             };
@@ -818,7 +835,7 @@ impl Conn {
                     sla: Vec::new(),
                 },
                 _ => {
-                    let max: Option<i64> = tx.query_row("SELECT max(seq) FROM changes", [], |r| r.get(0)).db(&path)?;
+                    let max: Option<i64> = tx.query_row(head_sql, [], |r| r.get(0)).db(&path)?;
                     PullPage {
                         docs,
                         cursor: target,
@@ -830,7 +847,12 @@ impl Conn {
             }
         } else {
             let mut st = tx
-                .prepare_cached("SELECT seq, id, kind, device, bytes FROM changes WHERE seq > ?1 ORDER BY seq LIMIT ?2")
+                .prepare_cached(if notes_ok {
+                    "SELECT seq, id, kind, device, bytes FROM changes WHERE seq > ?1 ORDER BY seq LIMIT ?2"
+                } else {
+                    "SELECT seq, id, kind, device, bytes FROM changes WHERE seq > ?1 AND kind = 'ticket'
+                     ORDER BY seq LIMIT ?2"
+                })
                 .db(&path)?;
             let limit = 20_000i64;
             let mut rows = st.query(params![req.cursor as i64, limit]).db(&path)?;
@@ -1198,6 +1220,24 @@ pub struct ExportFilter {
     pub statuses: Vec<String>,
     pub categories: Vec<String>,
     pub notes: bool,
+}
+
+/// The heads of the change log (see [`Conn::heads`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Heads {
+    pub all: u64,
+    pub tickets: u64,
+}
+
+impl Heads {
+    /// The head an agent follows.
+    pub fn for_reader(&self, notes_ok: bool) -> u64 {
+        if notes_ok {
+            self.all
+        } else {
+            self.tickets
+        }
+    }
 }
 
 /// An event's effective time: when its device says it was written,

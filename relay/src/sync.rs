@@ -5,7 +5,7 @@
 use tickets_core::change_policy::CLOCK_OFFSET_MS_MAX;
 use tickets_core::protocol::{Access, SyncRequest, SyncResponse, PROTOCOL_VERSION};
 
-use crate::store::{Caller, Conn, StoreError};
+use crate::store::{Caller, Conn, Heads, StoreError};
 
 /// Why a request was refused before any work (a 4xx).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,7 +57,8 @@ impl SyncRefusal {
 pub struct Handled {
     pub status: u16,
     pub response: SyncResponse,
-    pub max_seq: u64,
+    /// The change log's heads after the exchange (what watchers wait on).
+    pub heads: Heads,
     pub accepted: usize,
     pub changes: usize,
     pub refused: usize,
@@ -99,7 +100,7 @@ pub fn handle_sync(conn: &mut Conn, caller: &Caller, req: &SyncRequest, now: i64
         Some(p) => (Some(conn.pull(caller, &req.device, p)?), Some(conn.settings()?)),
         None => (None, None),
     };
-    let max_seq = conn.max_seq()?;
+    let heads = conn.heads()?;
     let epoch = conn.epoch()?;
     let mut status = 200;
     let mut error = None;
@@ -132,5 +133,5 @@ pub fn handle_sync(conn: &mut Conn, caller: &Caller, req: &SyncRequest, now: i64
         error,
         code,
     };
-    Ok(Handled { status, response, max_seq, accepted, changes, refused })
+    Ok(Handled { status, response, heads, accepted, changes, refused })
 }
