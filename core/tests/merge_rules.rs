@@ -505,6 +505,29 @@ fn a_chain_of_seen_edits_across_skewed_clocks() {
     assert_same("chain", &mut [&mut origin, &mut ana, &mut ben, &mut dan]);
 }
 
+#[test]
+fn each_event_keeps_its_own_devices_time_whatever_stamp_orders_it() {
+    // ana +2 h, dan -3 h. dan sees ana's comment, so his next stamp orders
+    // after it (2 h ahead of the true time, 5 h ahead of his clock), yet
+    // his comment says when his own clock wrote it: a fast clock elsewhere
+    // never becomes this device's notion of now.
+    let mut origin = Replica::origin();
+    let mut ana = origin.fork(ANA, 2 * HOUR);
+    let mut dan = origin.fork(DAN, -3 * HOUR);
+    ana.edit(T0 + MIN, Edit::Comment("from ana".into()));
+    dan.receive(&mut ana);
+    dan.edit(T0 + 2 * MIN, Edit::Comment("from dan".into()));
+    origin.receive(&mut dan);
+    ana.receive(&mut dan);
+    let v = origin.view();
+    let bodies: Vec<&str> = v.comments.iter().map(|c| c.body.as_str()).collect();
+    assert_eq!(bodies, ["from ana", "from dan"], "the comment made after seeing the other sorts after it");
+    assert_eq!(v.written_ms(&v.comments[0].at), T0 + MIN + 2 * HOUR, "ana's own clock");
+    assert_eq!(v.written_ms(&v.comments[1].at), T0 + 2 * MIN - 3 * HOUR, "dan's own clock");
+    assert!(v.comments[1].at.wall_ms as i64 > T0 + 2 * HOUR, "dan's stamp passed ana's");
+    assert_same("own times", &mut [&mut origin, &mut ana, &mut dan]);
+}
+
 // ---------------------------------------------------------------------------
 // Local refusals write nothing.
 

@@ -150,3 +150,43 @@ fn a_device_three_hours_ahead_reads_business_hours_in_true_time() {
         ms(&on_relay["resolution"]["due_at"]) + 3 * HOUR_MS,
     );
 }
+
+/// SPEC §2 / issue: one fast clock must not drag every device's times. A
+/// device 2 h ahead syncs; a device with a right clock that has seen its
+/// stamps then creates a ticket and comments: what it shows (created_at,
+/// the comment's time, its provisional SLA) is its own right time, not 2 h
+/// in the future, while its edits still order after what it saw.
+#[test]
+fn a_fast_clock_does_not_drag_another_devices_times() {
+    let relay = Relay::start();
+    let lead = relay.agent("lea", "lead");
+    let ana = relay.agent("ana", "agent");
+    let bob = relay.agent("bob", "agent");
+    relay.category("hardware");
+    relay.sla("high", "2m", "8h");
+    let fast = Device::register_with_offset(&relay.url, &ana, Some("+2h"));
+    let right = Device::register(&relay.url, &bob);
+    let first = fast.create("Made on a clock 2h fast", "high", "hardware");
+    fast.run(&["status", &first, "in-progress"]).ok();
+    fast.sync();
+    right.sync();
+    // The right device edits the fast device's ticket after seeing it: its
+    // edit must win, whatever the clocks.
+    right.run(&["status", &first, "resolved"]).ok();
+    let started = now_ms();
+    let mine = right.create("Made on a right clock", "high", "hardware");
+    let shown = right.show(&mine);
+    assert_near("created_at on the right device", ms(&shown["created_at"]), started);
+    let fr = &shown["sla"]["first_response"];
+    assert_near("provisional first-response due", ms(&fr["due_at"]), started + 2 * 60_000);
+    assert_eq!(shown["sla"]["color"], "green", "a 2-minute target just started: {}", shown["sla"]);
+    right.run(&["comment", &mine, "a comment"]).ok();
+    let shown = right.show(&mine);
+    assert_near("the comment's time", ms(&shown["comments"][0]["at"]), started);
+    assert_eq!(right.show(&first)["status"], "resolved", "the edit made after seeing the fast one wins");
+    right.sync();
+    fast.sync();
+    assert_eq!(fast.show(&first)["status"], "resolved", "and wins on the fast device too");
+    let on_relay = &relay.tickets_by_id(&lead)[&mine];
+    assert_near("created_at on the relay", ms(&on_relay["created_at"]), started);
+}
