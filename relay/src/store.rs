@@ -1109,6 +1109,13 @@ impl Conn {
         Ok(best)
     }
 
+    /// Devices whose last sync was at or after `since` (a metrics gauge).
+    pub fn devices_seen_since(&self, since: i64) -> Result<u64, StoreError> {
+        let n: i64 =
+            self.c.query_row("SELECT count(*) FROM devices WHERE last_seen >= ?1", [since], |r| r.get(0)).db(&self.path)?;
+        Ok(n as u64)
+    }
+
     pub fn integrity_check(&self) -> Result<String, StoreError> {
         self.c.query_row("PRAGMA integrity_check", [], |r| r.get(0)).db(&self.path)
     }
