@@ -156,8 +156,7 @@ async fn healthz() -> impl IntoResponse {
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let db = state.db.clone();
-    let gauges =
-        blocking(&state, move || db.with(|c| Ok(crate::metrics::StoreGauges::read(c, now_ms())?))).await;
+    let gauges = blocking(&state, move || db.with(|c| Ok(crate::metrics::StoreGauges::read(c, now_ms())?))).await;
     let mut text = state.metrics.render();
     // Without the store's gauges, the counters still answer.
     match gauges {

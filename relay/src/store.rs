@@ -1111,8 +1111,10 @@ impl Conn {
 
     /// Devices whose last sync was at or after `since` (a metrics gauge).
     pub fn devices_seen_since(&self, since: i64) -> Result<u64, StoreError> {
-        let n: i64 =
-            self.c.query_row("SELECT count(*) FROM devices WHERE last_seen >= ?1", [since], |r| r.get(0)).db(&self.path)?;
+        let n: i64 = self
+            .c
+            .query_row("SELECT count(*) FROM devices WHERE last_seen >= ?1", [since], |r| r.get(0))
+            .db(&self.path)?;
         Ok(n as u64)
     }
 
