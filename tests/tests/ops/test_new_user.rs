@@ -245,53 +245,60 @@ fn a_relay_log_written_to_a_file_has_no_colour_codes() {
 }
 
 #[test]
-fn small_ones_say_what_happened_and_what_to_do() {
+fn a_category_added_twice_says_it_already_exists() {
     let relay = Relay::start();
-    // A category added twice says so.
     assert!(relay.admin(&["category", "add", "toner"]).ok().contains("added"));
     let again = relay.admin(&["category", "add", "toner"]).ok();
     assert!(again.contains("already exists"), "{again}");
+}
 
-    // `grant` without the permission names it.
+#[test]
+fn grant_without_the_permission_shows_the_whole_command() {
+    let relay = Relay::start();
+    relay.add_agent("ana", "agent", &[]);
     let out = relay.admin(&["agent", "grant", "ana"]).fails();
-    assert_mentions(&out, "--internal-notes");
+    assert_mentions(&out, "tickets relay agent grant ana --internal-notes");
+    relay.admin(&["agent", "grant", "ana", "--internal-notes"]).ok();
+}
 
-    // A refused note says who can grant the permission, and how.
+#[test]
+fn a_refused_note_says_who_can_grant_the_permission_and_how() {
+    let relay = Relay::start();
     let ana = relay.agent("ana", "agent", &[]);
     let id = ana.create("printer", "high", "hardware");
     let out = ana.run(&["note", &id, "vip"]).fails();
+    assert_mentions(&out, "ask a lead or admin");
     assert_mentions(&out, "tickets relay agent grant ana --internal-notes");
+}
 
-    // The `*` of a provisional SLA is explained under the table.
+#[test]
+fn the_star_of_a_provisional_sla_is_explained_under_the_table() {
+    let relay = Relay::start();
     relay.admin(&["sla", "set", "--priority", "high", "--first-response", "1h"]).ok();
-    sync(&ana);
+    let ana = relay.agent("ana", "agent", &[]);
     ana.create("offline one", "high", "hardware");
     let table = ana.run(&["list"]).ok();
     assert!(table.contains('*'), "{table}");
     assert!(table.contains("* provisional"), "no legend for the `*`:\n{table}");
+}
 
-    // An export whose --from is after its --to is refused, not "exported 0".
+#[test]
+fn an_export_whose_from_is_after_its_to_is_refused() {
+    let relay = Relay::start();
     let lea = relay.agent("lea", "lead", &[]);
     let dest = lea.path().join("x.json");
-    let out = lea
-        .run(&[
-            "export",
-            "--format",
-            "json",
-            "--from",
-            "2026-11-30",
-            "--to",
-            "2026-11-01",
-            "-o",
-            dest.to_str().expect("utf-8"),
-        ])
-        .fails();
+    let dest = dest.to_str().expect("utf-8");
+    let out =
+        lea.run(&["export", "--format", "json", "--from", "2026-11-30", "--to", "2026-11-01", "-o", dest]).fails();
     assert_mentions(&out, "--from");
-    assert!(!dest.exists());
+    assert!(!std::path::Path::new(dest).exists());
+}
 
-    // The relay's commands do not list a --home they would ignore.
+#[test]
+fn relay_commands_do_not_list_a_home_they_ignore() {
     for args in [vec!["relay", "agent", "add", "--help"], vec!["relay", "serve", "--help"], vec!["relay", "--help"]] {
         let help = Home::empty().run(&args).ok();
         assert!(!help.contains("--home"), "{args:?} lists --home:\n{help}");
     }
+    assert!(Home::empty().run(&["list", "--help"]).ok().contains("--home"), "node commands keep it");
 }
