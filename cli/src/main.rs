@@ -467,6 +467,7 @@ fn node_code(e: &tickets_node::NodeError) -> &'static str {
         NodeError::ConversationExists { .. } => "conversation_exists",
         NodeError::Edit(_) => "refused_edit",
         NodeError::UnknownCategory(..) => "unknown_category",
+        NodeError::UnknownAssignee { .. } => "unknown_assignee",
         NodeError::NotesForbidden(_) => "forbidden",
         NodeError::NotesRestoring => "notes_restoring",
         NodeError::Import { .. } | NodeError::ImportFile(_) => "bad_import",

@@ -34,6 +34,14 @@ pub fn hint(e: &NodeError) -> Option<String> {
         NodeError::UnknownCategory(..) => {
             Some("ask the relay operator to add it: `tickets relay category add NAME`".into())
         }
+        NodeError::UnknownAssignee { assignee, known } => Some(match closest(assignee, known) {
+            Some(near) => format!("did you mean '{near}'? (`tickets sync` refreshes the agents and teams)"),
+            None => {
+                let shown: Vec<&str> = known.iter().take(10).map(String::as_str).collect();
+                let more = if known.len() > shown.len() { ", ..." } else { "" };
+                format!("the relay knows {}{more}; `tickets sync` refreshes the list", shown.join(", "))
+            }
+        }),
         NodeError::NotesForbidden(agent) => Some(format!(
             "ask a lead or admin to run `tickets relay agent grant {agent} --internal-notes`, then `tickets sync`"
         )),
@@ -42,6 +50,32 @@ pub fn hint(e: &NodeError) -> Option<String> {
         }
         _ => None,
     }
+}
+
+/// The known name nearest to a typo (`bbo` → `bob`, `team:feild` →
+/// `team:field`), if one is within two edits.
+fn closest<'a>(typed: &str, known: &'a [String]) -> Option<&'a str> {
+    let distance = |a: &str, b: &str| -> usize {
+        let b: Vec<char> = b.chars().collect();
+        let mut row: Vec<usize> = (0..=b.len()).collect();
+        for (i, ca) in a.chars().enumerate() {
+            let mut prev = row[0];
+            row[0] = i + 1;
+            for (j, cb) in b.iter().enumerate() {
+                let cur = row[j + 1];
+                row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+                prev = cur;
+            }
+        }
+        row[b.len()]
+    };
+    let typed = typed.trim().to_lowercase();
+    known
+        .iter()
+        .map(|k| (distance(&typed, &k.to_lowercase()), k))
+        .filter(|(d, _)| *d <= 2)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k.as_str())
 }
 
 pub fn open(home: &std::path::Path) -> Result<Node> {

@@ -482,7 +482,10 @@ impl Conn {
             .prepare_cached("SELECT DISTINCT team FROM agents WHERE team IS NOT NULL AND revoked = 0 ORDER BY team")
             .db(&self.path)?;
         let teams = st.query_map([], |r| r.get(0)).db(&self.path)?.collect::<Result<Vec<String>, _>>().db(&self.path)?;
-        Ok(Settings { categories, teams, sla })
+        let mut st = self.c.prepare_cached("SELECT name FROM agents WHERE revoked = 0 ORDER BY name").db(&self.path)?;
+        let agents =
+            st.query_map([], |r| r.get(0)).db(&self.path)?.collect::<Result<Vec<String>, _>>().db(&self.path)?;
+        Ok(Settings { categories, teams, agents, sla })
     }
 
     pub fn sla_settings(&self) -> Result<SlaSettings, StoreError> {

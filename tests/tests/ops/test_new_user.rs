@@ -302,3 +302,28 @@ fn relay_commands_do_not_list_a_home_they_ignore() {
     }
     assert!(Home::empty().run(&["list", "--help"]).ok().contains("--home"), "node commands keep it");
 }
+
+#[test]
+fn a_synced_node_checks_assignees_against_the_relays_agents_and_teams() {
+    let relay = Relay::start();
+    relay.add_agent("bob", "agent", &["--team", "field"]);
+    let ana = relay.agent("ana", "agent", &[]);
+    let out = ana
+        .run(&["create", "--subject", "s", "--priority", "low", "--category", "hardware", "--assignee", "bbo"])
+        .fails();
+    assert_mentions(&out, "'bbo' is not an agent or team");
+    assert_mentions(&out, "did you mean 'bob'");
+    let id = ana.create("printer", "high", "hardware");
+    let out = ana.run(&["assign", &id, "team:feild"]).fails();
+    assert_mentions(&out, "did you mean 'team:field'");
+    assert_eq!(ana.run(&["assign", &id, "team:feild", "--json"]).fails().json()["code"], "unknown_assignee");
+    ana.run(&["assign", &id, "team:field"]).ok();
+    ana.run(&["assign", &id, "bob"]).ok();
+    // An agent added later is known after the next sync.
+    relay.add_agent("cy", "agent", &[]);
+    ana.run(&["assign", &id, "cy"]).fails();
+    sync(&ana);
+    ana.run(&["assign", &id, "cy"]).ok();
+    // A node that never synced accepts any name.
+    Home::new().run(&["create", "--subject", "s", "--priority", "low", "--category", "x", "--assignee", "bbo"]).ok();
+}
