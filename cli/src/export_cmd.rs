@@ -24,13 +24,16 @@ pub struct ExportArgs {
     /// Last creation date included (YYYY-MM-DD, UTC).
     #[arg(long)]
     pub to: Option<String>,
+    /// Only this status: open, in-progress, resolved or closed (repeatable).
     #[arg(long)]
     pub status: Vec<String>,
+    /// Only this category (repeatable).
     #[arg(long)]
     pub category: Vec<String>,
     /// Where to write: a file (json, ndjson) or a folder (csv).
     #[arg(short = 'o', long = "output")]
     pub output: PathBuf,
+    /// Print JSON for scripts (errors too: {"error", "code", "hint"} on stdout).
     #[arg(long)]
     pub json: bool,
 }
@@ -69,7 +72,9 @@ fn stream(
     show: bool,
     sink: impl FnOnce(Option<ProgressBar>) -> Result<Box<dyn Sink>>,
 ) -> Result<u64> {
-    let (mut resp, total) = remote.get_stream("/v1/export", query)?;
+    let (mut resp, total) = remote.get_stream("/v1/export", query).map_err(|e| {
+        crate::sync_cmd::with_hint(e, "check that the relay is running and reachable, then run the export again")
+    })?;
     let bar = show.then(|| {
         let b = ProgressBar::new(total.unwrap_or(0));
         b.set_style(ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()));
@@ -195,6 +200,18 @@ pub fn run(home: &Path, a: ExportArgs) -> Result<()> {
     let format = a.format.trim().to_ascii_lowercase();
     if !["csv", "json", "ndjson"].contains(&format.as_str()) {
         return Err(user_error(format!("unknown format '{}'", a.format), Some("use csv, json or ndjson")));
+    }
+    // An empty range is a mistake, not an export of nothing: say so before
+    // asking the relay (which checks the dates' form itself).
+    let date =
+        |d: &Option<String>| d.as_deref().and_then(|d| chrono::NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d").ok());
+    if let (Some(from), Some(to)) = (date(&a.from), date(&a.to)) {
+        if from > to {
+            return Err(user_error(
+                format!("--from {from} is after --to {to}: no date is in that range"),
+                Some("swap them; both dates are included"),
+            ));
+        }
     }
     let mut node = open(home)?;
     let Some(remote) = node.remote()? else { return Err(SyncError::NotRegistered.into()) };

@@ -8,6 +8,11 @@
 //!
 //! Exit codes: 0 success, 1 a user error (one line on stderr, with a hint
 //! where one helps), 2 a usage error, 255 an internal error.
+//!
+//! With `--json`, an error is instead one JSON object on stdout,
+//! `{"error": MESSAGE, "code": CODE, "hint": HINT}` (`hint` only when there
+//! is one), with the same exit code; usage errors from argument parsing
+//! (exit 2) stay on stderr. Every command follows this one rule.
 
 mod config;
 mod demo;
@@ -24,7 +29,14 @@ use clap::{Args, Parser, Subcommand};
 
 /// Offline-first support tickets.
 #[derive(Parser, Debug)]
-#[command(name = "tickets", version, about, long_about = None, propagate_version = true)]
+#[command(
+    name = "tickets",
+    version,
+    about,
+    long_about = None,
+    propagate_version = true,
+    after_help = ERRORS_HELP
+)]
 pub struct Cli {
     /// The node's data folder (default: ~/.tickets).
     #[arg(long, global = true, env = "TICKETS_HOME")]
@@ -37,6 +49,41 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// How errors reach a person or a script, shown under `tickets --help`.
+const ERRORS_HELP: &str = "Errors: one line on stderr (`error: ...`, maybe a `hint: ...`) and exit 1; \
+with --json, a JSON object {\"error\": ..., \"code\": ..., \"hint\": ...} on stdout instead, \
+still exit 1. Usage errors exit 2, internal errors 255.";
+
+/// `tickets create --help`: examples and the conversation file (SPEC §1.2).
+const CREATE_HELP: &str = "Examples:
+  tickets create --subject 'Printer jams' --priority high --category hardware
+  tickets create --subject 'Refund' --priority medium --category billing --conversation chat.json
+
+The conversation file (--conversation) is one JSON object:
+  {\"id\": \"wa-4711\", \"channel\": \"whatsapp\", \"customer\": {\"name\": \"Maria Lopez\"},
+   \"messages\": [
+     {\"from\": \"Maria Lopez\", \"role\": \"customer\", \"text\": \"My refund never arrived\",
+      \"at\": \"2026-11-24T09:15:00Z\"},
+     {\"from\": \"ana\", \"role\": \"agent\", \"text\": \"Checking now\", \"at\": \"2026-11-24T09:20:00Z\"}]}
+id is required; role is customer or agent; at is an RFC 3339 time. The ticket
+links the conversation, and its description gets the customer, channel and last
+5 messages (after --description, if given). A conversation makes one ticket: a
+second create prints the existing ticket's id and fails unless --force.";
+
+/// `tickets import --help`: the record format.
+const IMPORT_HELP: &str = "Example:
+  tickets import tickets.ndjson
+
+The file is a JSON array of records, or NDJSON (one record per line; blank
+lines are skipped). A record:
+  {\"subject\": \"Printer jams\", \"priority\": \"high\", \"category\": \"hardware\",
+   \"description\": \"Tray 2\", \"status\": \"in-progress\", \"assignee\": \"team:field\"}
+subject, priority (low|medium|high|urgent) and category are required;
+description, status (open|in-progress|resolved|closed, default open) and
+assignee (an agent name or team:NAME) are optional; any other key is refused.
+Records are checked first: every bad one is reported (the first 20, then a
+count) and nothing is imported; otherwise all are, in one transaction.";
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Create a node in the home folder, or register it with a relay.
@@ -46,7 +93,8 @@ pub enum Command {
     Init(InitArgs),
     /// Create a ticket; prints its id.
     #[command(
-        after_help = "Examples:\n  tickets create --subject 'Printer jams' --priority high --category hardware\n  tickets create --subject 'Refund' --priority medium --category billing --conversation chat.json"
+        after_help = "Examples:\n  tickets create --subject 'Printer jams' --priority high --category hardware\n  tickets create --subject 'Refund' --priority medium --category billing --conversation chat.json\n\n`tickets create --help` shows the conversation file's format.",
+        after_long_help = CREATE_HELP
     )]
     Create(CreateArgs),
     /// List tickets, newest first.
@@ -77,7 +125,10 @@ pub enum Command {
     #[command(after_help = "Example:\n  tickets note 3f2a 'Customer is on the premium plan'")]
     Note(TextArgs),
     /// Import tickets from a JSON array or NDJSON file, in one transaction.
-    #[command(after_help = "Example:\n  tickets import tickets.ndjson")]
+    #[command(
+        after_help = "Example:\n  tickets import tickets.ndjson\n\n`tickets import --help` shows the record format.",
+        after_long_help = IMPORT_HELP
+    )]
     Import(ImportArgs),
     /// Push local edits to the relay and pull everyone else's.
     #[command(
@@ -113,23 +164,31 @@ pub struct SyncArgs {
     /// Show what would be pushed, and the last sync, without syncing.
     #[arg(long, conflicts_with = "watch")]
     pub dry_run: bool,
+    /// Print JSON for scripts (errors too: {"error", "code", "hint"} on stdout).
     #[arg(long)]
     pub json: bool,
 }
 
 #[derive(Args, Debug)]
 pub struct BoardArgs {
-    /// green, yellow or red.
+    /// Only tickets of this SLA colour: green, yellow or red.
     #[arg(long)]
     pub sla: Option<String>,
+    /// Only tickets in this status: open, in-progress, resolved or closed
+    /// (repeatable).
     #[arg(long)]
     pub status: Vec<String>,
+    /// Text in the subject, or an id prefix.
     #[arg(long, allow_hyphen_values = true)]
     pub search: Option<String>,
+    /// sla (default), created, updated, priority, status, subject, assignee
+    /// or category; a leading '-' sorts descending.
     #[arg(long, allow_hyphen_values = true)]
     pub sort: Option<String>,
+    /// At most this many tickets.
     #[arg(long)]
     pub limit: Option<usize>,
+    /// Print JSON for scripts (errors too: {"error", "code", "hint"} on stdout).
     #[arg(long)]
     pub json: bool,
 }
@@ -145,42 +204,52 @@ pub struct InitArgs {
     /// The token the relay operator issued for this agent.
     #[arg(long, requires = "relay")]
     pub token: Option<String>,
+    /// Print JSON for scripts (errors too: {"error", "code", "hint"} on stdout).
     #[arg(long)]
     pub json: bool,
 }
 
 #[derive(Args, Debug)]
 pub struct CreateArgs {
-    #[arg(long, allow_hyphen_values = true)]
+    /// A one-line summary (at most 500 characters).
+    #[arg(long, required = true, allow_hyphen_values = true)]
     pub subject: Option<String>,
     /// low, medium, high or urgent.
-    #[arg(long)]
+    #[arg(long, required = true)]
     pub priority: Option<String>,
-    #[arg(long)]
+    /// A category of the relay's taxonomy (any name before the first sync).
+    #[arg(long, required = true)]
     pub category: Option<String>,
+    /// The longer story (default: none, or the conversation's last messages).
     #[arg(long, allow_hyphen_values = true)]
     pub description: Option<String>,
     /// An agent name or team:NAME.
     #[arg(long)]
     pub assignee: Option<String>,
-    /// A conversation exported from an inbox (JSON).
+    /// A conversation file (JSON, format below): the ticket links to it and
+    /// one conversation makes one ticket.
     #[arg(long)]
     pub conversation: Option<PathBuf>,
     /// Create a new ticket even if the conversation already has one.
     #[arg(long)]
     pub force: bool,
+    /// Print JSON for scripts (errors too: {"error", "code", "hint"} on stdout).
     #[arg(long)]
     pub json: bool,
 }
 
 #[derive(Args, Debug)]
 pub struct ListArgs {
+    /// Only this status: open, in-progress, resolved or closed (repeatable).
     #[arg(long)]
     pub status: Vec<String>,
+    /// Only this priority: low, medium, high or urgent (repeatable).
     #[arg(long)]
     pub priority: Vec<String>,
+    /// Only this category (repeatable).
     #[arg(long)]
     pub category: Vec<String>,
+    /// Only this assignee: an agent name or team:NAME (repeatable).
     #[arg(long)]
     pub assignee: Vec<String>,
     /// green, yellow or red.
@@ -196,6 +265,7 @@ pub struct ListArgs {
     /// At most this many tickets (a table shows 50 unless told).
     #[arg(long)]
     pub limit: Option<usize>,
+    /// Print JSON for scripts (errors too: {"error", "code", "hint"} on stdout).
     #[arg(long)]
     pub json: bool,
 }
@@ -204,27 +274,35 @@ pub struct ListArgs {
 pub struct ShowArgs {
     /// The ticket id, or any unique prefix of it.
     pub id: String,
+    /// Print JSON for scripts (errors too: {"error", "code", "hint"} on stdout).
     #[arg(long)]
     pub json: bool,
 }
 
 #[derive(Args, Debug)]
 pub struct EditArgs {
+    /// The ticket id, or any unique prefix of it.
     pub id: String,
+    /// The new subject.
     #[arg(long, allow_hyphen_values = true)]
     pub subject: Option<String>,
+    /// The new description (replaces the old one).
     #[arg(long, allow_hyphen_values = true)]
     pub description: Option<String>,
+    /// The new priority: low, medium, high or urgent.
     #[arg(long)]
     pub priority: Option<String>,
+    /// The new category, from the relay's taxonomy.
     #[arg(long)]
     pub category: Option<String>,
+    /// Print JSON for scripts (errors too: {"error", "code", "hint"} on stdout).
     #[arg(long)]
     pub json: bool,
 }
 
 #[derive(Args, Debug)]
 pub struct AssignArgs {
+    /// The ticket id, or any unique prefix of it.
     pub id: String,
     /// An agent name or team:NAME.
     #[arg(required_unless_present = "none", conflicts_with = "none")]
@@ -232,34 +310,64 @@ pub struct AssignArgs {
     /// Remove the assignee.
     #[arg(long)]
     pub none: bool,
+    /// Print JSON for scripts (errors too: {"error", "code", "hint"} on stdout).
     #[arg(long)]
     pub json: bool,
 }
 
 #[derive(Args, Debug)]
 pub struct StatusArgs {
+    /// The ticket id, or any unique prefix of it (none: show the node's state).
     pub id: Option<String>,
     /// open, in-progress, resolved or closed.
     #[arg(requires = "id")]
     pub status: Option<String>,
+    /// Print JSON for scripts (errors too: {"error", "code", "hint"} on stdout).
     #[arg(long)]
     pub json: bool,
 }
 
 #[derive(Args, Debug)]
 pub struct TextArgs {
+    /// The ticket id, or any unique prefix of it.
     pub id: String,
+    /// The text to add.
     #[arg(allow_hyphen_values = true)]
     pub text: String,
+    /// Print JSON for scripts (errors too: {"error", "code", "hint"} on stdout).
     #[arg(long)]
     pub json: bool,
 }
 
 #[derive(Args, Debug)]
 pub struct ImportArgs {
+    /// A JSON array or NDJSON file of records (format below).
     pub file: PathBuf,
+    /// Print JSON for scripts (errors too: {"error", "code", "hint"} on stdout).
     #[arg(long)]
     pub json: bool,
+}
+
+impl Command {
+    /// Whether the command was asked for JSON output, which errors follow too.
+    fn json(&self) -> bool {
+        match self {
+            Command::Init(a) => a.json,
+            Command::Create(a) => a.json,
+            Command::List(a) => a.json,
+            Command::Show(a) => a.json,
+            Command::Edit(a) => a.json,
+            Command::Assign(a) => a.json,
+            Command::Status(a) => a.json,
+            Command::Comment(a) | Command::Note(a) => a.json,
+            Command::Import(a) => a.json,
+            Command::Sync(a) => a.json,
+            Command::Board(a) => a.json,
+            Command::Export(a) => a.json,
+            Command::Relay(r) => r.json(),
+            Command::Demo(_) | Command::Completions { .. } => false,
+        }
+    }
 }
 
 /// An error the user can act on: exit 1, one line, maybe a hint.
@@ -267,6 +375,8 @@ pub struct ImportArgs {
 pub struct UserError {
     pub message: String,
     pub hint: Option<String>,
+    /// A stable word for scripts (`--json` errors).
+    pub code: &'static str,
 }
 
 impl std::fmt::Display for UserError {
@@ -278,7 +388,12 @@ impl std::fmt::Display for UserError {
 impl std::error::Error for UserError {}
 
 pub fn user_error(message: impl Into<String>, hint: Option<&str>) -> anyhow::Error {
-    anyhow::Error::new(UserError { message: message.into(), hint: hint.map(str::to_string) })
+    coded_error("invalid", message, hint)
+}
+
+/// A user error with a code of its own.
+pub fn coded_error(code: &'static str, message: impl Into<String>, hint: Option<&str>) -> anyhow::Error {
+    anyhow::Error::new(UserError { message: message.into(), hint: hint.map(str::to_string), code })
 }
 
 fn main() -> ExitCode {
@@ -294,6 +409,7 @@ fn main() -> ExitCode {
             return ExitCode::from(code as u8);
         }
     };
+    let json = cli.command.json();
     let result = match cli.command {
         Command::Relay(r) => relay_cmd::run(r),
         Command::Demo(d) => demo::run(d),
@@ -308,32 +424,89 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => report(e),
+        Err(e) => report(&describe(&e), json),
     }
 }
 
-fn report(e: anyhow::Error) -> ExitCode {
+/// What an error tells a person or a script.
+struct Described {
+    message: String,
+    code: &'static str,
+    hint: Option<String>,
+    exit: u8,
+}
+
+/// The code of a sync error, for scripts.
+fn sync_code(e: &tickets_node::sync::SyncError) -> &'static str {
+    use tickets_node::sync::SyncError;
+    match e {
+        SyncError::NotRegistered => "not_registered",
+        SyncError::Unauthorized => "unauthorized",
+        SyncError::Protocol(_) => "protocol_version",
+        SyncError::Refused { status: 400, .. } => "bad_request",
+        SyncError::Refused { status: 403, .. } => "forbidden",
+        SyncError::Refused { status: 404, .. } => "not_found",
+        SyncError::Refused { status: 413, .. } => "too_large",
+        SyncError::Transport { .. } => "unreachable",
+        SyncError::Server { .. } => "relay_error",
+        SyncError::WrongAgent { .. } => "wrong_agent",
+        SyncError::Node(n) => node_code(n),
+        // Other refusals, and variants added later.
+        _ => "refused",
+    }
+}
+
+/// The code of a node error, for scripts.
+fn node_code(e: &tickets_node::NodeError) -> &'static str {
+    use tickets_node::NodeError;
+    match e {
+        NodeError::NotInitialized(_) => "not_initialized",
+        NodeError::AlreadyInitialized(_) => "already_initialized",
+        NodeError::NotFound(_) => "not_found",
+        NodeError::Ambiguous { .. } => "ambiguous",
+        NodeError::ConversationExists { .. } => "conversation_exists",
+        NodeError::Edit(_) => "refused_edit",
+        NodeError::UnknownCategory(..) => "unknown_category",
+        NodeError::UnknownAssignee { .. } => "unknown_assignee",
+        NodeError::NotesForbidden(_) => "forbidden",
+        NodeError::NotesRestoring => "notes_restoring",
+        NodeError::Import { .. } | NodeError::ImportFile(_) => "bad_import",
+        NodeError::BadClockOffset(_) => "bad_clock_offset",
+        NodeError::Doc { .. } | NodeError::Corrupt { .. } => "damaged",
+        // Storage errors, and variants added later.
+        _ => "error",
+    }
+}
+
+fn describe(e: &anyhow::Error) -> Described {
+    let user = |message: String, code, hint| Described { message, code, hint, exit: 1 };
     if let Some(u) = e.downcast_ref::<UserError>() {
-        eprintln!("error: {}", u.message);
-        if let Some(h) = &u.hint {
-            eprintln!("hint: {h}");
-        }
-        return ExitCode::from(1);
+        return user(u.message.clone(), u.code, u.hint.clone());
     }
     if let Some(s) = e.downcast_ref::<tickets_node::sync::SyncError>() {
-        eprintln!("error: {s}");
-        if let Some(h) = sync_cmd::hint(s) {
-            eprintln!("hint: {h}");
-        }
-        return ExitCode::from(1);
+        return user(s.to_string(), sync_code(s), sync_cmd::hint(s));
     }
     if let Some(n) = e.downcast_ref::<tickets_node::NodeError>() {
-        eprintln!("error: {n}");
-        if let Some(h) = node_cmd::hint(n) {
+        return user(n.to_string(), node_code(n), node_cmd::hint(n));
+    }
+    Described { message: format!("{e:#}"), code: "internal", hint: None, exit: 255 }
+}
+
+/// Prints an error by the one rule (see the crate docs) and gives its exit
+/// code.
+fn report(d: &Described, json: bool) -> ExitCode {
+    if json {
+        let mut v = serde_json::json!({"error": d.message, "code": d.code});
+        if let Some(h) = &d.hint {
+            v["hint"] = serde_json::Value::String(h.clone());
+        }
+        output::json(&v);
+    } else {
+        let prefix = if d.exit == 255 { "internal error" } else { "error" };
+        eprintln!("{prefix}: {}", d.message);
+        if let Some(h) = &d.hint {
             eprintln!("hint: {h}");
         }
-        return ExitCode::from(1);
     }
-    eprintln!("internal error: {e:#}");
-    ExitCode::from(255)
+    ExitCode::from(d.exit)
 }

@@ -12,7 +12,7 @@ use tickets_core::model::{Priority, Status};
 use tickets_node::{EditOutcome, ListQuery, Node, NodeError, SortKey, WallClock};
 
 use crate::output::{self, bold, cell, dim, outln, paint, sla_color, table};
-use crate::{user_error, Cli, Command};
+use crate::{coded_error, user_error, Cli, Command};
 
 pub fn home(cli_home: Option<PathBuf>) -> Result<PathBuf> {
     if let Some(h) = cli_home {
@@ -34,11 +34,48 @@ pub fn hint(e: &NodeError) -> Option<String> {
         NodeError::UnknownCategory(..) => {
             Some("ask the relay operator to add it: `tickets relay category add NAME`".into())
         }
+        NodeError::UnknownAssignee { assignee, known } => Some(match closest(assignee, known) {
+            Some(near) => format!("did you mean '{near}'? (`tickets sync` refreshes the agents and teams)"),
+            None => {
+                let shown: Vec<&str> = known.iter().take(10).map(String::as_str).collect();
+                let more = if known.len() > shown.len() { ", ..." } else { "" };
+                format!("the relay knows {}{more}; `tickets sync` refreshes the list", shown.join(", "))
+            }
+        }),
+        NodeError::NotesForbidden(agent) => Some(format!(
+            "ask a lead or admin to run `tickets relay agent grant {agent} --internal-notes`, then `tickets sync`"
+        )),
         NodeError::Edit(tickets_core::edit::EditError::Transition(_)) => {
             Some("create a new ticket for new work on a closed one".into())
         }
         _ => None,
     }
+}
+
+/// The known name nearest to a typo (`bbo` → `bob`, `team:feild` →
+/// `team:field`), if one is within two edits.
+fn closest<'a>(typed: &str, known: &'a [String]) -> Option<&'a str> {
+    let distance = |a: &str, b: &str| -> usize {
+        let b: Vec<char> = b.chars().collect();
+        let mut row: Vec<usize> = (0..=b.len()).collect();
+        for (i, ca) in a.chars().enumerate() {
+            let mut prev = row[0];
+            row[0] = i + 1;
+            for (j, cb) in b.iter().enumerate() {
+                let cur = row[j + 1];
+                row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+                prev = cur;
+            }
+        }
+        row[b.len()]
+    };
+    let typed = typed.trim().to_lowercase();
+    known
+        .iter()
+        .map(|k| (distance(&typed, &k.to_lowercase()), k))
+        .filter(|(d, _)| *d <= 2)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k.as_str())
 }
 
 pub fn open(home: &std::path::Path) -> Result<Node> {
@@ -254,9 +291,11 @@ pub fn print_tickets(rows: &[Value], now: i64) -> bool {
         return false;
     }
     let mut t = table(&["ID", "SUBJECT", "PRIORITY", "STATUS", "ASSIGNEE", "CREATED", "SLA"]);
+    let mut provisional = false;
     for r in rows {
         let s = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or("").to_string();
         let (badge, color) = sla_badge(r, now);
+        provisional |= badge.ends_with('*');
         t.add_row(vec![
             cell(short(&s("id")), None),
             cell(&s("subject"), None),
@@ -268,8 +307,15 @@ pub fn print_tickets(rows: &[Value], now: i64) -> bool {
         ]);
     }
     outln(&t.to_string());
+    if provisional {
+        outln(&dim(PROVISIONAL_LEGEND));
+    }
     true
 }
+
+/// The line that explains the `*` after an SLA badge.
+const PROVISIONAL_LEGEND: &str =
+    "* provisional: computed on this device; the relay's figures are authoritative (run `tickets sync`)";
 
 pub fn priority_color(p: &str) -> Option<comfy_table::Color> {
     match p {
@@ -336,7 +382,7 @@ fn print_ticket(t: &Value, now: i64) {
         outln(&line);
     }
     if t["sla"]["provisional"].as_bool() == Some(true) && color != "none" {
-        outln(&dim("  * provisional: computed on this device; the relay's figures are authoritative"));
+        outln(&dim(&format!("  {PROVISIONAL_LEGEND}")));
     }
     let desc = s("description");
     if !desc.is_empty() {
@@ -430,7 +476,7 @@ fn import(home: &std::path::Path, file: &std::path::Path, json: bool) -> Result<
     let text =
         std::fs::read_to_string(file).map_err(|e| user_error(format!("cannot read {}: {e}", file.display()), None))?;
     let records = tickets_node::import::parse_import(&text)
-        .map_err(|e| user_error(format!("{}: {e}", file.display()), Some("nothing was imported")))?;
+        .map_err(|e| coded_error("bad_import", format!("{}: {e}", file.display()), Some("nothing was imported")))?;
     let mut node = open(home)?;
     let bar = if std::io::stderr().is_terminal() && !json && records.len() >= 100 {
         let b = ProgressBar::new(records.len() as u64);
@@ -453,7 +499,7 @@ fn import(home: &std::path::Path, file: &std::path::Path, json: bool) -> Result<
         })
         .map_err(|e| match e {
             NodeError::Import { .. } | NodeError::ImportFile(_) => {
-                user_error(format!("{}: {e}", file.display()), Some("nothing was imported"))
+                coded_error("bad_import", format!("{}: {e}", file.display()), Some("nothing was imported"))
             }
             other => other.into(),
         })

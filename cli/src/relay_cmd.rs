@@ -11,15 +11,33 @@ use tickets_relay::auth;
 use tickets_relay::store::Db;
 
 use crate::output::{self, bold, outln, table};
-use crate::user_error;
+use crate::{coded_error, user_error};
 
 #[derive(Args, Debug)]
 pub struct RelayArgs {
     /// The relay's database.
     #[arg(long, global = true, env = "TICKETS_RELAY_DB", default_value = "tickets-relay.db")]
     pub db: PathBuf,
+    /// A node's folder means nothing to the relay's commands. Declaring the
+    /// id here keeps the top level's global `--home` from being copied into
+    /// every `tickets relay` subcommand's help (clap skips a global where the
+    /// subcommand has an argument of that id); this one is hidden and unused.
+    #[arg(long = "home", id = "home", hide = true)]
+    pub _home: Option<PathBuf>,
     #[command(subcommand)]
     pub command: RelayCommand,
+}
+
+impl RelayArgs {
+    /// Whether the command was asked for JSON output.
+    pub fn json(&self) -> bool {
+        match &self.command {
+            RelayCommand::Agent(AgentCommand::Add { json, .. } | AgentCommand::List { json }) => *json,
+            RelayCommand::Sla(SlaCommand::Show { json }) => *json,
+            RelayCommand::Category(CategoryCommand::List { json }) => *json,
+            _ => false,
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -69,21 +87,25 @@ pub enum AgentCommand {
     /// Add an agent; prints its token (shown once).
     #[command(after_help = "Example:\n  tickets relay agent add ana --role agent --team field")]
     Add {
+        /// The agent's name (letters, digits, '.', '_' or '-').
         name: String,
         /// agent, lead or admin.
         #[arg(long, default_value = "agent")]
         role: String,
+        /// The agent's team (tickets can be assigned to team:NAME).
         #[arg(long)]
         team: Option<String>,
         /// May read and write internal notes (leads and admins always may).
         #[arg(long)]
         internal_notes: bool,
+        /// Print JSON for scripts (errors too: {"error", "code", "hint"} on stdout).
         #[arg(long)]
         json: bool,
     },
     /// List agents.
     #[command(after_help = "Example:\n  tickets relay agent list --db relay.db")]
     List {
+        /// Print JSON for scripts (errors too: {"error", "code", "hint"} on stdout).
         #[arg(long)]
         json: bool,
     },
@@ -93,34 +115,48 @@ pub enum AgentCommand {
         after_help = "Examples:\n  tickets relay agent revoke ana\n  tickets relay agent revoke ana --internal-notes"
     )]
     Revoke {
+        /// The agent's name.
         name: String,
+        /// Revoke only the internal-notes permission; the agent stays.
         #[arg(long)]
         internal_notes: bool,
     },
-    /// Grant an agent the internal-notes permission.
-    #[command(after_help = "Example:\n  tickets relay agent grant ana --internal-notes")]
+    /// Grant an agent a permission: --internal-notes (the only one).
+    #[command(
+        override_usage = "tickets relay agent grant NAME --internal-notes",
+        after_help = "Example:\n  tickets relay agent grant ana --internal-notes"
+    )]
     Grant {
+        /// The agent's name.
         name: String,
-        #[arg(long, required = true)]
+        /// The permission to grant: read and write internal notes.
+        #[arg(long)]
         internal_notes: bool,
     },
 }
 
 #[derive(Subcommand, Debug)]
 pub enum SlaCommand {
-    /// Set targets for a priority (durations such as 90s, 45m, 4h, 2d; "none" removes).
+    /// Set targets for a priority (a duration needs a unit: 90s, 45m, 3min,
+    /// 4h, 2d, 1h30m; "none" removes).
     #[command(after_help = "Example:\n  tickets relay sla set --priority urgent --first-response 30m --resolution 4h")]
     Set {
+        /// low, medium, high or urgent.
         #[arg(long)]
         priority: String,
+        /// Time to the first agent reply, e.g. 30m, 2h, 1h30m (or none).
         #[arg(long)]
         first_response: Option<String>,
+        /// Time to resolution, e.g. 4h, 2d, 1day (or none).
         #[arg(long)]
         resolution: Option<String>,
     },
     /// Set the warning threshold (percent of the target elapsed).
     #[command(after_help = "Example:\n  tickets relay sla warn 80")]
-    Warn { percent: u8 },
+    Warn {
+        /// A ticket turns yellow once this share of its target has elapsed (1-100).
+        percent: u8,
+    },
     /// Business hours: SLA clocks count only open hours (default 24x7).
     #[command(
         after_help = "Examples:\n  tickets relay sla calendar --tz Europe/Berlin --hours 'mon-fri 09:00-17:00' --holiday 2026-12-25\n  tickets relay sla calendar --none"
@@ -142,6 +178,7 @@ pub enum SlaCommand {
     /// Show the SLA settings in force.
     #[command(after_help = "Example:\n  tickets relay sla show --json")]
     Show {
+        /// Print JSON for scripts (errors too: {"error", "code", "hint"} on stdout).
         #[arg(long)]
         json: bool,
     },
@@ -151,13 +188,20 @@ pub enum SlaCommand {
 pub enum CategoryCommand {
     /// Add a category to the taxonomy nodes validate against.
     #[command(after_help = "Example:\n  tickets relay category add hardware")]
-    Add { name: String },
+    Add {
+        /// The category's name.
+        name: String,
+    },
     /// Remove a category (existing tickets keep it).
     #[command(after_help = "Example:\n  tickets relay category remove legacy")]
-    Remove { name: String },
+    Remove {
+        /// The category's name.
+        name: String,
+    },
     /// List the taxonomy.
     #[command(after_help = "Example:\n  tickets relay category list --json")]
     List {
+        /// Print JSON for scripts (errors too: {"error", "code", "hint"} on stdout).
         #[arg(long)]
         json: bool,
     },
@@ -271,7 +315,13 @@ pub fn run(a: RelayArgs) -> Result<()> {
                     outln(&format!("{name} revoked; its token is refused from now on"));
                 }
             }
-            AgentCommand::Grant { name, .. } => {
+            AgentCommand::Grant { name, internal_notes } => {
+                if !internal_notes {
+                    return Err(user_error(
+                        "name the permission to grant",
+                        Some(&format!("tickets relay agent grant {name} --internal-notes")),
+                    ));
+                }
                 c.set_notes_permission(&name, true).map_err(|e| user_error(e.to_string(), None))?;
                 outln(&format!("{name} may read and write internal notes"));
             }
@@ -337,12 +387,14 @@ pub fn run(a: RelayArgs) -> Result<()> {
             match cmd {
                 CategoryCommand::Add { name } => {
                     let name = check_name("category", &name).map_err(|e| user_error(e.to_string(), None))?;
-                    if !cats.contains(&name) {
+                    if cats.contains(&name) {
+                        outln(&format!("category {name} already exists; nothing changed"));
+                    } else {
                         cats.push(name.clone());
                         cats.sort();
                         c.set_categories(&cats)?;
+                        outln(&format!("category {name} added"));
                     }
-                    outln(&format!("category {name} added"));
                 }
                 CategoryCommand::Remove { name } => {
                     let before = cats.len();
@@ -458,14 +510,53 @@ impl std::io::Write for LogSink {
 fn init_logs(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TICKETS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,automerge=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(|| LogSink).with_target(false);
+    // Colour only on a terminal: a log file or journald gets plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(|| LogSink).with_target(false).with_ansi(ansi);
     let _ = if json { builder.json().try_init() } else { builder.try_init() };
+}
+
+/// The file a serving relay holds a shared lock on, and a restore an
+/// exclusive one: `<db>.serve.lock` beside the database. The lock, not the
+/// file, is what counts; the file stays.
+fn serve_lock_path(db_path: &std::path::Path) -> PathBuf {
+    let mut p = db_path.as_os_str().to_owned();
+    p.push(".serve.lock");
+    PathBuf::from(p)
+}
+
+/// Opens (creating) the serve lock file of a database.
+fn open_serve_lock(db_path: &std::path::Path) -> Result<std::fs::File> {
+    let path = serve_lock_path(db_path);
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| user_error(format!("cannot open the lock file {}: {e}", path.display()), None))
 }
 
 /// Copies a checked backup over the database and gives it a new epoch.
 fn restore(backup: &std::path::Path, db_path: &std::path::Path) -> Result<()> {
     if !backup.is_file() {
         return Err(user_error(format!("no backup file at {}", backup.display()), None));
+    }
+    // A serving relay would keep using the file this replaces: refuse while
+    // one holds the database, and hold the lock so none starts meanwhile.
+    let lock = open_serve_lock(db_path)?;
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            return Err(coded_error(
+                "relay_running",
+                format!("a relay is serving {}; restoring under it would lose the restore", db_path.display()),
+                Some("stop the relay first (e.g. `systemctl stop tickets-relay`), restore, then start it again"),
+            ))
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(user_error(format!("cannot lock {}: {e}", serve_lock_path(db_path).display()), None))
+        }
     }
     // The copy is checked (and upgraded, for a backup of an older schema),
     // never the backup itself, which stays as it was.
@@ -510,9 +601,25 @@ fn restore(backup: &std::path::Path, db_path: &std::path::Path) -> Result<()> {
 }
 
 fn serve(db_path: &std::path::Path, listen: &str) -> Result<()> {
+    // Held (shared: other relays may serve the same file) until the process
+    // ends, so that `tickets relay restore` can tell the database is in use.
+    let lock = open_serve_lock(db_path)?;
+    match lock.try_lock_shared() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            return Err(coded_error(
+                "restoring",
+                format!("{} is being restored", db_path.display()),
+                Some("start the relay once `tickets relay restore` has finished"),
+            ))
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(user_error(format!("cannot lock {}: {e}", serve_lock_path(db_path).display()), None))
+        }
+    }
     let db = Db::open(db_path, true).map_err(|e| user_error(e.to_string(), None))?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    rt.block_on(async move {
+    let served = rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
             user_error(format!("cannot listen on {listen}: {e}"), Some("pick another --listen address"))
         })?;
@@ -524,7 +631,9 @@ fn serve(db_path: &std::path::Path, listen: &str) -> Result<()> {
         tickets_relay::serve(listener, state, stop, shutdown_signal()).await?;
         tracing::info!("relay stopped");
         Ok(())
-    })
+    });
+    drop(lock);
+    served
 }
 
 async fn shutdown_signal() {

@@ -13,8 +13,10 @@ use tickets_node::{Node, WallClock};
 
 use crate::node_cmd::{open, print_tickets, short};
 use crate::output::{self, bold, dim, outln, paint};
-use crate::{user_error, BoardArgs, InitArgs, SyncArgs};
+use crate::{coded_error, user_error, BoardArgs, InitArgs, SyncArgs};
 
+/// The hint for a sync error met by `tickets sync` (other commands reword
+/// the ones that do not apply to them with [`with_hint`]).
 pub fn hint(e: &SyncError) -> Option<String> {
     match e {
         SyncError::NotRegistered => Some("register with `tickets init --relay URL --token TOKEN`".into()),
@@ -22,11 +24,42 @@ pub fn hint(e: &SyncError) -> Option<String> {
         SyncError::Transport { .. } | SyncError::Server { .. } => {
             Some("nothing is lost: local edits stay pending and the next sync resumes".into())
         }
+        SyncError::Refused { .. } => Some("nothing was changed; correct the request and run it again".into()),
         SyncError::Protocol(_) => {
             Some("update `tickets` on this device or the relay so both speak the same version".into())
         }
         _ => None,
     }
+}
+
+/// The error of a relay that cannot be reached (or fails) with a hint that
+/// fits the command, where the sync hint ("local edits stay pending") does
+/// not; other errors pass through.
+pub fn with_hint(e: SyncError, hint: &str) -> anyhow::Error {
+    match e {
+        SyncError::Transport { .. } => coded_error("unreachable", e.to_string(), Some(hint)),
+        SyncError::Server { .. } => coded_error("relay_error", e.to_string(), Some(hint)),
+        other => other.into(),
+    }
+}
+
+/// Checks a relay URL before anything is sent: a scheme (`http://` or
+/// `https://`) and a host. `127.0.0.1:8080` alone is refused at once, with
+/// the URL it probably meant.
+pub fn check_relay_url(url: &str) -> Result<()> {
+    let url = url.trim();
+    let parsed = reqwest::Url::parse(url);
+    let ok = matches!(&parsed, Ok(u) if ["http", "https"].contains(&u.scheme()) && u.host_str().is_some());
+    if ok {
+        return Ok(());
+    }
+    let has_scheme = url.contains("://");
+    let hint = if has_scheme {
+        "the relay's URL starts with http:// or https:// and names a host, e.g. http://127.0.0.1:8080".to_string()
+    } else {
+        format!("add the scheme: --relay http://{url} (or https:// behind TLS)")
+    };
+    Err(coded_error("bad_url", format!("'{url}' is not a relay URL"), Some(&hint)))
 }
 
 /// `tickets init --relay URL --token TOKEN`: a new node registered with a
@@ -35,13 +68,15 @@ pub fn init_relay(home: &Path, a: InitArgs) -> Result<()> {
     let (Some(url), Some(token)) = (a.relay, a.token) else {
         return Err(user_error("--relay and --token go together", None));
     };
+    check_relay_url(&url)?;
+    let unreachable = "check the URL and that the relay is running (`tickets relay serve`); nothing was registered";
     let wall = WallClock::from_env()?;
     let mut node = if home.join(tickets_node::DB_FILE).exists() {
         Node::open(home, wall)?
     } else {
         let actor = Node::new_actor();
-        let remote = Remote::new(&url, &token)?;
-        let resp = register_actor(&remote, &actor)?;
+        let remote = Remote::new(&url, &token).map_err(|e| with_hint(e, unreachable))?;
+        let resp = register_actor(&remote, &actor).map_err(|e| with_hint(e, unreachable))?;
         if let Some(agent) = &a.agent {
             if agent.trim() != resp.access.agent {
                 return Err(SyncError::WrongAgent { node: agent.clone(), token: resp.access.agent }.into());
@@ -49,7 +84,7 @@ pub fn init_relay(home: &Path, a: InitArgs) -> Result<()> {
         }
         Node::init_with_actor(home, &resp.access.agent, actor, wall)?
     };
-    let access = node.register(&url, &token)?;
+    let access = node.register(&url, &token).map_err(|e| with_hint(e, unreachable))?;
     if a.json {
         output::json(&serde_json::json!({"home": home, "agent": access.agent, "role": access.role,
             "internal_notes": access.internal_notes, "relay": url}));
@@ -101,16 +136,29 @@ pub fn sync(home: &Path, a: SyncArgs) -> Result<()> {
         let _ = ctrlc_flag(s2);
         let json = a.json;
         eprintln!("watching for changes (Ctrl-C to stop)");
+        // Say once when the relay is lost and once when it is back, not on
+        // every retry.
+        let mut lost = false;
         node.sync_watch(&|| !stop.load(Ordering::Relaxed), &mut |r| match r {
-            Ok(rep) if rep.pushed + rep.pulled + rep.refused.len() > 0 => {
-                if json {
-                    output::json(&serde_json::to_value(rep).unwrap_or_default());
-                } else {
-                    print_report(rep);
+            Ok(rep) => {
+                if lost {
+                    lost = false;
+                    eprintln!("reconnected to the relay; synced");
+                }
+                if rep.pushed + rep.pulled + rep.refused.len() > 0 {
+                    if json {
+                        output::json(&serde_json::to_value(rep).unwrap_or_default());
+                    } else {
+                        print_report(rep);
+                    }
                 }
             }
-            Ok(_) => {}
-            Err(e) => eprintln!("sync failed, retrying: {e}"),
+            Err(e) => {
+                if !lost {
+                    lost = true;
+                    eprintln!("connection to the relay lost ({e}); retrying, local edits stay pending");
+                }
+            }
         })?;
         return Ok(());
     }
@@ -172,7 +220,9 @@ pub fn board(home: &Path, a: BoardArgs) -> Result<()> {
     if let Some(l) = a.limit {
         query.push(("limit".into(), l.to_string()));
     }
-    let resp: Value = remote.get_json("/v1/tickets", &query)?;
+    let resp: Value = remote
+        .get_json("/v1/tickets", &query)
+        .map_err(|e| with_hint(e, "check that the relay is running and reachable, then run `tickets board` again"))?;
     if a.json {
         output::json(&resp["tickets"]);
         return Ok(());

@@ -9,7 +9,7 @@ pub enum InputError {
     UnknownStatus(String),
     #[error("invalid {kind} name '{value}' (1 to 64 printable characters)")]
     BadName { kind: &'static str, value: String },
-    #[error("invalid duration '{0}' (expected a number and a unit: 90s, 45m, 4h, 2d)")]
+    #[error("invalid duration '{0}' (a number needs a unit, largest first: 90s, 45m, 3min, 4h, 2d, 1h30m)")]
     BadDuration(String),
     #[error("{field} is too long ({len} bytes, at most {max})")]
     TooLong { field: &'static str, len: usize, max: usize },

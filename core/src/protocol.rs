@@ -178,6 +178,10 @@ pub struct Access {
 pub struct Settings {
     pub categories: Vec<String>,
     pub teams: Vec<String>,
+    /// The relay's active agents, by name only, so that a node can check an
+    /// assignee as it checks a category (an older relay sends none).
+    #[serde(default)]
+    pub agents: Vec<String>,
     pub sla: crate::sla::SlaSettings,
 }
 

@@ -23,6 +23,8 @@ pub enum NodeError {
     Doc { id: String, source: DocError },
     #[error("category '{0}' is not in the relay's taxonomy ({1})")]
     UnknownCategory(String, String),
+    #[error("assignee '{assignee}' is not an agent or team the relay knows")]
+    UnknownAssignee { assignee: String, known: Vec<String> },
     #[error("agent '{0}' may not write internal notes")]
     NotesForbidden(String),
     #[error("internal notes are still being pulled from the relay; run `tickets sync` first")]

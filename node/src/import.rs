@@ -10,6 +10,45 @@ use crate::error::NodeError;
 /// One import is one transaction held in memory; bound it.
 pub const IMPORT_BYTES_MAX: u64 = 512 * 1024 * 1024;
 
+/// How many bad records one error names; the rest are counted.
+pub const IMPORT_ERRORS_SHOWN_MAX: usize = 20;
+
+/// Bad records, gathered so that one run of `tickets import` names them all
+/// (up to [`IMPORT_ERRORS_SHOWN_MAX`]) rather than one per attempt.
+#[derive(Default)]
+struct Problems {
+    shown: Vec<(usize, String)>,
+    more: usize,
+}
+
+impl Problems {
+    fn add(&mut self, e: NodeError) {
+        let (record, message) = match e {
+            NodeError::Import { record, message } => (record, message),
+            other => (0, other.to_string()),
+        };
+        if self.shown.len() < IMPORT_ERRORS_SHOWN_MAX {
+            self.shown.push((record, message));
+        } else {
+            self.more += 1;
+        }
+    }
+
+    /// One error naming every bad record shown: the first as the error's
+    /// record, the others and the count of the rest in its message.
+    fn into_error(self) -> Option<NodeError> {
+        let mut shown = self.shown.into_iter();
+        let (record, mut message) = shown.next()?;
+        for (r, m) in shown {
+            message.push_str(&format!("; record {r}: {m}"));
+        }
+        if self.more > 0 {
+            message.push_str(&format!("; and {} more bad record(s)", self.more));
+        }
+        Some(NodeError::Import { record, message })
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawRecord {
@@ -61,27 +100,43 @@ pub fn parse_import(text: &str) -> Result<Vec<ImportRecord>, NodeError> {
     if trimmed.starts_with('[') {
         let values: Vec<serde_json::Value> =
             serde_json::from_str(trimmed).map_err(|e| NodeError::ImportFile(format!("not a valid JSON array: {e}")))?;
-        values
-            .into_iter()
-            .enumerate()
-            .map(|(i, v)| {
-                let raw: RawRecord = serde_json::from_value(v)
-                    .map_err(|e| NodeError::Import { record: i + 1, message: e.to_string() })?;
-                check(raw, i + 1)
-            })
-            .collect()
+        let mut problems = Problems::default();
+        let mut out = Vec::with_capacity(values.len());
+        for (i, v) in values.into_iter().enumerate() {
+            let checked = serde_json::from_value::<RawRecord>(v)
+                .map_err(|e| NodeError::Import { record: i + 1, message: e.to_string() })
+                .and_then(|raw| check(raw, i + 1));
+            match checked {
+                Ok(r) => out.push(r),
+                Err(e) => problems.add(e),
+            }
+        }
+        match problems.into_error() {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
     } else {
         let mut out = Vec::new();
+        let mut problems = Problems::default();
+        let mut records = 0usize;
         // Records are named by their line in the file as written.
         for (i, line) in text.lines().enumerate() {
             if line.trim().is_empty() {
                 continue;
             }
-            let raw: RawRecord =
-                serde_json::from_str(line).map_err(|e| NodeError::Import { record: i + 1, message: e.to_string() })?;
-            out.push(check(raw, i + 1)?);
+            records += 1;
+            let checked = serde_json::from_str::<RawRecord>(line)
+                .map_err(|e| NodeError::Import { record: i + 1, message: e.to_string() })
+                .and_then(|raw| check(raw, i + 1));
+            match checked {
+                Ok(r) => out.push(r),
+                Err(e) => problems.add(e),
+            }
         }
-        if out.is_empty() {
+        if let Some(e) = problems.into_error() {
+            return Err(e);
+        }
+        if records == 0 {
             return Err(NodeError::ImportFile("the file holds no tickets".into()));
         }
         Ok(out)
@@ -105,5 +160,24 @@ mod tests {
         }
         assert!(parse_import("").is_err());
         assert!(parse_import("[{]").is_err());
+    }
+
+    #[test]
+    fn every_bad_record_is_named_up_to_the_limit() {
+        let good = "{\"subject\":\"a\",\"priority\":\"low\",\"category\":\"x\"}";
+        let bad = "{\"subject\":\"b\",\"priority\":\"extreme\",\"category\":\"x\"}";
+        let text = [good, bad, good, bad, "not json"].join("\n");
+        let e = parse_import(&text).err().map(|e| e.to_string()).unwrap_or_default();
+        for named in ["record 2:", "record 4:", "record 5:"] {
+            assert!(e.contains(named), "{named} missing from {e}");
+        }
+        let many: Vec<&str> = std::iter::repeat_n(bad, IMPORT_ERRORS_SHOWN_MAX + 7).collect();
+        let e = parse_import(&many.join("\n")).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains(&format!("record {}:", IMPORT_ERRORS_SHOWN_MAX)), "{e}");
+        assert!(!e.contains(&format!("record {}:", IMPORT_ERRORS_SHOWN_MAX + 1)), "{e}");
+        assert!(e.ends_with("and 7 more bad record(s)"), "{e}");
+        let arr = format!("[{good},{bad},{bad}]");
+        let e = parse_import(&arr).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("record 2:") && e.contains("record 3:"), "{e}");
     }
 }

@@ -29,6 +29,9 @@ const M_AGENT: &str = "agent";
 const M_ACTOR: &str = "actor";
 const M_CLOCK: &str = "clock";
 pub(crate) const M_CATEGORIES: &str = "categories";
+/// The relay's agent names, from the last sync (assignees are checked
+/// against them and the teams).
+pub(crate) const M_AGENTS: &str = "agents";
 pub(crate) const M_SLA: &str = "sla_settings";
 pub(crate) const M_NOTES: &str = "notes_permitted";
 pub(crate) const M_RELAY: &str = "relay_url";
@@ -164,6 +167,31 @@ impl Node {
         Err(NodeError::UnknownCategory(category.trim().to_string(), known.join(", ")))
     }
 
+    /// Checks an assignee against the agents and teams the relay last sent;
+    /// a node that never received them (never synced, or an older relay)
+    /// accepts any.
+    fn check_assignee(tx: &Tx<'_>, assignee: Option<&str>) -> Result<(), NodeError> {
+        let Some(assignee) = assignee.map(str::trim).filter(|a| !a.is_empty()) else { return Ok(()) };
+        let list = |key: &str| -> Result<Vec<String>, NodeError> {
+            Ok(tx.get_meta(key)?.and_then(|j| serde_json::from_str(&j).ok()).unwrap_or_default())
+        };
+        let agents = list(M_AGENTS)?;
+        if agents.is_empty() {
+            return Ok(());
+        }
+        let teams = list("teams")?;
+        let known = match assignee.strip_prefix("team:") {
+            Some(team) => teams.iter().any(|t| t == team.trim()),
+            None => agents.iter().any(|a| a == assignee),
+        };
+        if known {
+            return Ok(());
+        }
+        let mut names = agents;
+        names.extend(teams.iter().map(|t| format!("team:{t}")));
+        Err(NodeError::UnknownAssignee { assignee: assignee.to_string(), known: names })
+    }
+
     /// Granted the notes permission again and not yet done pulling the
     /// notes back.
     fn notes_restoring(tx: &Tx<'_>) -> Result<bool, NodeError> {
@@ -208,6 +236,7 @@ impl Node {
         let author = self.author();
         let tx = self.store.tx()?;
         Self::check_category(&tx, &new.category)?;
+        Self::check_assignee(&tx, new.assignee.as_deref())?;
         let id = match conversation {
             Some(c) => {
                 if let Some(existing) = tx.ticket_of_conversation(c.id.trim())? {
@@ -257,6 +286,7 @@ impl Node {
         for e in edits {
             match e {
                 Edit::Category(c) => Self::check_category(&tx, c)?,
+                Edit::Assignee(a) => Self::check_assignee(&tx, a.as_deref())?,
                 Edit::Note(_) if !Self::notes_permitted(&tx)? => return Err(NodeError::NotesForbidden(author.agent)),
                 // Right after a grant the device pulls the notes it may now
                 // read; a note written before they arrive would start the

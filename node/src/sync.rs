@@ -137,8 +137,8 @@ impl Remote {
         Ok(Remote { url: url.trim_end_matches('/').to_string(), token: token.trim().to_string(), client })
     }
 
-    fn transport(&self, e: impl std::fmt::Display) -> SyncError {
-        SyncError::Transport { url: self.url.clone(), message: e.to_string() }
+    fn transport(&self, e: reqwest::Error) -> SyncError {
+        SyncError::Transport { url: self.url.clone(), message: transport_cause(&e) }
     }
 
     /// The error a non-OK response stands for.
@@ -218,6 +218,10 @@ impl Remote {
             .query(query)
             .send()
             .map_err(|e| self.transport(e))?;
+        // Any JSON reads as a Value, a refusal's body too: only a 200 is one.
+        if resp.status().as_u16() != 200 {
+            return Err(self.error_of(resp));
+        }
         self.read(resp)
     }
 
@@ -254,6 +258,39 @@ impl Remote {
             .map_err(|e| self.transport(e))?;
         let v: serde_json::Value = self.read(resp)?;
         Ok(v["seq"].as_u64().unwrap_or(cursor))
+    }
+}
+
+/// Why a request never got an answer, in words a user can act on: the
+/// innermost cause in the error's source chain (connection refused, timed
+/// out, name not resolved, a TLS failure), not reqwest's outer wrapper.
+pub fn transport_cause(e: &reqwest::Error) -> String {
+    let mut causes = Vec::new();
+    let mut source: Option<&dyn std::error::Error> = Some(e);
+    while let Some(err) = source {
+        causes.push(err.to_string());
+        source = err.source();
+    }
+    let all = causes.join(": ").to_lowercase();
+    let cause = if e.is_timeout() || all.contains("timed out") {
+        "timed out"
+    } else if all.contains("refused") {
+        "connection refused (is the relay running at this address?)"
+    } else if all.contains("dns error") || all.contains("failed to lookup") || all.contains("name or service") {
+        "the host name does not resolve"
+    } else if all.contains("certificate") || all.contains("tls") || all.contains("ssl") {
+        "TLS failed"
+    } else if e.is_builder() {
+        "not a usable URL"
+    } else {
+        ""
+    };
+    let innermost = causes.last().cloned().unwrap_or_default();
+    match (cause, innermost.is_empty()) {
+        ("", _) => innermost,
+        (c, true) => c.to_string(),
+        (c, false) if innermost.to_lowercase().contains(c) => innermost,
+        (c, false) => format!("{c} ({innermost})"),
     }
 }
 
@@ -835,6 +872,7 @@ fn apply_access(tx: &Tx<'_>, access: &Access) -> Result<usize, NodeError> {
 fn apply_settings(tx: &Tx<'_>, s: &Settings, skew: i64, now: i64) -> Result<(), NodeError> {
     tx.set_meta(crate::node::M_CATEGORIES, &serde_json::to_string(&s.categories).unwrap_or_default())?;
     tx.set_meta("teams", &serde_json::to_string(&s.teams).unwrap_or_default())?;
+    tx.set_meta(crate::node::M_AGENTS, &serde_json::to_string(&s.agents).unwrap_or_default())?;
     let new = serde_json::to_string(&s.sla).unwrap_or_default();
     if tx.get_meta(M_SLA_RELAY)?.as_deref() != Some(new.as_str()) {
         tx.set_meta(M_SLA_RELAY, &new)?;

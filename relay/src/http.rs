@@ -155,7 +155,15 @@ async fn healthz() -> impl IntoResponse {
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
+    let db = state.db.clone();
+    let gauges = blocking(&state, move || db.with(|c| Ok(crate::metrics::StoreGauges::read(c, now_ms())?))).await;
+    let mut text = state.metrics.render();
+    // Without the store's gauges, the counters still answer.
+    match gauges {
+        Ok(g) => g.render(&mut text),
+        Err(e) => tracing::warn!(error = ?e, "metrics: store gauges unavailable"),
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 
 async fn register(
@@ -251,6 +259,7 @@ async fn watch_changes(
             cursor = v.parse().map_err(|_| AppError::bad_request("cursor must be a whole number"))?;
         }
     }
+    let _watching = Metrics::watching(&state.metrics);
     let mut rx = state.seq.subscribe();
     let mut stop = state.shutdown.clone();
     let deadline = tokio::time::sleep(Duration::from_secs(WATCH_HOLD_SECS));

@@ -487,7 +487,10 @@ impl Conn {
             .prepare_cached("SELECT DISTINCT team FROM agents WHERE team IS NOT NULL AND revoked = 0 ORDER BY team")
             .db(&self.path)?;
         let teams = st.query_map([], |r| r.get(0)).db(&self.path)?.collect::<Result<Vec<String>, _>>().db(&self.path)?;
-        Ok(Settings { categories, teams, sla })
+        let mut st = self.c.prepare_cached("SELECT name FROM agents WHERE revoked = 0 ORDER BY name").db(&self.path)?;
+        let agents =
+            st.query_map([], |r| r.get(0)).db(&self.path)?.collect::<Result<Vec<String>, _>>().db(&self.path)?;
+        Ok(Settings { categories, teams, agents, sla })
     }
 
     pub fn sla_settings(&self) -> Result<SlaSettings, StoreError> {
@@ -1133,6 +1136,15 @@ impl Conn {
             }
         }
         Ok(best)
+    }
+
+    /// Devices whose last sync was at or after `since` (a metrics gauge).
+    pub fn devices_seen_since(&self, since: i64) -> Result<u64, StoreError> {
+        let n: i64 = self
+            .c
+            .query_row("SELECT count(*) FROM devices WHERE last_seen >= ?1", [since], |r| r.get(0))
+            .db(&self.path)?;
+        Ok(n as u64)
     }
 
     pub fn integrity_check(&self) -> Result<String, StoreError> {

@@ -18,6 +18,7 @@
 //! - `test_clock`: `TICKETS_CLOCK_OFFSET`.
 //! - `test_notes`: comments and internal notes stay apart.
 //! - `test_processes`: closed pipes and concurrent processes on one home.
+//! - `test_help`: every flag described, formats in `--help`, import errors.
 //! - `test_known_bugs`: bugs found here, pinned by ignored failing tests.
 
 mod support;
@@ -27,6 +28,7 @@ mod test_clock;
 mod test_conversation;
 mod test_create_show;
 mod test_edit;
+mod test_help;
 mod test_ids;
 mod test_import;
 mod test_init;

@@ -3,7 +3,9 @@
 //!
 //! Every run checks what holds for any command: no panic, and the exit code
 //! contract of the CLI (0 success, 1 a user error with one `error:` line and
-//! maybe one `hint:` line, 2 a usage error, never anything else).
+//! maybe one `hint:` line, 2 a usage error, never anything else). With
+//! `--json`, a user error is instead one JSON object `{"error", "code",
+//! "hint"?}` on stdout and nothing on stderr.
 
 use std::path::{Path, PathBuf};
 use std::sync::Once;
@@ -71,6 +73,8 @@ impl Out {
 pub struct Run {
     cmd: assert_cmd::Command,
     shown: String,
+    /// Whether `--json` was asked for: errors then come as JSON on stdout.
+    json: bool,
 }
 
 impl Run {
@@ -92,7 +96,12 @@ impl Run {
         assert!(!out.stderr.contains("panicked"), "panic in {ctx}");
         assert!(matches!(out.code, 0..=2), "unexpected exit code in {ctx}");
         assert!(!out.stdout.contains('\x1b') && !out.stderr.contains('\x1b'), "colour codes despite NO_COLOR in {ctx}");
-        if out.code == 1 {
+        if out.code == 1 && self.json {
+            let v: Value = serde_json::from_str(&out.stdout)
+                .unwrap_or_else(|e| panic!("a --json error is not JSON on stdout ({e}) in {ctx}"));
+            assert!(v["error"].is_string() && v["code"].is_string(), "a --json error has error and code in {ctx}");
+            assert!(out.stderr.is_empty(), "a --json error wrote to stderr too in {ctx}");
+        } else if out.code == 1 {
             let lines: Vec<&str> = out.stderr.lines().collect();
             assert!(lines.first().is_some_and(|l| l.starts_with("error: ")), "no `error:` line in {ctx}");
             assert!(lines.len() <= 2, "a user error is one line (and a hint) in {ctx}");
@@ -123,12 +132,16 @@ impl Run {
         out.json()
     }
 
-    /// Expects a user error: exit 1, nothing on stdout.
+    /// Expects a user error: exit 1, nothing on stdout (with `--json`,
+    /// nothing but the error object).
     pub fn fails(self) -> Out {
         let shown = self.shown.clone();
+        let json = self.json;
         let out = self.out();
         assert_eq!(out.code, 1, "`{shown}` should fail with exit 1: {out:#?}");
-        assert_eq!(out.stdout, "", "`{shown}` failed but wrote to stdout");
+        if !json {
+            assert_eq!(out.stdout, "", "`{shown}` failed but wrote to stdout");
+        }
         out
     }
 
@@ -238,7 +251,7 @@ fn bare(args: &[&str]) -> Run {
     ensure_built();
     let mut cmd = assert_cmd::Command::cargo_bin("tickets").expect("the tickets binary is built");
     cmd.env("NO_COLOR", "1").env_remove("TICKETS_HOME").env_remove("TICKETS_CLOCK_OFFSET");
-    Run { cmd, shown: format!("tickets {}", args.join(" ")) }
+    Run { cmd, shown: format!("tickets {}", args.join(" ")), json: args.contains(&"--json") }
 }
 
 /// The path of the built `tickets` binary, for tests that drive a process

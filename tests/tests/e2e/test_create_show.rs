@@ -101,10 +101,18 @@ fn show_as_text_names_the_ticket() {
 #[test]
 fn create_refuses_bad_or_missing_fields_and_writes_nothing() {
     let h = Home::new();
-    let cases: Vec<(Vec<&str>, &str)> = vec![
+    // A missing required flag is a usage error (exit 2), named as such.
+    for (args, mentions) in [
         (vec!["--priority", "low", "--category", "x"], "--subject"),
         (vec!["--subject", "s", "--category", "x"], "--priority"),
         (vec!["--subject", "s", "--priority", "low"], "--category"),
+    ] {
+        let mut all = vec!["create"];
+        all.extend(args);
+        let out = h.run(&all).usage_error();
+        assert_mentions(&out, mentions);
+    }
+    let cases: Vec<(Vec<&str>, &str)> = vec![
         (vec!["--subject", "s", "--priority", "extreme", "--category", "x"], "extreme"),
         (vec!["--subject", "", "--priority", "low", "--category", "x"], "subject"),
         (vec!["--subject", "   ", "--priority", "low", "--category", "x"], "subject"),

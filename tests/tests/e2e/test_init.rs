@@ -76,13 +76,15 @@ fn every_command_on_a_missing_home_hints_at_init() {
     ];
     for args in commands {
         let out = h.run(&args).fails();
-        assert!(
-            out.stderr.contains("tickets init"),
-            "`{}` should hint at `tickets init`:\n{}",
-            args.join(" "),
-            out.stderr
-        );
-        assert!(out.stderr.starts_with("error: "), "{}", out.stderr);
+        // With --json the error and its hint are a JSON object on stdout.
+        let said = if args.contains(&"--json") {
+            assert_eq!(out.json()["code"], "not_initialized", "{}", out.stdout);
+            out.json()["hint"].as_str().unwrap_or_default().to_string()
+        } else {
+            assert!(out.stderr.starts_with("error: "), "{}", out.stderr);
+            out.stderr.clone()
+        };
+        assert!(said.contains("tickets init"), "`{}` should hint at `tickets init`:\n{said}", args.join(" "));
     }
     assert!(!h.path().exists(), "no command but init creates the home");
 }

@@ -1,9 +1,17 @@
 //! End-to-end tests of the operator's path: backup while a sync runs, and
 //! restore, with real `tickets` processes and a real relay.
+//!
+//! - `test_new_user`: what a new user tripped on with a relay (issue #14).
 
 #[path = "../e2e/support.rs"]
 #[allow(dead_code)]
 mod support;
+
+#[path = "../sync/harness.rs"]
+#[allow(dead_code)]
+mod harness;
+
+mod test_new_user;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
