@@ -732,6 +732,12 @@ impl Sim {
             (Edit::Status(to), Err(NodeError::Edit(EditError::Transition(_)))) if closed && *to != Status::Closed => {
                 self.net.stats.bump("reopens of closed tickets refused", 1)
             }
+            // Closed is final for every field, comments and notes aside.
+            (e, Err(NodeError::Edit(EditError::Transition(_))))
+                if closed && !matches!(e, Edit::Status(_) | Edit::Comment(_) | Edit::Note(_)) =>
+            {
+                self.net.stats.bump("field edits of closed tickets refused", 1)
+            }
             (Edit::Note(_), Err(NodeError::NotesForbidden(_))) if !believes_notes => {
                 self.net.stats.bump("notes refused locally", 1)
             }
