@@ -34,7 +34,7 @@ impl CsvTable {
         match self {
             CsvTable::Tickets => &TICKET_COLUMNS,
             CsvTable::Comments => &["ticket_id", "kind", "author", "at", "body"],
-            CsvTable::History => &["ticket_id", "at", "by", "field", "from", "to", "note"],
+            CsvTable::History => &["ticket_id", "at", "by", "field", "from", "to", "outcome", "note"],
         }
     }
 }
@@ -90,18 +90,6 @@ pub fn neutralize(s: String) -> String {
     }
 }
 
-fn last_status_change(t: &Value, to: &str) -> Value {
-    t["history"]
-        .as_array()
-        .and_then(|h| {
-            h.iter()
-                .rev()
-                .find(|e| e["field"] == "status" && e["to"] == to && e["outcome"] == "applied")
-                .map(|e| e["at"].clone())
-        })
-        .unwrap_or(Value::Null)
-}
-
 /// The rows a ticket object contributes to a table.
 pub fn rows(table: CsvTable, t: &Value) -> Vec<Vec<String>> {
     let id = cell(&t["id"]);
@@ -120,8 +108,8 @@ pub fn rows(table: CsvTable, t: &Value) -> Vec<Vec<String>> {
                 t["created_at"].clone(),
                 t["created_by"].clone(),
                 t["updated_at"].clone(),
-                last_status_change(t, "resolved"),
-                last_status_change(t, "closed"),
+                t["resolved_at"].clone(),
+                t["closed_at"].clone(),
                 t["conversation_id"].clone(),
                 Value::from(t["comments"].as_array().map_or(0, Vec::len)),
                 t["sla"]["color"].clone(),
@@ -157,13 +145,6 @@ pub fn rows(table: CsvTable, t: &Value) -> Vec<Vec<String>> {
             .into_iter()
             .flatten()
             .map(|h| {
-                let note = match (h["outcome"].as_str(), h["note"].as_str()) {
-                    (Some("applied") | None, None) => String::new(),
-                    (Some("applied") | None, Some(n)) => n.to_string(),
-                    (Some(o), None) => o.to_string(),
-                    (Some(o), Some(n)) if n.starts_with(o) => n.to_string(),
-                    (Some(o), Some(n)) => format!("{o}: {n}"),
-                };
                 vec![
                     id.clone(),
                     cell(&h["at"]),
@@ -171,7 +152,8 @@ pub fn rows(table: CsvTable, t: &Value) -> Vec<Vec<String>> {
                     cell(&h["field"]),
                     cell(&h["from"]),
                     cell(&h["to"]),
-                    neutralize(note),
+                    cell(&h["outcome"]),
+                    cell(&h["note"]),
                 ]
             })
             .collect(),
