@@ -544,7 +544,9 @@ fn an_edit_that_did_not_take_effect_says_why_and_shows_what_its_author_saw() {
     let mine: Vec<(&str, &str, &str)> = not_applied
         .iter()
         .filter(|h| h["by"] == "ana")
-        .map(|h| (h["field"].as_str().unwrap_or(""), h["to"].as_str().unwrap_or(""), h["outcome"].as_str().unwrap_or("")))
+        .map(|h| {
+            (h["field"].as_str().unwrap_or(""), h["to"].as_str().unwrap_or(""), h["outcome"].as_str().unwrap_or(""))
+        })
         .collect();
     assert_eq!(mine, [("priority", "high", "superseded"), ("status", "open", "ignored")], "{j}");
     assert_same("not applied", &mut [&mut ana, &mut ben, &mut obs]);

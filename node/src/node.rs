@@ -414,7 +414,8 @@ impl NotApplied {
         let mut s = format!("{} → {} {}", self.field, self.to.as_deref().unwrap_or("none"), self.outcome);
         if let Some(n) = &self.note {
             // "ignored: ticket closed by …" reads "ignored (ticket closed by …)".
-            let why = n.strip_prefix(self.outcome.as_str()).map(|r| r.trim_start_matches(':').trim_start()).unwrap_or(n);
+            let why =
+                n.strip_prefix(self.outcome.as_str()).map(|r| r.trim_start_matches(':').trim_start()).unwrap_or(n);
             s.push_str(&format!(" ({why})"));
         }
         s

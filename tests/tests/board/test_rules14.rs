@@ -260,11 +260,7 @@ fn every_export_format_carries_the_same_fields() {
     }
     assert!(js[&resolved]["resolved_at"].is_string(), "{}", js[&resolved]);
     assert!(js[&closed]["closed_at"].is_string(), "{}", js[&closed]);
-    let outcomes: Vec<&str> = js[&conflict]["history"]
-        .as_array()
-        .expect("history")
-        .iter()
-        .filter_map(|h| h["outcome"].as_str())
-        .collect();
+    let outcomes: Vec<&str> =
+        js[&conflict]["history"].as_array().expect("history").iter().filter_map(|h| h["outcome"].as_str()).collect();
     assert!(outcomes.contains(&"superseded") || outcomes.contains(&"ignored"), "{}", js[&conflict]);
 }
