@@ -90,6 +90,24 @@ pub fn neutralize(s: String) -> String {
     }
 }
 
+/// `resolved_at` or `closed_at` as the ticket object carries it; an object
+/// stored before it carried them (not rewritten since) gets it from its
+/// history, by the same rule (the last applied status edit to that status).
+fn status_time(t: &Value, key: &str, to: &str) -> Value {
+    if let Some(v) = t.get(key) {
+        return v.clone();
+    }
+    t["history"]
+        .as_array()
+        .and_then(|h| {
+            h.iter()
+                .rev()
+                .find(|e| e["field"] == "status" && e["to"] == to && e["outcome"] == "applied")
+                .map(|e| e["at"].clone())
+        })
+        .unwrap_or(Value::Null)
+}
+
 /// The rows a ticket object contributes to a table.
 pub fn rows(table: CsvTable, t: &Value) -> Vec<Vec<String>> {
     let id = cell(&t["id"]);
@@ -108,8 +126,8 @@ pub fn rows(table: CsvTable, t: &Value) -> Vec<Vec<String>> {
                 t["created_at"].clone(),
                 t["created_by"].clone(),
                 t["updated_at"].clone(),
-                t["resolved_at"].clone(),
-                t["closed_at"].clone(),
+                status_time(t, "resolved_at", "resolved"),
+                status_time(t, "closed_at", "closed"),
                 t["conversation_id"].clone(),
                 Value::from(t["comments"].as_array().map_or(0, Vec::len)),
                 t["sla"]["color"].clone(),

@@ -454,12 +454,12 @@ pub(crate) fn newly_not_applied(tx: &Tx<'_>, agent: &str, new_json: &str) -> Res
     if mine.is_empty() {
         return Ok(mine);
     }
-    let old = match tx.row(&mine[0].ticket)? {
-        Some(row) => serde_json::from_str::<serde_json::Value>(&row.view_json)
-            .map(|old| own_not_applied(agent, &old))
-            .unwrap_or_default(),
-        None => Vec::new(),
-    };
+    // A ticket new to this device (a fresh device pulling everything) has
+    // nothing new to tell: its author heard of it where they made the edit.
+    let Some(row) = tx.row(&mine[0].ticket)? else { return Ok(Vec::new()) };
+    let old = serde_json::from_str::<serde_json::Value>(&row.view_json)
+        .map(|old| own_not_applied(agent, &old))
+        .unwrap_or_default();
     let known = |n: &NotApplied| old.iter().any(|o| (&o.at, &o.field, &o.to) == (&n.at, &n.field, &n.to));
     Ok(mine.into_iter().filter(|n| !known(n)).collect())
 }
