@@ -283,10 +283,10 @@ fn story(work: &Path, out: &Path, serve: bool) -> Result<()> {
     }
 
     step(7, "The SLA board moves with time, with no edit at all");
-    let counts = |db: &Db| -> Result<[u64; 4]> { Ok(db.conn()?.color_counts(now_ms())?) };
+    let counts = |db: &Db| -> Result<tickets_core::index::SlaCounts> { Ok(db.conn()?.color_counts(now_ms())?) };
     for wait in [0u64, 5, 7] {
         std::thread::sleep(Duration::from_secs(wait));
-        let [none, green, yellow, red] = counts(&db)?;
+        let tickets_core::index::SlaCounts { none, green, yellow, red, .. } = counts(&db)?;
         say(&format!("t+{:>2}s  green {green}  yellow {yellow}  red {red}  (no target: {none})", wait));
     }
     ben.node

@@ -155,7 +155,7 @@ pub fn run(cli: Cli) -> Result<()> {
             if a.json {
                 output::json(&t);
             } else {
-                print_ticket(&t, node.now_ms());
+                print_ticket(&t, node.now_ms(), node.agent());
             }
         }
         Command::Edit(a) => {
@@ -231,12 +231,12 @@ fn list(home: &std::path::Path, a: crate::ListArgs) -> Result<()> {
     }
     let sla_rank = match a.sla.as_deref() {
         None => None,
-        Some("green") => Some(1),
-        Some("yellow") => Some(2),
-        Some("red") => Some(3),
-        Some(other) => {
-            return Err(user_error(format!("unknown SLA color '{other}'"), Some("use green, yellow or red")))
-        }
+        Some(c) => match tickets_core::index::sla_rank_of(c) {
+            Some(r) => Some(r),
+            None => {
+                return Err(user_error(format!("unknown SLA color '{c}'"), Some("use red, yellow, green, met or none")))
+            }
+        },
     };
     let sort = match a.sort.as_deref() {
         None => None,
@@ -349,8 +349,22 @@ pub fn sla_badge(t: &Value, now: i64) -> (String, Option<comfy_table::Color>) {
     (text, sla_color(color))
 }
 
-fn print_ticket(t: &Value, now: i64) {
+/// Tells an author which of their edits did not take effect.
+pub fn print_not_applied(list: &[tickets_node::node::NotApplied], with_ticket: bool) {
+    if list.is_empty() {
+        return;
+    }
+    let n = list.len();
+    outln(&paint("yellow", &format!("{n} of your edits did not take effect:")));
+    for x in list {
+        let ticket = if with_ticket { format!("ticket {}: ", short(&x.ticket)) } else { String::new() };
+        outln(&format!("  {ticket}{}", x.describe()));
+    }
+}
+
+fn print_ticket(t: &Value, now: i64, me: &str) {
     let s = |k: &str| t.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    print_not_applied(&tickets_node::node::own_not_applied(me, t), false);
     outln(&format!("{}  {}", bold(&s("subject")), dim(&s("id"))));
     let (badge, _) = sla_badge(t, now);
     let color = t["sla"]["color"].as_str().unwrap_or("none");
@@ -415,6 +429,9 @@ fn print_ticket(t: &Value, now: i64) {
             let what = match field {
                 "created" => "created the ticket".to_string(),
                 "description" => "edited the description".to_string(),
+                // "from" is what the edit's author saw; setting what was
+                // already there is no change.
+                _ if e["from"] == e["to"] => format!("{field}: {} (unchanged)", e["to"].as_str().unwrap_or("none")),
                 _ => format!(
                     "{field}: {} → {}",
                     e["from"].as_str().unwrap_or("none"),
@@ -423,6 +440,9 @@ fn print_ticket(t: &Value, now: i64) {
             };
             let mut line =
                 format!("  {} {} {what}", dim(e["at"].as_str().unwrap_or("")), e["by"].as_str().unwrap_or(""));
+            if let Some(o) = e["outcome"].as_str().filter(|o| *o != "applied") {
+                line.push_str(&format!(" {}", paint("yellow", &format!("[{o}]"))));
+            }
             if let Some(n) = e["note"].as_str() {
                 line.push_str(&format!(" {}", dim(&format!("({n})"))));
             }

@@ -112,6 +112,7 @@ fn print_report(r: &SyncReport) {
     for x in &r.damaged {
         outln(&format!("  damaged {} ({}): {}", short(&x.ticket), x.kind, x.reason));
     }
+    crate::node_cmd::print_not_applied(&r.not_applied, true);
     if r.incomplete {
         outln(&dim("stopped at the round limit; run `tickets sync` again to continue"));
     }
@@ -205,8 +206,8 @@ pub fn board(home: &Path, a: BoardArgs) -> Result<()> {
     let Some(remote) = node.remote()? else { return Err(SyncError::NotRegistered.into()) };
     let mut query: Vec<(String, String)> = Vec::new();
     if let Some(s) = &a.sla {
-        if !["green", "yellow", "red"].contains(&s.as_str()) {
-            return Err(user_error(format!("unknown SLA color '{s}'"), Some("use green, yellow or red")));
+        if tickets_core::index::sla_rank_of(s).is_none() {
+            return Err(user_error(format!("unknown SLA color '{s}'"), Some("use red, yellow, green, met or none")));
         }
         query.push(("sla".into(), s.clone()));
     }
@@ -233,7 +234,7 @@ pub fn board(home: &Path, a: BoardArgs) -> Result<()> {
         paint("green", &format!("● {} green", c["green"])),
         paint("yellow", &format!("● {} yellow", c["yellow"])),
         paint("red", &format!("● {} red", c["red"])),
-        dim(&format!("{} without SLA", c["none"]))
+        dim(&format!("{} met, {} without SLA", c["met"], c["none"]))
     ));
     let tickets = resp["tickets"].as_array().cloned().unwrap_or_default();
     if !print_tickets(&tickets, node.now_ms()) {

@@ -149,6 +149,13 @@ impl TicketDoc {
             return Err(DocError::Empty);
         }
         let doc = AutoCommit::load(bytes).map_err(|e| DocError::Corrupt(e.to_string()))?;
+        // Automerge loads a document chunk followed by changes whose
+        // dependencies it lacks, keeps those queued and saves them again
+        // with the document: kept, they would make every later merge of
+        // this document report missing dependencies. Refuse them here.
+        if !doc.get_missing_deps(&[]).is_empty() {
+            return Err(DocError::MissingDeps);
+        }
         Self::from_automerge(id, kind, doc)
     }
 
@@ -159,11 +166,53 @@ impl TicketDoc {
         if bytes.is_empty() {
             return Err(DocError::Empty);
         }
-        let doc = AutoCommit::load_unverified_heads(bytes).map_err(|e| DocError::Corrupt(e.to_string()))?;
+        let mut doc = AutoCommit::load_unverified_heads(bytes).map_err(|e| DocError::Corrupt(e.to_string()))?;
+        // Bytes saved before `load` refused queued changes may still hold
+        // some: drop them (they never applied), or every later merge of
+        // this document would report missing dependencies.
+        if !doc.get_missing_deps(&[]).is_empty() {
+            let options = automerge::SaveOptions { retain_orphans: false, ..Default::default() };
+            let clean = doc.save_with_options(options);
+            doc = AutoCommit::load_unverified_heads(&clean).map_err(|e| DocError::Corrupt(e.to_string()))?;
+        }
         Self::from_automerge(id, kind, doc)
     }
 
+    /// The objects the genesis created (the events map, and the
+    /// description Text of a ticket document): their ids are the same in
+    /// every replica (genesis actor, operations 4 and 5). `None` when this
+    /// document does not hold them (it is not this ticket's document).
+    fn genesis_objects(id: Uuid, kind: DocKind, doc: &AutoCommit) -> Option<(ObjId, Option<ObjId>)> {
+        let actor = ids::genesis_actor(id, kind.as_str());
+        let events = ObjId::Id(4, actor.clone(), 0);
+        if doc.object_type(&events).ok() != Some(ObjType::Map) {
+            return None;
+        }
+        let description = match kind {
+            DocKind::Ticket => {
+                let d = ObjId::Id(5, actor, 0);
+                if doc.object_type(&d).ok() != Some(ObjType::Text) {
+                    return None;
+                }
+                Some(d)
+            }
+            DocKind::Notes => None,
+        };
+        Some((events, description))
+    }
+
     fn from_automerge(id: Uuid, kind: DocKind, doc: AutoCommit) -> Result<TicketDoc, DocError> {
+        // A document reads its genesis objects, never whatever the root
+        // keys point to now: a change that overwrote a root key (which the
+        // relay refuses; older data may hold one) must not hide the
+        // ticket, nor make a reloaded copy differ from one merged in
+        // memory (which still holds the objects it found at load). The
+        // genesis actor is derived from the ticket id and kind, so finding
+        // its objects also proves whose document this is. `check_shape`
+        // reports the overwrite.
+        if let Some((events, description)) = Self::genesis_objects(id, kind, &doc) {
+            return Ok(TicketDoc { id, kind, doc, events, description });
+        }
         let get_str = |key: &str| -> Option<String> {
             match doc.get(ROOT, key) {
                 Ok(Some((v, _))) => v.as_str().map(str::to_string),
@@ -353,6 +402,28 @@ impl TicketDoc {
         if let Some(k) = self.doc.keys(ROOT).find(|k| !allowed.contains(&k.as_str())) {
             return Err(DocError::Schema(format!("unexpected root key '{k}'")));
         }
+        // The root must still point at the objects this document reads.
+        let points_at = |key: &str, obj: &ObjId| matches!(self.doc.get(ROOT, key), Ok(Some((_, o))) if &o == obj);
+        if !points_at("events", &self.events) {
+            return Err(DocError::Schema("root key 'events' was overwritten".into()));
+        }
+        if let Some(d) = &self.description {
+            if !points_at("description", d) {
+                return Err(DocError::Schema("root key 'description' was overwritten".into()));
+            }
+        }
+        Self::from_automerge_ref(self.id, self.kind, &self.doc)
+    }
+
+    /// Checks that the document is still this ticket's document of this
+    /// kind: its root `id` and `kind` hold one value each, the expected ones
+    /// (data of another ticket merged in would make them conflict).
+    pub fn check_identity(&self) -> Result<(), DocError> {
+        for key in ["id", "kind"] {
+            if self.doc.get_all(ROOT, key).map(|v| v.len()).unwrap_or(0) != 1 {
+                return Err(DocError::Schema(format!("the data belongs to another document (root key '{key}')")));
+            }
+        }
         Self::from_automerge_ref(self.id, self.kind, &self.doc)
     }
 
@@ -415,16 +486,25 @@ impl TicketDoc {
         self.doc.get_changes(heads)
     }
 
-    /// Applies changes from elsewhere. Changes whose dependencies are
-    /// missing are refused rather than silently queued; after such an error
-    /// the document still holds them queued, so callers discard it (the
-    /// relay and the node reload from storage for every batch).
+    /// Applies changes from elsewhere. A batch with a change whose
+    /// dependencies are neither in the batch nor in the document is refused
+    /// whole, and nothing of it is applied or queued.
+    ///
+    /// The batch is checked before Automerge sees it: Automerge queues such
+    /// a change, keeps it queued and counts it in every later
+    /// `get_missing_deps`, so checking the document afterwards blamed every
+    /// later batch for one incomplete delivery
+    /// (`core/tests/automerge_queue.rs`).
     pub fn apply_changes(&mut self, changes: Vec<Change>) -> Result<(), DocError> {
-        self.doc.apply_changes(changes)?;
-        let heads = self.doc.get_heads();
-        if !self.doc.get_missing_deps(&heads).is_empty() {
-            return Err(DocError::MissingDeps);
+        let in_batch: std::collections::HashSet<ChangeHash> = changes.iter().map(Change::hash).collect();
+        for change in &changes {
+            for dep in change.deps() {
+                if !in_batch.contains(dep) && self.doc.get_change_meta_by_hash(dep).is_none() {
+                    return Err(DocError::MissingDeps);
+                }
+            }
         }
+        self.doc.apply_changes(changes)?;
         Ok(())
     }
 

@@ -117,6 +117,18 @@ pub fn apply_edit(
     edit: &Edit,
 ) -> Result<Applied, EditError> {
     // Validate and decide first: nothing is written for a refused edit.
+    // Closed is final for every field, as for the status (SPEC §1).
+    let field_name = match edit {
+        Edit::Subject(_) => Some("subject"),
+        Edit::Priority(_) => Some("priority"),
+        Edit::Category(_) => Some("category"),
+        Edit::Assignee(_) => Some("assignee"),
+        Edit::Description(_) => Some("description"),
+        Edit::Status(_) | Edit::Comment(_) | Edit::Note(_) => None,
+    };
+    if let Some(field) = field_name {
+        view.status.check_field_edit(field)?;
+    }
     let body = match edit {
         Edit::Subject(s) => {
             check_subject(s)?;

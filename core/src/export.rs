@@ -34,7 +34,7 @@ impl CsvTable {
         match self {
             CsvTable::Tickets => &TICKET_COLUMNS,
             CsvTable::Comments => &["ticket_id", "kind", "author", "at", "body"],
-            CsvTable::History => &["ticket_id", "at", "by", "field", "from", "to", "note"],
+            CsvTable::History => &["ticket_id", "at", "by", "field", "from", "to", "outcome", "note"],
         }
     }
 }
@@ -90,7 +90,13 @@ pub fn neutralize(s: String) -> String {
     }
 }
 
-fn last_status_change(t: &Value, to: &str) -> Value {
+/// `resolved_at` or `closed_at` as the ticket object carries it; an object
+/// stored before it carried them (not rewritten since) gets it from its
+/// history, by the same rule (the last applied status edit to that status).
+fn status_time(t: &Value, key: &str, to: &str) -> Value {
+    if let Some(v) = t.get(key) {
+        return v.clone();
+    }
     t["history"]
         .as_array()
         .and_then(|h| {
@@ -120,8 +126,8 @@ pub fn rows(table: CsvTable, t: &Value) -> Vec<Vec<String>> {
                 t["created_at"].clone(),
                 t["created_by"].clone(),
                 t["updated_at"].clone(),
-                last_status_change(t, "resolved"),
-                last_status_change(t, "closed"),
+                status_time(t, "resolved_at", "resolved"),
+                status_time(t, "closed_at", "closed"),
                 t["conversation_id"].clone(),
                 Value::from(t["comments"].as_array().map_or(0, Vec::len)),
                 t["sla"]["color"].clone(),
@@ -157,13 +163,6 @@ pub fn rows(table: CsvTable, t: &Value) -> Vec<Vec<String>> {
             .into_iter()
             .flatten()
             .map(|h| {
-                let note = match (h["outcome"].as_str(), h["note"].as_str()) {
-                    (Some("applied") | None, None) => String::new(),
-                    (Some("applied") | None, Some(n)) => n.to_string(),
-                    (Some(o), None) => o.to_string(),
-                    (Some(o), Some(n)) if n.starts_with(o) => n.to_string(),
-                    (Some(o), Some(n)) => format!("{o}: {n}"),
-                };
                 vec![
                     id.clone(),
                     cell(&h["at"]),
@@ -171,7 +170,8 @@ pub fn rows(table: CsvTable, t: &Value) -> Vec<Vec<String>> {
                     cell(&h["field"]),
                     cell(&h["from"]),
                     cell(&h["to"]),
-                    neutralize(note),
+                    cell(&h["outcome"]),
+                    cell(&h["note"]),
                 ]
             })
             .collect(),

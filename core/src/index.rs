@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::hlc::Hlc;
-use crate::json::{color_rank, SlaJson, TicketJson};
+use crate::json::{SlaJson, TicketJson};
 use crate::model::{Priority, Status};
 use crate::sla::{self, SlaInput, SlaSettings, SlaState};
 use crate::view::TicketView;
@@ -59,8 +59,9 @@ pub struct IndexEntry {
     pub sla: SlaColumns,
 }
 
-/// Colour rank fixed by stopped or breached metrics (0 none .. 3 red) and
-/// the instants at which running metrics turn yellow and red.
+/// What stopped or breached metrics fix (`sla_static`: 0 nothing, 1 met,
+/// 3 breached) and the instants at which running metrics turn yellow and
+/// red. These stored numbers are a storage format, kept as they were.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SlaColumns {
     pub fixed_rank: i64,
@@ -78,6 +79,34 @@ pub const SLA_YELLOW_SQL: &str =
     "((sla_static = 2 OR fr_warn <= :now OR res_warn <= :now) AND NOT (sla_static = 3 OR fr_due <= :now OR res_due <= :now))";
 /// Rows with no SLA at all (no target for their priority).
 pub const SLA_NONE_SQL: &str = "(sla_static = 0 AND fr_due IS NULL AND res_due IS NULL)";
+/// Rows whose clocks all stopped within target (`met`, not green).
+pub const SLA_MET_SQL: &str = "(sla_static = 1 AND fr_due IS NULL AND res_due IS NULL)";
+/// Rows green at `:now`: a running clock on time, nothing yellow or red.
+/// Red, yellow, green, met and none split every row exactly once, as
+/// [`crate::json::ticket_color`] does.
+pub const SLA_GREEN_SQL: &str = "((fr_due IS NOT NULL OR res_due IS NOT NULL) AND NOT (sla_static = 3 OR fr_due <= :now OR res_due <= :now) AND NOT (sla_static = 2 OR fr_warn <= :now OR res_warn <= :now))";
+
+/// Tickets per SLA colour, as the board API and the dashboard count them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlaCounts {
+    pub green: u64,
+    pub yellow: u64,
+    pub red: u64,
+    pub met: u64,
+    pub none: u64,
+}
+
+/// The rank of a colour name in [`ListQuery::sla_rank`].
+pub fn sla_rank_of(color: &str) -> Option<i64> {
+    match color {
+        "none" => Some(0),
+        "green" => Some(1),
+        "yellow" => Some(2),
+        "red" => Some(3),
+        "met" => Some(4),
+        _ => None,
+    }
+}
 /// The soonest running deadline of a row (sorting by SLA), as indexed.
 pub const SLA_DUE_SQL: &str =
     "coalesce(min(coalesce(fr_due, res_due), coalesce(res_due, fr_due)), 9223372036854775807)";
@@ -95,8 +124,8 @@ pub fn sla_columns(input: &SlaInput, settings: &SlaSettings, now: i64) -> SlaCol
             } else {
                 (cols.res_warn, cols.res_due) = (m.warn_at_ms, m.due_at_ms);
             }
-        } else {
-            cols.fixed_rank = cols.fixed_rank.max(i64::from(color_rank(m.state)));
+        } else if m.state == SlaState::Met {
+            cols.fixed_rank = cols.fixed_rank.max(1);
         }
     }
     cols
@@ -259,7 +288,8 @@ pub struct ListQuery {
     pub priorities: Vec<String>,
     pub categories: Vec<String>,
     pub assignees: Vec<String>,
-    /// Colour wanted: 1 green, 2 yellow, 3 red.
+    /// Colour wanted: 1 green, 2 yellow, 3 red, 4 met, 0 none
+    /// ([`sla_rank_of`]).
     pub sla_rank: Option<i64>,
     /// Text in the subject (any case), or an id prefix.
     pub search: Option<String>,
@@ -315,7 +345,8 @@ impl ListQuery {
             clauses.push(match rank {
                 3 => SLA_RED_SQL.to_string(),
                 2 => SLA_YELLOW_SQL.to_string(),
-                1 => format!("NOT {SLA_RED_SQL} AND NOT {SLA_YELLOW_SQL} AND NOT {SLA_NONE_SQL}"),
+                1 => SLA_GREEN_SQL.to_string(),
+                4 => SLA_MET_SQL.to_string(),
                 _ => SLA_NONE_SQL.to_string(),
             });
         }

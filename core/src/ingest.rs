@@ -111,6 +111,8 @@ pub fn ingest(
         return Ok(Ingested { doc, new_changes: 0, new_events: Vec::new(), heads, whole_save: None });
     }
 
+    doc.check_identity()
+        .map_err(|e| Refusal::new(RefusalCode::BadShape, format!("not a valid {} document: {e}", kind.as_str())))?;
     // The genesis is recomputed only when a change needs it.
     let mut genesis_cache: Option<Vec<ChangeHash>> = None;
     let mut genesis = || genesis_cache.get_or_insert_with(|| TicketDoc::genesis(uuid, kind).heads_owned()).clone();

@@ -21,6 +21,10 @@ pub struct TicketJson {
     pub created_at: String,
     pub created_by: String,
     pub updated_at: String,
+    /// When the ticket last became resolved or closed (an applied status
+    /// edit), as in every export format.
+    pub resolved_at: Option<String>,
+    pub closed_at: Option<String>,
     pub conversation_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub conversation: Option<ConversationJson>,
@@ -28,6 +32,11 @@ pub struct TicketJson {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub internal_notes: Option<Vec<EntryJson>>,
     pub history: Vec<HistoryJson>,
+    /// The history entries that did not take effect (superseded or
+    /// ignored), everyone's: the same on every replica. A reader picks its
+    /// own by `by`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_applied: Vec<HistoryJson>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub problems: Vec<String>,
 }
@@ -63,7 +72,8 @@ pub struct HistoryJson {
 pub struct SlaJson {
     pub first_response: MetricJson,
     pub resolution: MetricJson,
-    /// The worst of the two: `green`, `yellow`, `red` or `none`.
+    /// The ticket's colour ([`ticket_color`]): `red`, `yellow`, `green`,
+    /// `met` or `none`.
     pub color: &'static str,
     /// True while computed by a node rather than by the relay.
     pub provisional: bool,
@@ -102,9 +112,20 @@ fn history(h: &HistoryEntry, at: &dyn Fn(&Hlc) -> i64) -> HistoryJson {
     }
 }
 
+/// When the last applied status edit to `to` happened.
+fn last_status_change(v: &TicketView, to: &str, at: &dyn Fn(&Hlc) -> i64) -> Option<String> {
+    v.history
+        .iter()
+        .rev()
+        .find(|h| h.field == "status" && h.to.as_deref() == Some(to) && h.outcome == Outcome::Applied)
+        .map(|h| iso_i64(at(&h.at)))
+}
+
 impl TicketJson {
     /// The JSON of a view, with each stamp shown at its effective time.
     pub fn from_view(v: &TicketView, at: &dyn Fn(&Hlc) -> i64) -> TicketJson {
+        let history: Vec<HistoryJson> = v.history.iter().map(|h| history(h, at)).collect();
+        let not_applied = history.iter().filter(|h| h.outcome != "applied").cloned().collect();
         TicketJson {
             id: v.id.to_string(),
             subject: v.subject.clone(),
@@ -116,6 +137,8 @@ impl TicketJson {
             created_at: iso_i64(at(&v.created_at)),
             created_by: v.created_by.clone(),
             updated_at: iso_i64(at(&v.updated_at)),
+            resolved_at: last_status_change(v, "resolved", at),
+            closed_at: last_status_change(v, "closed", at),
             conversation_id: v.conversation.as_ref().map(|c| c.id.clone()),
             conversation: v
                 .conversation
@@ -123,7 +146,8 @@ impl TicketJson {
                 .map(|c| ConversationJson { channel: c.channel.clone(), customer: c.customer.clone() }),
             comments: v.comments.iter().map(|e| entry(e, at)).collect(),
             internal_notes: v.internal_notes.as_ref().map(|n| n.iter().map(|e| entry(e, at)).collect()),
-            history: v.history.iter().map(|h| history(h, at)).collect(),
+            history,
+            not_applied,
             problems: v.problems.clone(),
         }
     }
@@ -145,22 +169,41 @@ pub fn state_str(s: SlaState) -> &'static str {
     }
 }
 
-/// Severity of a state as a color rank: none 0, green/met 1, yellow 2,
-/// red/breached 3.
+/// A ticket's SLA colour: the one definition behind `sla.color` in every
+/// ticket object, the board's counts, its `--sla` filters and the
+/// dashboard (the index's SQL in `index.rs` says the same in columns).
+///
+/// - `red`: a metric breached (its clock running or stopped: a breach is
+///   never erased);
+/// - `yellow`: a running metric past its warning threshold;
+/// - `green`: a running metric within its target;
+/// - `met`: every clock stopped within its target (nothing left to watch:
+///   not green, which means "running and on time");
+/// - `none`: no target for the ticket's priority.
+///
+/// The worst of the two metrics wins, in that order.
+pub fn ticket_color(r: &SlaReport) -> &'static str {
+    rank_color(color_rank(r.first_response.state).max(color_rank(r.resolution.state)))
+}
+
+/// Severity of a metric's state as a colour rank: none 0, met 1, green 2,
+/// yellow 3, red/breached 4.
 pub fn color_rank(s: SlaState) -> u8 {
     match s {
         SlaState::None => 0,
-        SlaState::Green | SlaState::Met => 1,
-        SlaState::Yellow => 2,
-        SlaState::Red | SlaState::Breached => 3,
+        SlaState::Met => 1,
+        SlaState::Green => 2,
+        SlaState::Yellow => 3,
+        SlaState::Red | SlaState::Breached => 4,
     }
 }
 
 pub fn rank_color(rank: u8) -> &'static str {
     match rank {
-        1 => "green",
-        2 => "yellow",
-        3 => "red",
+        1 => "met",
+        2 => "green",
+        3 => "yellow",
+        4 => "red",
         _ => "none",
     }
 }
@@ -180,11 +223,10 @@ fn metric(m: &Metric) -> MetricJson {
 
 impl SlaJson {
     pub fn from_report(r: &SlaReport, provisional: bool, now_ms: i64) -> SlaJson {
-        let rank = color_rank(r.first_response.state).max(color_rank(r.resolution.state));
         SlaJson {
             first_response: metric(&r.first_response),
             resolution: metric(&r.resolution),
-            color: rank_color(rank),
+            color: ticket_color(r),
             provisional,
             computed_at: iso(now_ms.max(0) as u64),
         }

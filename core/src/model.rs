@@ -90,6 +90,15 @@ impl Status {
         }
         Ok(())
     }
+
+    /// Whether a field other than the status (subject, priority, category,
+    /// assignee, description) may still change: not once closed.
+    pub fn check_field_edit(self, field: &'static str) -> Result<(), TransitionError> {
+        if self == Status::Closed {
+            return Err(TransitionError::FieldOfClosed { field });
+        }
+        Ok(())
+    }
 }
 
 impl FromStr for Status {
@@ -115,6 +124,10 @@ impl fmt::Display for Status {
 pub enum TransitionError {
     #[error("ticket is closed; closed is final and cannot move to {to}")]
     OutOfClosed { to: Status },
+    /// Closed is final for every field, not only the status; comments and
+    /// internal notes stay allowed.
+    #[error("ticket is closed; closed is final and its {field} cannot change (comments and notes are still allowed)")]
+    FieldOfClosed { field: &'static str },
 }
 
 /// Names of agents, teams and categories: non-empty, printable, bounded.

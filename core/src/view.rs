@@ -101,9 +101,35 @@ struct Replay {
     category: Option<String>,
     assignee: Option<String>,
     status: Status,
+    /// What each edit set, by field and edit key, so that an edit's "from"
+    /// is the value its author saw (its `prev`), not the one it happened to
+    /// overwrite in the merged order.
+    set_values: HashMap<(Field, String), Option<String>>,
+    /// Who closed the ticket and when, to say why a later edit is ignored.
+    closed_by: Option<(String, Hlc)>,
 }
 
 impl Replay {
+    /// The value the author of an edit saw: the value set by the edit its
+    /// `prev` names, or (for a creation, or an edit whose `prev` is not in
+    /// the document) the value current at its place in the merged order.
+    fn seen_value(&self, field: Field, prev: Option<&str>) -> Option<String> {
+        match prev.and_then(|k| self.set_values.get(&(field, k.to_string()))) {
+            Some(v) => v.clone(),
+            None => self.current(field),
+        }
+    }
+
+    /// Why a transition out of closed is ignored, naming who closed.
+    fn closed_note(&self, e: &crate::model::TransitionError) -> String {
+        match &self.closed_by {
+            Some((who, at)) => {
+                format!("ignored: ticket closed by {who} at {}; closed is final", crate::time::iso(at.wall_ms))
+            }
+            None => format!("ignored: {e}"),
+        }
+    }
+
     fn current(&self, field: Field) -> Option<String> {
         match field {
             Field::Subject => self.subject.clone(),
@@ -118,7 +144,7 @@ impl Replay {
     /// saw as current; `None` for values set by a creation.
     fn set(&mut self, at: &Hlc, by: &str, field: Field, to: Option<String>, prev: Option<&str>, record: bool) {
         let valid = validate(field, to.as_deref());
-        let from = self.current(field);
+        let from = self.seen_value(field, prev);
         let mut entry = HistoryEntry {
             at: at.clone(),
             by: by.to_string(),
@@ -129,7 +155,10 @@ impl Replay {
             note: None,
         };
         let value = match valid {
-            Ok(v) => v,
+            Ok(v) => {
+                self.set_values.insert((field, at.encode()), to.clone());
+                v
+            }
             Err(why) => {
                 self.problems.push(format!("{}: {why}", at.encode()));
                 entry.outcome = Outcome::Ignored;
@@ -141,14 +170,17 @@ impl Replay {
         if let Value::Status(to_status) = value {
             if let Err(e) = self.status.check_transition(to_status) {
                 entry.outcome = Outcome::Ignored;
-                entry.note = Some(format!("ignored: {e}"));
+                entry.note = Some(self.closed_note(&e));
                 self.history.push(entry);
                 return;
             }
         }
         // The edit applies. If the current winner is not the edit this one's
-        // author saw, the two were concurrent and the current one loses.
-        if let Some(w) = self.winners.get(&field) {
+        // author saw, the two were concurrent and the current one loses,
+        // unless both set the same value: then the earlier one's value
+        // stands and it did take effect.
+        let same_value = to == self.current(field);
+        if let Some(w) = self.winners.get(&field).filter(|_| !same_value) {
             if prev != Some(w.key.as_str()) {
                 if let Some(h) = w.history_index.and_then(|i| self.history.get_mut(i)) {
                     h.outcome = Outcome::Superseded;
@@ -162,7 +194,12 @@ impl Replay {
             Value::Priority(p) => self.priority = Some(p),
             Value::Category(c) => self.category = Some(c),
             Value::Assignee(a) => self.assignee = a,
-            Value::Status(s) => self.status = s,
+            Value::Status(s) => {
+                if s == Status::Closed && self.status != Status::Closed {
+                    self.closed_by = Some((by.to_string(), at.clone()));
+                }
+                self.status = s
+            }
         }
         let history_index = record.then_some(self.history.len());
         self.winners.insert(field, Winner { key: at.encode(), history_index });
@@ -246,6 +283,11 @@ fn decoded_events(doc: &TicketDoc, problems: &mut Vec<String>) -> Vec<(Hlc, Stor
 /// them, its notes document.
 pub fn materialize(doc: &TicketDoc, notes: Option<&TicketDoc>) -> Result<TicketView, DocError> {
     let mut problems = Vec::new();
+    // A change that overwrote a root key is flagged; the ticket is still
+    // read from its genesis objects (`TicketDoc::load`).
+    if let Err(e) = doc.check_shape() {
+        problems.push(format!("document root: {e}"));
+    }
     let events = decoded_events(doc, &mut problems);
     let mut r = Replay {
         history: Vec::new(),
@@ -256,6 +298,8 @@ pub fn materialize(doc: &TicketDoc, notes: Option<&TicketDoc>) -> Result<TicketV
         category: None,
         assignee: None,
         status: Status::Open,
+        set_values: HashMap::new(),
+        closed_by: None,
     };
     let mut created: Option<(Hlc, String)> = None;
     let mut created_priority: Option<Priority> = None;

@@ -426,6 +426,76 @@ impl Node {
     }
 }
 
+/// An edit by this device's agent that did not take effect after a merge:
+/// superseded by a concurrent edit, or ignored (e.g. out of closed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NotApplied {
+    pub ticket: String,
+    pub at: String,
+    pub field: String,
+    pub to: Option<String>,
+    /// `superseded` or `ignored`.
+    pub outcome: String,
+    /// Why, in words.
+    pub note: Option<String>,
+}
+
+impl NotApplied {
+    /// "status → open ignored (ticket closed by bob at …)".
+    pub fn describe(&self) -> String {
+        let mut s = format!("{} → {} {}", self.field, self.to.as_deref().unwrap_or("none"), self.outcome);
+        if let Some(n) = &self.note {
+            // "ignored: ticket closed by …" reads "ignored (ticket closed by …)".
+            let why =
+                n.strip_prefix(self.outcome.as_str()).map(|r| r.trim_start_matches(':').trim_start()).unwrap_or(n);
+            s.push_str(&format!(" ({why})"));
+        }
+        s
+    }
+}
+
+/// `agent`'s edits listed as not applied in a ticket's JSON object.
+pub fn own_not_applied(agent: &str, ticket: &serde_json::Value) -> Vec<NotApplied> {
+    let id = ticket["id"].as_str().unwrap_or_default();
+    ticket["not_applied"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|h| h["by"].as_str() == Some(agent))
+        .map(|h| NotApplied {
+            ticket: id.to_string(),
+            at: h["at"].as_str().unwrap_or_default().to_string(),
+            field: h["field"].as_str().unwrap_or_default().to_string(),
+            to: h["to"].as_str().map(str::to_string),
+            outcome: h["outcome"].as_str().unwrap_or_default().to_string(),
+            note: h["note"].as_str().map(str::to_string),
+        })
+        .collect()
+}
+
+/// `agent`'s edits that a ticket's new JSON (`new_json`, about to be
+/// stored) lists as not applied and its stored JSON did not: what a sync
+/// tells the author. The stored row is read only when the new object has
+/// such edits at all, which is rare.
+pub(crate) fn newly_not_applied(tx: &Tx<'_>, agent: &str, new_json: &str) -> Result<Vec<NotApplied>, NodeError> {
+    if !new_json.contains(r#""not_applied":["#) {
+        return Ok(Vec::new());
+    }
+    let Ok(new) = serde_json::from_str::<serde_json::Value>(new_json) else { return Ok(Vec::new()) };
+    let mine = own_not_applied(agent, &new);
+    if mine.is_empty() {
+        return Ok(mine);
+    }
+    // A ticket new to this device (a fresh device pulling everything) has
+    // nothing new to tell: its author heard of it where they made the edit.
+    let Some(row) = tx.row(&mine[0].ticket)? else { return Ok(Vec::new()) };
+    let old = serde_json::from_str::<serde_json::Value>(&row.view_json)
+        .map(|old| own_not_applied(agent, &old))
+        .unwrap_or_default();
+    let known = |n: &NotApplied| old.iter().any(|o| (&o.at, &o.field, &o.to) == (&n.at, &n.field, &n.to));
+    Ok(mine.into_iter().filter(|n| !known(n)).collect())
+}
+
 /// The SLA settings last received from the relay (none on a local node).
 pub(crate) fn sla_settings_of(tx: &Tx<'_>) -> Result<SlaSettings, NodeError> {
     Ok(tx.get_meta(M_SLA)?.and_then(|j| serde_json::from_str(&j).ok()).unwrap_or_default())

@@ -97,6 +97,9 @@ pub struct SyncReport {
     /// Pulled documents that could not be used, kept aside (quarantined);
     /// their tickets show it.
     pub damaged: Vec<Refused>,
+    /// This agent's edits that the pulled changes superseded or made
+    /// invalid (SPEC §1.1): the author learns of them here.
+    pub not_applied: Vec<crate::node::NotApplied>,
 }
 
 /// Progress of a running sync, for a terminal display.
@@ -525,6 +528,7 @@ impl Node {
     ) -> Result<bool, SyncError> {
         let now = self.now_ms();
         let mut stamps = Vec::new();
+        let agent = self.agent().to_string();
         let (tx, clock) = self.tx_and_clock()?;
         let skew = frame_skew(&tx, reading, now)?;
         let was_permitted = tx.get_meta(crate::node::M_NOTES)?.as_deref() == Some("1");
@@ -661,6 +665,7 @@ impl Node {
                 tx.set_synced_if_clean(&d.id, kind.as_str(), &heads)?;
             }
             for (id, (entry, notes_json, stamp)) in rows {
+                report.not_applied.extend(crate::node::newly_not_applied(&tx, &agent, &entry.view_json)?);
                 tx.upsert_index(&entry, notes_json.as_deref(), true)?;
                 stamps.push(stamp);
                 if let Some(s) = sla.get(id) {

@@ -303,12 +303,9 @@ pub fn board_query(query: Option<&str>) -> Result<ListQuery, AppError> {
             "category" => q.categories.extend(values()),
             "assignee" => q.assignees.extend(values()),
             "sla" => {
-                q.sla_rank = Some(match v.as_ref() {
-                    "green" => 1,
-                    "yellow" => 2,
-                    "red" => 3,
-                    other => return Err(AppError::bad_request(format!("unknown SLA color '{other}'"))),
-                })
+                q.sla_rank = Some(tickets_core::index::sla_rank_of(v.as_ref()).ok_or_else(|| {
+                    AppError::bad_request(format!("unknown SLA color '{v}' (red, yellow, green, met or none)"))
+                })?)
             }
             "search" | "q" => q.search = Some(v.to_string()),
             "sort" => {
@@ -331,18 +328,10 @@ pub const BOARD_PAGE_MAX: usize = 5000;
 struct BoardResponse {
     tickets: Vec<serde_json::Value>,
     total: usize,
-    counts: Counts,
+    counts: tickets_core::index::SlaCounts,
     now: String,
     /// The next instant at which some ticket changes colour.
     next_change_at: Option<String>,
-}
-
-#[derive(Serialize)]
-struct Counts {
-    green: u64,
-    yellow: u64,
-    red: u64,
-    none: u64,
 }
 
 async fn tickets(
@@ -359,11 +348,10 @@ async fn tickets(
         db.with(|c| {
             let now = now_ms();
             let (tickets, total) = c.tickets(&q, now, notes_ok)?;
-            let [none, green, yellow, red] = c.color_counts(now)?;
             Ok(BoardResponse {
                 tickets,
                 total,
-                counts: Counts { green, yellow, red, none },
+                counts: c.color_counts(now)?,
                 now: tickets_core::time::iso_i64(now),
                 next_change_at: c.next_color_change(now)?.map(tickets_core::time::iso_i64),
             })

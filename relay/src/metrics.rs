@@ -133,9 +133,9 @@ pub struct StoreGauges {
 
 impl StoreGauges {
     pub fn read(c: &Conn, now: i64) -> Result<StoreGauges, StoreError> {
-        let [_none, green, yellow, red] = c.color_counts(now)?;
+        let counts = c.color_counts(now)?;
         let devices_recent = c.devices_seen_since(now - DEVICES_RECENT_MS)?;
-        Ok(StoreGauges { sla: [green, yellow, red], devices_recent })
+        Ok(StoreGauges { sla: [counts.green, counts.yellow, counts.red], devices_recent })
     }
 
     /// Appends the gauges to a rendering of [`Metrics`].

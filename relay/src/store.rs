@@ -1100,29 +1100,29 @@ impl Conn {
         rows.collect::<Result<Vec<String>, _>>().db(&self.path)
     }
 
-    /// Counts of tickets per live SLA colour (none, green, yellow, red):
-    /// red, yellow and none through their indexes, green as the rest.
-    pub fn color_counts(&self, now: i64) -> Result<[u64; 4], StoreError> {
+    /// Counts of tickets per live SLA colour, by the one definition in
+    /// core (`json::ticket_color`, as SQL in `index`): red, yellow, met and
+    /// none through their indexes, green as the rest (the five split every
+    /// ticket exactly once).
+    pub fn color_counts(&self, now: i64) -> Result<index::SlaCounts, StoreError> {
         let count = |filter: &str| -> Result<u64, StoreError> {
             let sql = format!("SELECT count(*) FROM tickets WHERE {filter}");
-            let n: i64 = self
-                .c
-                .prepare_cached(&sql)
-                .db(&self.path)?
-                .query_row(rusqlite::named_params! {":now": now}, |r| r.get(0))
-                .db(&self.path)?;
+            let mut st = self.c.prepare_cached(&sql).db(&self.path)?;
+            let n: i64 = if filter.contains(":now") {
+                st.query_row(rusqlite::named_params! {":now": now}, |r| r.get(0))
+            } else {
+                st.query_row([], |r| r.get(0))
+            }
+            .db(&self.path)?;
             Ok(n as u64)
         };
         let total: i64 = self.c.query_row("SELECT count(*) FROM tickets", [], |r| r.get(0)).db(&self.path)?;
         let red = count(index::SLA_RED_SQL)?;
         let yellow = count(index::SLA_YELLOW_SQL)?;
-        let none = {
-            let sql = format!("SELECT count(*) FROM tickets WHERE {}", index::SLA_NONE_SQL);
-            let n: i64 = self.c.prepare_cached(&sql).db(&self.path)?.query_row([], |r| r.get(0)).db(&self.path)?;
-            n as u64
-        };
-        let green = (total as u64).saturating_sub(red + yellow + none);
-        Ok([none, green, yellow, red])
+        let none = count(index::SLA_NONE_SQL)?;
+        let met = count(index::SLA_MET_SQL)?;
+        let green = (total as u64).saturating_sub(red + yellow + none + met);
+        Ok(index::SlaCounts { green, yellow, red, met, none })
     }
 
     /// The earliest instant after `now` at which some ticket changes colour.

@@ -545,7 +545,7 @@ impl Sim {
                 assert_eq!(&mine, expected, "ticket {id}: node {i} and node {reference} differ");
             }
             // The relay shows effective times; everything else must match.
-            let times = ["sla", "refusals", "at", "created_at", "updated_at"];
+            let times = ["sla", "refusals", "at", "created_at", "updated_at", "resolved_at", "closed_at"];
             assert_eq!(
                 canonical(relay_object, &times),
                 canonical(theirs, &times),
@@ -731,6 +731,12 @@ impl Sim {
         match (&edit, result) {
             (Edit::Status(to), Err(NodeError::Edit(EditError::Transition(_)))) if closed && *to != Status::Closed => {
                 self.net.stats.bump("reopens of closed tickets refused", 1)
+            }
+            // Closed is final for every field, comments and notes aside.
+            (e, Err(NodeError::Edit(EditError::Transition(_))))
+                if closed && !matches!(e, Edit::Status(_) | Edit::Comment(_) | Edit::Note(_)) =>
+            {
+                self.net.stats.bump("field edits of closed tickets refused", 1)
             }
             (Edit::Note(_), Err(NodeError::NotesForbidden(_))) if !believes_notes => {
                 self.net.stats.bump("notes refused locally", 1)

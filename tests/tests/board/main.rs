@@ -17,6 +17,9 @@
 //! - `test_export`: csv, json and ndjson exports, filters, hostile text,
 //!   permissions, a cut download, one snapshot per CSV export.
 //! - `test_empty`: a relay with no tickets.
+//! - `test_rules14`: edits that did not take effect told to their author,
+//!   closed is final for every field, one meaning of each SLA colour, the
+//!   same fields in every export format (issue #14).
 //!
 //! Bugs found here were pinned by failing tests and fixed; the tests stay.
 
@@ -31,4 +34,5 @@ mod test_clock_offsets;
 mod test_dashboard;
 mod test_empty;
 mod test_export;
+mod test_rules14;
 mod test_sla_time;

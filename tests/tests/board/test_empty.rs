@@ -15,7 +15,7 @@ fn board_and_exports_of_a_relay_without_tickets_are_empty_and_valid() {
     let board = relay.board(&lead_token, "");
     assert_eq!(board["tickets"], serde_json::json!([]), "{board}");
     assert_eq!(board["total"], 0);
-    assert_eq!(board["counts"], serde_json::json!({"green": 0, "yellow": 0, "red": 0, "none": 0}));
+    assert_eq!(board["counts"], serde_json::json!({"green": 0, "yellow": 0, "red": 0, "met": 0, "none": 0}));
     assert!(board["next_change_at"].is_null(), "{board}");
     assert_eq!(relay.board(&lead_token, "sla=red")["tickets"], serde_json::json!([]));
     assert_eq!(lea.run(&["board", "--json"]).json(), serde_json::json!([]));
@@ -46,7 +46,7 @@ fn board_and_exports_of_a_relay_without_tickets_are_empty_and_valid() {
     assert_eq!(header, ["ticket_id", "kind", "author", "at", "body"]);
     assert!(rows.is_empty());
     let (header, rows) = read_csv(&dir.join("history.csv"));
-    assert_eq!(header, ["ticket_id", "at", "by", "field", "from", "to", "note"]);
+    assert_eq!(header, ["ticket_id", "at", "by", "field", "from", "to", "outcome", "note"]);
     assert!(rows.is_empty());
     let py = python_csv_counts(&dir);
     assert_eq!(
