@@ -15,6 +15,7 @@ use automerge::ActorId;
 use backon::{BlockingRetryable, ExponentialBuilder};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use tickets_core::change_policy::RefusalCode;
 use tickets_core::doc::{DocKind, TicketDoc};
 use tickets_core::index::{self, SlaInputJson};
 use tickets_core::protocol::{
@@ -148,15 +149,7 @@ impl Remote {
     fn error_of(&self, resp: reqwest::blocking::Response) -> SyncError {
         let status = resp.status().as_u16();
         let bytes = resp.bytes().unwrap_or_default();
-        let message = serde_json::from_slice::<ErrorBody>(&bytes)
-            .map(|e| e.error)
-            .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).chars().take(300).collect());
-        match status {
-            401 => SyncError::Unauthorized,
-            400 if message.contains("protocol version") => SyncError::Protocol(message),
-            500..=599 => SyncError::Server { status, message },
-            _ => SyncError::Refused { status, message },
-        }
+        error_of_body(status, &bytes)
     }
 
     fn read<R: DeserializeOwned>(&self, resp: reqwest::blocking::Response) -> Result<R, SyncError> {
@@ -171,15 +164,7 @@ impl Remote {
                 return Ok(r);
             }
         }
-        let message = serde_json::from_slice::<ErrorBody>(&bytes)
-            .map(|e| e.error)
-            .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).chars().take(300).collect());
-        Err(match status {
-            401 => SyncError::Unauthorized,
-            400 if message.contains("protocol version") => SyncError::Protocol(message),
-            500..=599 => SyncError::Server { status, message },
-            _ => SyncError::Refused { status, message },
-        })
+        Err(error_of_body(status, &bytes))
     }
 
     /// POST with retries on transient failures. A relay that refuses the
@@ -539,7 +524,9 @@ impl Node {
                 tx.mark_synced(&r.id, &r.kind, *rev, &heads_text(&r.heads))?;
             } else {
                 let reason = r.reason.clone().unwrap_or_else(|| "refused".into());
-                let resend_whole = reason.contains("missing");
+                // The relay lacks what this document builds on (it was
+                // restored, or lost a page): the next push sends it whole.
+                let resend_whole = r.code.as_deref() == Some(RefusalCode::MissingDeps.as_str());
                 tx.mark_refused(&r.id, &r.kind, *rev, resend_whole)?;
                 tx.add_refusal(Some(&r.id), &r.kind, &reason, now)?;
                 report.refused.push(Refused { ticket: r.id.clone(), kind: r.kind.clone(), reason });
@@ -820,6 +807,21 @@ fn merge_pulled(
     };
     doc.check_shape().map_err(unusable)?;
     Ok((doc, bytes))
+}
+
+/// The error a relay's non-OK answer stands for, told by its `code` (the
+/// message is for people).
+fn error_of_body(status: u16, bytes: &[u8]) -> SyncError {
+    let (message, code) = match serde_json::from_slice::<ErrorBody>(bytes) {
+        Ok(e) => (e.error, e.code),
+        Err(_) => (String::from_utf8_lossy(bytes).chars().take(300).collect(), String::new()),
+    };
+    match status {
+        401 => SyncError::Unauthorized,
+        400 if code == "protocol_version" => SyncError::Protocol(message),
+        500..=599 => SyncError::Server { status, message },
+        _ => SyncError::Refused { status, message },
+    }
 }
 
 /// Registers an actor with the relay for the token's agent.
