@@ -1,0 +1,279 @@
+//! The relay's network edge: the accept loop, what a connection and a
+//! request may cost before any handler runs, and the answers to requests
+//! that never reach one.
+//!
+//! Connections are served by hyper's HTTP/1 connection builder over the
+//! `TcpListener` (not `axum::serve`, which hides hyper's limits):
+//!
+//! - at most [`connections_limit`] connections are open at once (below the
+//!   process's open-files limit, so `accept` never runs out of descriptors);
+//!   at the limit a new connection closes the oldest *idle* one (no request
+//!   in flight: a client still sending its headers, or a kept-alive one
+//!   waiting for its next request), as nginx reuses its idle keep-alive
+//!   connections, or is itself closed when none is idle;
+//! - hyper closes a connection that has not sent a whole request head
+//!   within [`HEADER_READ_TIMEOUT_SECS`]: the timer also runs while a
+//!   kept-alive connection waits for its next request, so it bounds idle
+//!   connections too;
+//! - a request body that sends nothing for [`REQUEST_BODY_TIMEOUT_SECS`] is
+//!   cut (tower-http's request-body timeout), and a body is never larger
+//!   than `REQUEST_BODY_BYTES_MAX`;
+//! - [`check_request`] answers JSON 414 and 431 for URIs and headers over
+//!   the relay's limits, which sit well below hyper's own ([`HYPER_HEADERS_MAX`],
+//!   [`HYPER_BUF_BYTES_MAX`], and hyper's fixed 65,534-byte URI): beyond
+//!   those hyper answers by itself, with the status and an empty body, and
+//!   closes the connection.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tower::ServiceExt;
+
+use crate::http::AppError;
+
+/// The most connections open at once (lowered to fit the open-files limit).
+pub const CONNECTIONS_MAX: usize = 16_384;
+/// Descriptors kept for everything but connections: the listener, SQLite's
+/// files for each pooled connection, logs, tokio's own.
+pub const FDS_RESERVED: usize = 256;
+/// A connection must send a whole request head within this time, counted
+/// from its opening or from the end of its previous response (so it is also
+/// the idle keep-alive timeout).
+pub const HEADER_READ_TIMEOUT_SECS: u64 = 10;
+/// A request body that sends nothing for this long is cut.
+pub const REQUEST_BODY_TIMEOUT_SECS: u64 = 30;
+/// How long a stopping relay waits for requests in flight.
+pub const SHUTDOWN_DRAIN_SECS: u64 = 10;
+/// The longest request URI (path and query) the relay reads.
+pub const URI_BYTES_MAX: usize = 8 * 1024;
+/// The most header lines in a request.
+pub const HEADERS_MAX: usize = 100;
+/// The most bytes of header names and values in a request.
+pub const HEADER_BYTES_MAX: usize = 32 * 1024;
+/// Hyper's own header-count limit, far above [`HEADERS_MAX`] so that the
+/// relay, not hyper, answers (with JSON) a request with too many headers.
+pub const HYPER_HEADERS_MAX: usize = 8 * 1024;
+/// Hyper's read buffer limit: a request head larger than this is answered
+/// by hyper itself (431, empty body).
+pub const HYPER_BUF_BYTES_MAX: usize = 512 * 1024;
+/// How long the accept loop pauses after an error that is not one
+/// connection's (out of descriptors, for instance).
+const ACCEPT_RETRY_MILLIS: u64 = 50;
+
+/// Raises the soft open-files limit to the hard one, so the relay can hold
+/// as many connections as the system lets it. Returns the soft limit in
+/// force afterwards (`None`: unknown or unlimited).
+pub fn raise_open_files_limit() -> Option<u64> {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let l = getrlimit(Resource::Nofile);
+    if l.current < l.maximum || (l.current.is_some() && l.maximum.is_none()) {
+        let raised = Rlimit { current: l.maximum, maximum: l.maximum };
+        if let Err(e) = setrlimit(Resource::Nofile, raised) {
+            tracing::warn!(error = %e, "cannot raise the open-files limit");
+        }
+    }
+    getrlimit(Resource::Nofile).current
+}
+
+/// [`CONNECTIONS_MAX`], lowered to what the open-files limit leaves.
+pub fn connections_limit(open_files: Option<u64>) -> usize {
+    match open_files {
+        Some(n) => CONNECTIONS_MAX.min((n as usize).saturating_sub(FDS_RESERVED)).max(1),
+        None => CONNECTIONS_MAX,
+    }
+}
+
+/// One open connection.
+struct Slot {
+    /// Requests of this connection in flight (until their response body ends).
+    busy: AtomicUsize,
+    evicting: AtomicBool,
+    evict: Notify,
+}
+
+/// The open connections, oldest first.
+#[derive(Default)]
+struct Conns {
+    next: AtomicU64,
+    open: Mutex<BTreeMap<u64, Arc<Slot>>>,
+}
+
+impl Conns {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Arc<Slot>>> {
+        self.open.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn open(&self) -> (u64, Arc<Slot>) {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let slot = Arc::new(Slot { busy: AtomicUsize::new(0), evicting: AtomicBool::new(false), evict: Notify::new() });
+        self.lock().insert(id, slot.clone());
+        (id, slot)
+    }
+
+    fn close(&self, id: u64) {
+        self.lock().remove(&id);
+    }
+
+    /// Makes room for one more connection if the limit is reached: closes
+    /// the oldest idle one. False when every open connection is busy.
+    fn make_room(&self, limit: usize) -> bool {
+        let open = self.lock();
+        if open.len() < limit {
+            return true;
+        }
+        for slot in open.values() {
+            if slot.busy.load(Ordering::Acquire) == 0 && !slot.evicting.swap(true, Ordering::AcqRel) {
+                slot.evict.notify_one();
+                return true;
+            }
+        }
+        false
+    }
+}
+
+/// Marks a connection busy while it lives.
+struct Busy(Arc<Slot>);
+
+impl Busy {
+    fn new(slot: &Arc<Slot>) -> Busy {
+        slot.busy.fetch_add(1, Ordering::AcqRel);
+        Busy(slot.clone())
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.busy.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then lets requests
+/// in flight finish (for at most [`SHUTDOWN_DRAIN_SECS`]).
+pub async fn serve_connections(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let limit = connections_limit(raise_open_files_limit());
+    tracing::debug!(limit, "connection limit");
+    let conns = Arc::new(Conns::default());
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(HEADER_READ_TIMEOUT_SECS))
+        .max_headers(HYPER_HEADERS_MAX)
+        .max_buf_size(HYPER_BUF_BYTES_MAX);
+    tokio::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) if is_connection_error(&e) => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(ACCEPT_RETRY_MILLIS)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        if !conns.make_room(limit) {
+            // Every connection is busy: this one is closed unread.
+            drop(stream);
+            continue;
+        }
+        let _ = stream.set_nodelay(true);
+        let (id, slot) = conns.open();
+        let app = app.clone();
+        let in_flight = slot.clone();
+        let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+            let busy = Busy::new(&in_flight);
+            let app = app.clone();
+            async move {
+                let resp = app.oneshot(req.map(Body::new)).await?;
+                // The connection stays busy until the response body ends
+                // (an export streams for a while).
+                Ok::<_, std::convert::Infallible>(resp.map(move |b| {
+                    Body::new(b.map_frame(move |f| {
+                        let _ = &busy;
+                        f
+                    }))
+                }))
+            }
+        });
+        let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        let conns = conns.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                r = conn => if let Err(e) = r {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                },
+                _ = slot.evict.notified() => tracing::debug!("idle connection closed for a new one"),
+            }
+            conns.close(id);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(Duration::from_secs(SHUTDOWN_DRAIN_SECS), graceful.shutdown()).await.is_err() {
+        tracing::warn!("requests still in flight after {SHUTDOWN_DRAIN_SECS} s; stopping anyway");
+    }
+    Ok(())
+}
+
+/// Errors of one connection, after which the listener is fine.
+fn is_connection_error(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(e.kind(), ConnectionRefused | ConnectionAborted | ConnectionReset)
+}
+
+/// Refuses, with a JSON body, a request whose URI or headers are over the
+/// relay's limits or whose path is not UTF-8 once percent-decoded.
+pub async fn check_request(req: Request, next: Next) -> Response {
+    let uri_bytes = req.uri().path_and_query().map(|p| p.as_str().len()).unwrap_or(0);
+    if uri_bytes > URI_BYTES_MAX {
+        return AppError::new(
+            StatusCode::URI_TOO_LONG,
+            "uri_too_long",
+            format!("the request URI is {uri_bytes} bytes; the relay reads at most {URI_BYTES_MAX}: send fewer or shorter query parameters"),
+        )
+        .into_response();
+    }
+    let headers = req.headers();
+    if headers.len() > HEADERS_MAX {
+        return AppError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            format!("the request has {} header lines; the relay reads at most {HEADERS_MAX}", headers.len()),
+        )
+        .into_response();
+    }
+    let header_bytes: usize = headers.iter().map(|(k, v)| k.as_str().len() + v.len()).sum();
+    if header_bytes > HEADER_BYTES_MAX {
+        return AppError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            format!("the request's headers are {header_bytes} bytes; the relay reads at most {HEADER_BYTES_MAX}"),
+        )
+        .into_response();
+    }
+    if percent_encoding::percent_decode_str(req.uri().path()).decode_utf8().is_err() {
+        return AppError::new(StatusCode::BAD_REQUEST, "bad_path", "the request path is not UTF-8 once percent-decoded")
+            .into_response();
+    }
+    next.run(req).await
+}
