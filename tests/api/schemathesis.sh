@@ -75,8 +75,10 @@ token="$("$bin" relay agent add fuzz-lead --role lead --json --db "$db" \
 
 # The watch long poll holds a request up to 25 s when nothing changes, by
 # design; fuzzing it would only wait. Everything else is fuzzed.
+# Run from the scratch folder: schemathesis leaves its example database
+# and reports in the working directory.
 status=0
-"$venv/bin/schemathesis" run "$url/v1/openapi.json" \
+(cd "$work" && "$venv/bin/schemathesis" run "$url/v1/openapi.json" \
   --url "$url" \
   --header "Authorization: Bearer $token" \
   --checks not_a_server_error,response_schema_conformance,content_type_conformance \
@@ -86,7 +88,7 @@ status=0
   --request-timeout 10 \
   --workers 2 \
   --seed 1 \
-  --no-color \
+  --no-color) \
   || status=$?
 
 if grep -q "panicked" "$work/relay.log"; then
