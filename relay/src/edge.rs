@@ -277,3 +277,33 @@ pub async fn check_request(req: Request, next: Next) -> Response {
     }
     next.run(req).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_the_limit_the_oldest_idle_connection_makes_room() {
+        let conns = Conns::default();
+        let slots: Vec<_> = (0..3).map(|_| conns.open()).collect();
+        assert!(conns.make_room(4), "under the limit");
+        let _busy = Busy::new(&slots[0].1);
+        assert!(conns.make_room(3));
+        // The oldest (slot 0) is busy: slot 1 is the one told to close.
+        assert!(!slots[0].1.evicting.load(Ordering::Acquire));
+        assert!(slots[1].1.evicting.load(Ordering::Acquire));
+        conns.close(slots[1].0);
+        let _busy2 = Busy::new(&slots[2].1);
+        let (_, newest) = conns.open();
+        let _busy3 = Busy::new(&newest);
+        assert!(!conns.make_room(3), "every connection is busy");
+    }
+
+    #[test]
+    fn the_connection_limit_leaves_descriptors_for_the_rest() {
+        assert_eq!(connections_limit(Some(20_000)), CONNECTIONS_MAX.min(20_000 - FDS_RESERVED));
+        assert_eq!(connections_limit(Some(1024)), 1024 - FDS_RESERVED);
+        assert_eq!(connections_limit(Some(10)), 1);
+        assert_eq!(connections_limit(None), CONNECTIONS_MAX);
+    }
+}
