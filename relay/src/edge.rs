@@ -272,8 +272,12 @@ pub async fn check_request(req: Request, next: Next) -> Response {
         .into_response();
     }
     if percent_encoding::percent_decode_str(req.uri().path()).decode_utf8().is_err() {
-        return AppError::new(StatusCode::BAD_REQUEST, "bad_path", "the request path is not UTF-8 once percent-decoded")
-            .into_response();
+        return AppError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_path",
+            "the request path is not UTF-8 once percent-decoded",
+        )
+        .into_response();
     }
     next.run(req).await
 }

@@ -34,11 +34,8 @@ impl Relay {
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("a runtime");
+            let rt =
+                tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a runtime");
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port");
                 addr_tx.send(listener.local_addr().expect("its address")).expect("send the address");
@@ -145,9 +142,8 @@ fn exchange_within(addr: SocketAddr, request: &[u8], within: Duration) -> Answer
 fn response_complete(raw: &[u8]) -> bool {
     let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") else { return false };
     let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
-    let length = head
-        .split("\r\n")
-        .find_map(|l| l.strip_prefix("content-length:").and_then(|v| v.trim().parse::<usize>().ok()));
+    let length =
+        head.split("\r\n").find_map(|l| l.strip_prefix("content-length:").and_then(|v| v.trim().parse::<usize>().ok()));
     length.is_some_and(|n| raw.len() >= end + 4 + n)
 }
 
@@ -229,7 +225,8 @@ fn thousands_of_headers_are_a_json_431() {
     assert_eq!(a.status, 431);
     assert_eq!(a.error()["code"], "headers_too_large");
     // One huge header.
-    let req = format!("GET /healthz HTTP/1.1\r\nHost: relay\r\nx-big: {}\r\nConnection: close\r\n\r\n", "b".repeat(100_000));
+    let req =
+        format!("GET /healthz HTTP/1.1\r\nHost: relay\r\nx-big: {}\r\nConnection: close\r\n\r\n", "b".repeat(100_000));
     let a = exchange(relay.addr, req.as_bytes());
     assert_eq!(a.status, 431);
     a.error();
@@ -282,8 +279,9 @@ fn a_refused_push_carries_a_code() {
 fn an_upload_without_a_token_is_refused_before_its_body() {
     let relay = Relay::start();
     // 15 MB announced, 1 KB sent: the answer must come without the rest.
-    let mut req = b"POST /v1/sync HTTP/1.1\r\nHost: relay\r\nContent-Type: application/json\r\nContent-Length: 15000000\r\n\r\n"
-        .to_vec();
+    let mut req =
+        b"POST /v1/sync HTTP/1.1\r\nHost: relay\r\nContent-Type: application/json\r\nContent-Length: 15000000\r\n\r\n"
+            .to_vec();
     req.extend_from_slice(&[b' '; 1024]);
     let a = exchange_within(relay.addr, &req, Duration::from_secs(5));
     assert_eq!(a.status, 401);
