@@ -21,8 +21,10 @@
 //! - [`check_request`] answers JSON 414 and 431 for URIs and headers over
 //!   the relay's limits, which sit well below hyper's own ([`HYPER_HEADERS_MAX`],
 //!   [`HYPER_BUF_BYTES_MAX`], and hyper's fixed 65,534-byte URI): beyond
-//!   those hyper answers by itself, with the status and an empty body, and
-//!   closes the connection.
+//!   those, and for a request line that is not valid HTTP (raw bytes that
+//!   are not URI characters), hyper answers by itself, with the status, an
+//!   empty body and `connection: close`; [`JsonParseErrors`] gives those
+//!   answers the relay's JSON body on their way out.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -216,7 +218,8 @@ pub async fn serve_connections(
                 }))
             }
         });
-        let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        let io = TokioIo::new(JsonParseErrors { inner: stream, pending: None });
+        let conn = graceful.watch(builder.serve_connection(io, service));
         let conns = conns.clone();
         tokio::spawn(async move {
             tokio::select! {
@@ -233,6 +236,97 @@ pub async fn serve_connections(
         tracing::warn!("requests still in flight after {SHUTDOWN_DRAIN_SECS} s; stopping anyway");
     }
     Ok(())
+}
+
+/// A connection's socket, through which hyper's own answers to request
+/// heads it cannot parse (400, 414, 431 with an empty body: the relay's
+/// own 4xx always have a JSON body) leave with the relay's JSON body
+/// instead. Nothing of the client's bytes is parsed here: only hyper's
+/// output is recognized. Writes are not vectored, so hyper hands each
+/// response head over in one buffer.
+struct JsonParseErrors<T> {
+    inner: T,
+    /// A replacement being written, and how much of it is.
+    pending: Option<(Vec<u8>, usize)>,
+}
+
+impl<T: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for JsonParseErrors<T> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for JsonParseErrors<T> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        use std::task::Poll;
+        let this = &mut *self;
+        if this.pending.is_none() {
+            this.pending = json_parse_error(buf).map(|r| (r, 0));
+        }
+        if let Some((replacement, written)) = &mut this.pending {
+            while *written < replacement.len() {
+                match std::pin::Pin::new(&mut this.inner).poll_write(cx, &replacement[*written..]) {
+                    Poll::Ready(Ok(0)) => return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into())),
+                    Poll::Ready(Ok(n)) => *written += n,
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+            this.pending = None;
+            return Poll::Ready(Ok(buf.len()));
+        }
+        std::pin::Pin::new(&mut this.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// The JSON answer replacing `out`, if `out` is exactly one of hyper's own
+/// answers to an unparsable request head.
+fn json_parse_error(out: &[u8]) -> Option<Vec<u8>> {
+    if !out.starts_with(b"HTTP/1.1 4") || !out.ends_with(b"\r\n\r\n") {
+        return None;
+    }
+    let head = std::str::from_utf8(out).ok()?;
+    if head.matches("\r\n\r\n").count() != 1 || !head.contains("\r\ncontent-length: 0\r\n") {
+        return None;
+    }
+    let (status, code, error) = match head.get(9..12)? {
+        "400" => (StatusCode::BAD_REQUEST, "bad_request_head", "the request line or headers are not valid HTTP/1.1 (a path must be URI characters; percent-encode the rest)".to_string()),
+        "414" => (StatusCode::URI_TOO_LONG, "uri_too_long", format!("the request URI is too long; the relay reads at most {URI_BYTES_MAX} bytes")),
+        "431" => (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "headers_too_large", format!("the request head is too large; the relay reads at most {HEADERS_MAX} headers of {HEADER_BYTES_MAX} bytes")),
+        _ => return None,
+    };
+    let body = serde_json::to_vec(&tickets_core::protocol::ErrorBody { error, code: code.to_string() }).ok()?;
+    let mut answer = format!(
+        "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        status.as_str(),
+        status.canonical_reason().unwrap_or(""),
+        body.len()
+    )
+    .into_bytes();
+    answer.extend_from_slice(&body);
+    Some(answer)
 }
 
 /// Errors of one connection, after which the listener is fine.
@@ -301,6 +395,21 @@ mod tests {
         let (_, newest) = conns.open();
         let _busy3 = Busy::new(&newest);
         assert!(!conns.make_room(3), "every connection is busy");
+    }
+
+    #[test]
+    fn only_hyper_s_empty_answers_are_replaced() {
+        let hyper_414 = b"HTTP/1.1 414 URI Too Long\r\nconnection: close\r\ncontent-length: 0\r\ndate: x\r\n\r\n";
+        let json = json_parse_error(hyper_414).expect("replaced");
+        let text = String::from_utf8(json).expect("utf-8");
+        assert!(text.starts_with("HTTP/1.1 414 URI Too Long\r\ncontent-type: application/json\r\n"), "{text}");
+        assert!(text.ends_with(r#""code":"uri_too_long"}"#), "{text}");
+        assert!(json_parse_error(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n").is_some());
+        // The relay's own answers, and anything with a body, pass as they are.
+        assert!(json_parse_error(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 2\r\n\r\n{}").is_none());
+        assert!(json_parse_error(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").is_none());
+        assert!(json_parse_error(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n").is_none());
+        assert!(json_parse_error(b"{\"tickets\": []}").is_none());
     }
 
     #[test]
