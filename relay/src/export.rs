@@ -111,9 +111,8 @@ pub async fn export(
     let (format, filter) = parse(query.as_deref(), caller.agent.may_read_notes())?;
     let db = state.db.clone();
     let f2 = filter.clone();
-    let total = tokio::task::spawn_blocking(move || db.with(|c| c.export_count(&f2)))
-        .await
-        .map_err(|e| AppError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))??;
+    let total =
+        tokio::task::spawn_blocking(move || db.with(|c| c.export_count(&f2))).await.map_err(AppError::internal)??;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(EXPORT_CHANNEL_CHUNKS);
     let db = state.db.clone();
     tokio::task::spawn_blocking(move || {

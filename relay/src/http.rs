@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path as UrlPath, RawQuery, State};
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::{DefaultBodyLimit, Extension, Path as UrlPath, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -82,7 +82,7 @@ impl AppError {
         AppError::new(StatusCode::UNAUTHORIZED, "unauthorized", "missing, unknown or revoked bearer token")
     }
 
-    fn internal(e: impl std::fmt::Display) -> AppError {
+    pub(crate) fn internal(e: impl std::fmt::Display) -> AppError {
         tracing::error!(error = %e, "internal error");
         AppError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
     }
@@ -110,6 +110,21 @@ fn body_error(r: BytesRejection) -> AppError {
             format!("request body is larger than {REQUEST_BODY_BYTES_MAX} bytes; send smaller pages"),
         );
     }
+    // tower-http's body timeout surfaces as a failure to buffer the body.
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&r);
+    while let Some(e) = source {
+        if e.is::<tower_http::timeout::TimeoutError>() {
+            return AppError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                format!(
+                    "the request body sent nothing for {} s; send it again",
+                    crate::edge::REQUEST_BODY_TIMEOUT_SECS
+                ),
+            );
+        }
+        source = e.source();
+    }
     AppError::new(status, "bad_body", format!("unreadable request body: {}", r.body_text()))
 }
 
@@ -135,6 +150,22 @@ pub(crate) async fn authenticate(state: &AppState, headers: &HeaderMap) -> Resul
         .await
 }
 
+/// The caller of a route behind [`require_caller`].
+#[derive(Clone)]
+pub(crate) struct Authed(pub Caller);
+
+/// Checks the bearer token before anything reads the request body: an
+/// unauthenticated upload costs its headers, never its bytes.
+pub(crate) async fn require_caller(
+    State(state): State<AppState>,
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Result<Response, AppError> {
+    let caller = authenticate(&state, req.headers()).await?;
+    req.extensions_mut().insert(Authed(caller));
+    Ok(next.run(req).await)
+}
+
 fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
     serde_json::from_slice(body).map_err(|e| AppError::bad_request(format!("malformed request body: {e}")))
 }
@@ -150,11 +181,25 @@ fn check_protocol(v: u32) -> Result<(), AppError> {
     Ok(())
 }
 
-async fn healthz() -> impl IntoResponse {
-    Json(serde_json::json!({"status": "ok", "protocol": PROTOCOL_VERSION}))
+/// `GET /healthz`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Health {
+    /// Always `ok`.
+    status: &'static str,
+    /// The sync protocol version this relay speaks.
+    protocol: u32,
 }
 
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "the relay is up", body = Health), (status = "default", description = "any error: what was wrong, and a stable code", body = crate::openapi::ErrorDoc)))]
+pub(crate) async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok", protocol: PROTOCOL_VERSION })
+}
+
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "counters and latency histograms", body = String,
+        content_type = "text/plain"), (status = "default", description = "any error: what was wrong, and a stable code", body = crate::openapi::ErrorDoc)))]
+pub(crate) async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let db = state.db.clone();
     let gauges = blocking(&state, move || db.with(|c| Ok(crate::metrics::StoreGauges::read(c, now_ms())?))).await;
     let mut text = state.metrics.render();
@@ -166,12 +211,18 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 
-async fn register(
+#[utoipa::path(post, path = "/v1/sync/register", tag = "sync", security(("bearer" = [])),
+    request_body = crate::openapi::RegisterRequestDoc,
+    responses((status = 200, description = "the device is bound to the token's agent", body = crate::openapi::RegisterResponseDoc),
+        (status = 401, description = "missing, unknown or revoked bearer token", body = crate::openapi::ErrorDoc),
+        (status = 409, description = "the device belongs to another agent", body = crate::openapi::ErrorDoc),
+        (status = 413, description = "the body is over the size limit", body = crate::openapi::ErrorDoc),
+        (status = "default", description = "any error: what was wrong, and a stable code", body = crate::openapi::ErrorDoc)))]
+pub(crate) async fn register(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Extension(Authed(caller)): Extension<Authed>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<RegisterResponse>, AppError> {
-    let caller = authenticate(&state, &headers).await?;
     let body = body.map_err(body_error)?;
     let req: RegisterRequest = parse_json(&body)?;
     check_protocol(req.protocol)?;
@@ -209,14 +260,23 @@ async fn register(
     }))
 }
 
-async fn sync(
+#[utoipa::path(post, path = "/v1/sync", tag = "sync", security(("bearer" = [])),
+    request_body = crate::openapi::SyncRequestDoc,
+    responses((status = 200, description = "pushed documents' results and a pull page", body = crate::openapi::SyncResponseDoc),
+        (status = 400, description = "malformed request, other protocol, or every pushed document invalid \
+            (then the body also carries the sync response's fields)", body = crate::openapi::ErrorDoc),
+        (status = 403, description = "unregistered device, or every pushed document forbidden \
+            (then the body also carries the sync response's fields)", body = crate::openapi::ErrorDoc),
+        (status = 401, description = "missing, unknown or revoked bearer token", body = crate::openapi::ErrorDoc),
+        (status = 413, description = "the body is over the size limit", body = crate::openapi::ErrorDoc),
+        (status = "default", description = "any error: what was wrong, and a stable code", body = crate::openapi::ErrorDoc)))]
+pub(crate) async fn sync(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Extension(Authed(caller)): Extension<Authed>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, AppError> {
     let started = Instant::now();
     Metrics::add(&state.metrics.sync_requests, 1);
-    let caller = authenticate(&state, &headers).await?;
     let body = body.map_err(body_error)?;
     Metrics::add(&state.metrics.sync_bytes_in, body.len() as u64);
     let req: SyncRequest = parse_json(&body)?;
@@ -237,6 +297,8 @@ async fn sync(
     Metrics::add(&state.metrics.changes_applied, handled.changes as u64);
     Metrics::add(&state.metrics.refusals, handled.refused as u64);
     let status = StatusCode::from_u16(handled.status).unwrap_or(StatusCode::OK);
+    // A refused push still carries its per-document results and pull page,
+    // and, like every error body, a code (`forbidden`, `invalid_data`).
     let bytes = serde_json::to_vec(&handled.response).map_err(AppError::internal)?;
     Metrics::add(&state.metrics.sync_bytes_out, bytes.len() as u64);
     state.metrics.sync_latency.observe(started.elapsed());
@@ -245,11 +307,15 @@ async fn sync(
 
 /// Long poll: answers as soon as the relay's sequence passes `cursor`, or
 /// after a while with the same sequence.
-async fn watch_changes(
+#[utoipa::path(get, path = "/v1/sync/watch", tag = "sync", security(("bearer" = [])),
+    params(("cursor" = Option<u64>, Query, description = "the sequence the caller holds everything up to")),
+    responses((status = 200, description = "the relay's sequence, once past `cursor` or after a while", body = WatchAnswer),
+        (status = 401, description = "missing, unknown or revoked bearer token", body = crate::openapi::ErrorDoc), (status = "default", description = "any error: what was wrong, and a stable code", body = crate::openapi::ErrorDoc)))]
+pub(crate) async fn watch_changes(
     State(state): State<AppState>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-) -> Result<Json<serde_json::Value>, AppError> {
+) -> Result<Json<WatchAnswer>, AppError> {
     // An agent without the notes permission waits on ticket changes only:
     // a note written elsewhere neither wakes it nor moves what it sees.
     let notes_ok = authenticate(&state, &headers).await?.agent.may_read_notes();
@@ -267,7 +333,7 @@ async fn watch_changes(
     loop {
         let current = rx.borrow_and_update().for_reader(notes_ok);
         if current > cursor {
-            return Ok(Json(serde_json::json!({"seq": current})));
+            return Ok(Json(WatchAnswer { seq: current }));
         }
         tokio::select! {
             r = rx.changed() => if r.is_err() { break },
@@ -276,7 +342,14 @@ async fn watch_changes(
         }
     }
     let current = rx.borrow().for_reader(notes_ok);
-    Ok(Json(serde_json::json!({"seq": current})))
+    Ok(Json(WatchAnswer { seq: current }))
+}
+
+/// `GET /v1/sync/watch`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct WatchAnswer {
+    /// The relay's latest change sequence number.
+    seq: u64,
 }
 
 /// Parses the board's query string. Filters repeat (`status=open&status=
@@ -311,8 +384,8 @@ pub fn board_query(query: Option<&str>) -> Result<ListQuery, AppError> {
             "sort" => {
                 q.sort = Some(SortKey::parse(&v).ok_or_else(|| AppError::bad_request(format!("cannot sort by '{v}'")))?)
             }
-            "limit" => q.limit = Some(v.parse().map_err(|_| AppError::bad_request("limit must be a whole number"))?),
-            "offset" => q.offset = Some(v.parse().map_err(|_| AppError::bad_request("offset must be a whole number"))?),
+            "limit" => q.limit = Some(whole_number("limit", &v)?),
+            "offset" => q.offset = Some(whole_number("offset", &v)?),
             _ => {}
         }
     }
@@ -321,20 +394,67 @@ pub fn board_query(query: Option<&str>) -> Result<ListQuery, AppError> {
     Ok(q)
 }
 
+/// The most a board query's `limit` or `offset` may say: SQLite's integers
+/// are signed 64-bit.
+pub const BOARD_NUMBER_MAX: usize = i64::MAX as usize;
+
+fn whole_number(name: &str, v: &str) -> Result<usize, AppError> {
+    v.trim()
+        .parse::<usize>()
+        .ok()
+        .filter(|n| *n <= BOARD_NUMBER_MAX)
+        .ok_or_else(|| AppError::bad_request(format!("{name} must be a whole number from 0 to {BOARD_NUMBER_MAX}")))
+}
+
 /// The most tickets one board response carries.
 pub const BOARD_PAGE_MAX: usize = 5000;
 
-#[derive(Serialize)]
-struct BoardResponse {
+/// `GET /v1/tickets`: one page of the board.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct BoardResponse {
+    /// Each ticket's JSON object (as `tickets show --json`).
+    #[schema(value_type = Vec<Object>)]
     tickets: Vec<serde_json::Value>,
     total: usize,
-    counts: tickets_core::index::SlaCounts,
+    counts: Counts,
     now: String,
     /// The next instant at which some ticket changes colour.
     next_change_at: Option<String>,
 }
 
-async fn tickets(
+/// Tickets per SLA colour, over the whole board.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Counts {
+    green: u64,
+    yellow: u64,
+    red: u64,
+    /// Tickets whose clocks all stopped in time.
+    met: u64,
+    none: u64,
+}
+
+impl From<tickets_core::index::SlaCounts> for Counts {
+    fn from(c: tickets_core::index::SlaCounts) -> Counts {
+        Counts { green: c.green, yellow: c.yellow, red: c.red, met: c.met, none: c.none }
+    }
+}
+
+#[utoipa::path(get, path = "/v1/tickets", tag = "board", security(("bearer" = [])),
+    params(
+        ("status" = Option<String>, Query, description = "statuses, comma-separated or repeated"),
+        ("priority" = Option<String>, Query, description = "priorities, comma-separated or repeated"),
+        ("category" = Option<String>, Query, description = "categories, comma-separated or repeated"),
+        ("assignee" = Option<String>, Query, description = "assignees, comma-separated or repeated"),
+        ("sla" = Option<String>, Query, description = "green, yellow, red, met or none"),
+        ("search" = Option<String>, Query, description = "words in subjects and conversations"),
+        ("sort" = Option<String>, Query, description = "a sort key, `-` first for descending"),
+        ("limit" = Option<u64>, Query, maximum = 9223372036854775807_u64, description = "page size (at most 5000)"),
+        ("offset" = Option<u64>, Query, maximum = 9223372036854775807_u64, description = "tickets to skip"),
+    ),
+    responses((status = 200, description = "one page of the board", body = BoardResponse),
+        (status = 400, description = "a filter, sort or number that cannot be read", body = crate::openapi::ErrorDoc),
+        (status = 401, description = "missing, unknown or revoked bearer token", body = crate::openapi::ErrorDoc), (status = "default", description = "any error: what was wrong, and a stable code", body = crate::openapi::ErrorDoc)))]
+pub(crate) async fn tickets(
     State(state): State<AppState>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
@@ -351,7 +471,7 @@ async fn tickets(
             Ok(BoardResponse {
                 tickets,
                 total,
-                counts: c.color_counts(now)?,
+                counts: c.color_counts(now)?.into(),
                 now: tickets_core::time::iso_i64(now),
                 next_change_at: c.next_color_change(now)?.map(tickets_core::time::iso_i64),
             })
@@ -362,12 +482,21 @@ async fn tickets(
     Ok(Json(resp).into_response())
 }
 
-async fn ticket(
+#[utoipa::path(get, path = "/v1/tickets/{id}", tag = "board", security(("bearer" = [])),
+    params(("id" = String, Path, description = "a ticket id or a unique prefix of one")),
+    responses((status = 200, description = "the ticket's JSON object (as `tickets show --json`)", body = Object),
+        (status = 400, description = "not an id", body = crate::openapi::ErrorDoc),
+        (status = 401, description = "missing, unknown or revoked bearer token", body = crate::openapi::ErrorDoc),
+        (status = 404, description = "no ticket matches", body = crate::openapi::ErrorDoc),
+        (status = 409, description = "the prefix matches several tickets", body = crate::openapi::ErrorDoc),
+        (status = "default", description = "any error: what was wrong, and a stable code", body = crate::openapi::ErrorDoc)))]
+pub(crate) async fn ticket(
     State(state): State<AppState>,
     headers: HeaderMap,
-    UrlPath(id): UrlPath<String>,
+    id: Result<UrlPath<String>, PathRejection>,
 ) -> Result<Json<serde_json::Value>, AppError> {
     let caller = authenticate(&state, &headers).await?;
+    let UrlPath(id) = id.map_err(|e| AppError::new(StatusCode::BAD_REQUEST, "bad_path", e.body_text()))?;
     let prefix = id.trim().to_ascii_lowercase();
     if prefix.is_empty() || prefix.len() > 36 || !prefix.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
         return Err(AppError::bad_request("a ticket id is hex digits and dashes"));
@@ -403,7 +532,10 @@ async fn ticket(
 }
 
 /// The team lead's dashboard (one self-contained page).
-async fn dashboard() -> impl IntoResponse {
+#[utoipa::path(get, path = "/", tag = "board",
+    responses((status = 200, description = "the lead's dashboard, one HTML page", body = String,
+        content_type = "text/html"), (status = "default", description = "any error: what was wrong, and a stable code", body = crate::openapi::ErrorDoc)))]
+pub(crate) async fn dashboard() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")],
         include_str!("../assets/dashboard.html"),
@@ -411,36 +543,71 @@ async fn dashboard() -> impl IntoResponse {
 }
 
 /// Who the token belongs to, and the relay's current sequence.
-async fn me(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<serde_json::Value>, AppError> {
+#[utoipa::path(get, path = "/v1/me", tag = "board", security(("bearer" = [])),
+    responses((status = 200, description = "the token's agent", body = Me), (status = 401, description = "missing, unknown or revoked bearer token", body = crate::openapi::ErrorDoc), (status = "default", description = "any error: what was wrong, and a stable code", body = crate::openapi::ErrorDoc)))]
+pub(crate) async fn me(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Me>, AppError> {
     let caller = authenticate(&state, &headers).await?;
     let seq = state.seq.borrow().for_reader(caller.agent.may_read_notes());
-    Ok(Json(serde_json::json!({
-        "agent": caller.agent.name,
-        "role": caller.agent.role,
-        "team": caller.agent.team,
-        "internal_notes": caller.agent.may_read_notes(),
-        "seq": seq,
-    })))
+    Ok(Json(Me {
+        internal_notes: caller.agent.may_read_notes(),
+        agent: caller.agent.name,
+        role: caller.agent.role,
+        team: caller.agent.team,
+        seq,
+    }))
+}
+
+/// `GET /v1/me`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Me {
+    agent: String,
+    /// agent, lead or admin.
+    role: String,
+    team: Option<String>,
+    /// Whether the agent may read internal notes.
+    internal_notes: bool,
+    /// The relay's latest change sequence number.
+    seq: u64,
 }
 
 async fn not_found() -> AppError {
-    AppError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+    AppError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint; the API is described at /v1/openapi.json")
+}
+
+async fn method_not_allowed() -> AppError {
+    AppError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not take that method; see /v1/openapi.json",
+    )
 }
 
 pub fn router(state: AppState) -> Router {
+    // Routes that read a request body check the token first, in a layer
+    // that runs before the body extractor. The others authenticate at the
+    // top of their handler and never read a body.
+    let uploads = Router::new()
+        .route("/v1/sync", post(sync))
+        .route("/v1/sync/register", post(register))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), require_caller));
     Router::new()
         .route("/", get(dashboard))
         .route("/v1/me", get(me))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
-        .route("/v1/sync", post(sync))
-        .route("/v1/sync/register", post(register))
+        .route("/v1/openapi.json", get(crate::openapi::document))
         .route("/v1/sync/watch", get(watch_changes))
         .route("/v1/tickets", get(tickets))
         .route("/v1/tickets/{id}", get(ticket))
         .route("/v1/export", get(crate::export::export))
+        .merge(uploads)
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(REQUEST_BODY_BYTES_MAX))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(Duration::from_secs(
+            crate::edge::REQUEST_BODY_TIMEOUT_SECS,
+        )))
+        .layer(axum::middleware::from_fn(crate::edge::check_request))
         .layer(axum::middleware::map_response_with_state(state.clone(), count_errors))
         .layer(axum::middleware::from_fn(log_requests))
         .with_state(state)
@@ -482,12 +649,11 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     tokio::spawn(checkpoints(state.clone()));
     let app = router(state);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            let _ = stop.send(true);
-        })
-        .await
+    crate::edge::serve_connections(listener, app, async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    })
+    .await
 }
 
 /// How often the relay moves written pages from its write-ahead log into

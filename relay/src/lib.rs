@@ -6,13 +6,18 @@
 //! - [`sync`]: one sync exchange, independent of HTTP.
 //! - [`export`]: streaming exports (CSV, JSON, NDJSON).
 //! - [`auth`]: bearer tokens.
-//! - [`http`]: the HTTP API, its error type and the server loop.
+//! - [`http`]: the HTTP API, its routes and its error type.
+//! - [`edge`]: the network edge: the accept loop, connection limits and
+//!   timeouts, and the JSON answers to requests over the limits.
+//! - [`openapi`]: the API's OpenAPI document, `GET /v1/openapi.json`.
 //! - [`metrics`]: counters and latency histograms in Prometheus text.
 
 pub mod auth;
+pub mod edge;
 pub mod export;
 pub mod http;
 pub mod metrics;
+pub mod openapi;
 pub mod store;
 pub mod sync;
 
