@@ -20,8 +20,8 @@ use crate::hostile_support::{
 };
 use crate::support::now_ms;
 
-/// 1. ana's comment rewritten as the lead's approval, and as a note-kind
-/// event (a note in the public document).
+/// Issue item 1: ana's comment rewritten as the lead's approval, and as a
+/// note-kind event (a note in the public document).
 #[test]
 fn overwriting_another_agents_comment_is_refused_and_harmless() {
     let s = Scene::new();
@@ -39,8 +39,8 @@ fn overwriting_another_agents_comment_is_refused_and_harmless() {
     s.assert_unharmed();
 }
 
-/// 2. ana's `create` event deleted (every other device then failed to sync:
-/// "ticket has no creation event"), and her comment deleted.
+/// Issue item 2: ana's `create` event deleted (every other device then failed
+/// to sync: "ticket has no creation event"), and her comment deleted.
 #[test]
 fn deleting_another_agents_events_is_refused_and_harmless() {
     let s = Scene::new();
@@ -56,18 +56,25 @@ fn deleting_another_agents_events_is_refused_and_harmless() {
     s.assert_unharmed();
 }
 
-/// 3. The root `events` map replaced by a string (the ticket froze for
-/// everyone), and by a new empty map, which the document's shape check
-/// alone would let through: every event gone.
+/// Issue item 3: the root `events` map replaced by a string: the ticket froze
+/// for everyone ("stored copy unreadable … missing events map").
 #[test]
-fn replacing_the_events_map_is_refused_and_harmless() {
+fn replacing_the_events_map_with_a_string_is_refused_and_harmless() {
     let s = Scene::new();
     let mut doc = s.bobs_copy();
     doc.automerge().put(ROOT, "events", "gone").expect("put");
     doc.commit(now_ms());
     let (status, body) = s.bob.push(&s.relay, &s.id, DocKind::Ticket, &mut doc);
     assert_eq!(refused_code(status, &body), "op_not_allowed", "{body:#}");
+    s.assert_unharmed();
+}
 
+/// Issue item 3, stronger: the same with a new, empty `events` map, which
+/// keeps the document's shape (so no shape check catches it) while every
+/// event is gone.
+#[test]
+fn replacing_the_events_map_with_an_empty_one_is_refused_and_harmless() {
+    let s = Scene::new();
     let mut doc = s.bobs_copy();
     doc.automerge().put_object(ROOT, "events", ObjType::Map).expect("put_object");
     doc.commit(now_ms());
@@ -76,8 +83,8 @@ fn replacing_the_events_map_is_refused_and_harmless() {
     s.assert_unharmed();
 }
 
-/// 4a. Another agent's device registered in upper case: the relay knows it
-/// as ana's (409), and bob cannot sync as it in either spelling.
+/// Issue item 4a: another agent's device registered in upper case: the relay
+/// knows it as ana's (409), and bob cannot sync as it in either spelling.
 #[test]
 fn registering_another_agents_device_in_upper_case_is_refused() {
     let s = Scene::new();
@@ -98,9 +105,9 @@ fn registering_another_agents_device_in_upper_case_is_refused() {
     s.assert_unharmed();
 }
 
-/// 4b. A document pushed under the upper-case spelling of ana's ticket id
-/// (the genesis, then bob's own `create` and `closed`): refused, and the
-/// board still shows ana's open ticket.
+/// Issue item 4b: a document pushed under the upper-case spelling of ana's
+/// ticket id (the genesis, then bob's own `create` and `closed`): refused,
+/// and the board still shows ana's open ticket.
 #[test]
 fn a_document_under_an_upper_case_ticket_id_is_refused_and_harmless() {
     let s = Scene::new();
@@ -123,8 +130,8 @@ fn a_document_under_an_upper_case_ticket_id_is_refused_and_harmless() {
     s.assert_unharmed();
 }
 
-/// 5. An event stamped `9999999999999999.999999.<replica>`: every device
-/// that pulled it refused every local edit afterwards.
+/// Issue item 5: an event stamped `9999999999999999.999999.<replica>`: every
+/// device that pulled it refused every local edit afterwards.
 #[test]
 fn a_far_future_clock_stamp_is_refused_and_harmless() {
     let s = Scene::new();
