@@ -6,13 +6,13 @@
 //! a fresh device, the relay's view, later edits).
 
 use automerge::transaction::Transactable;
-use automerge::{ObjType, ROOT};
+use automerge::{ActorId, ObjType, ROOT};
 use serde_json::json;
 use tickets_core::doc::{DocKind, TicketDoc};
 use tickets_core::event::{EventBody, Field};
 use tickets_core::hlc::Hlc;
 use tickets_core::ids;
-use tickets_core::protocol::PROTOCOL_VERSION;
+use tickets_core::protocol::{encode_data, PROTOCOL_VERSION};
 
 use crate::harness::sync;
 use crate::hostile_support::{
@@ -84,7 +84,9 @@ fn replacing_the_events_map_with_an_empty_one_is_refused_and_harmless() {
 }
 
 /// Issue item 4a: another agent's device registered in upper case: the relay
-/// knows it as ana's (409), and bob cannot sync as it in either spelling.
+/// knows it as ana's (409), and bob cannot push changes signed by it under
+/// either spelling (which would have let him take sequence numbers of ana's
+/// device and speak as it).
 #[test]
 fn registering_another_agents_device_in_upper_case_is_refused() {
     let s = Scene::new();
@@ -94,15 +96,27 @@ fn registering_another_agents_device_in_upper_case_is_refused() {
     let (status, body) = register(&s.relay, &s.bob.token, &upper);
     assert_eq!((status, body["code"].as_str()), (409, Some("device_taken")), "{body:#}");
 
+    let ana_actor: ActorId = ana_device.as_str().try_into().expect("an actor id");
+    let mut doc = s.bobs_copy();
+    doc.set_actor(&ana_actor);
+    let stamp = Hlc::new(u64::try_from(now_ms()).unwrap_or(0), 0, ids::replica_of(&ana_actor)).encode();
+    put_raw_event(&mut doc, &stamp, &event("bob", comment("bob, signed as ana's device")));
+    let data = encode_data(&doc.save());
     for device in [&upper, &ana_device] {
         let req = json!({"protocol": PROTOCOL_VERSION, "device": device, "clock_ms": now_ms(),
-            "pull": {"cursor": 0, "bootstrapped": false}});
+            "push": [{"id": s.id, "kind": "ticket", "data": data}]});
         let (status, body) = post(&s.relay, "/v1/sync", &s.bob.token, &req);
-        assert!(status == 400 || status == 403, "bob syncing as {device}: {status} {body:#}");
+        assert!(status == 400 || status == 403, "bob pushing as {device}: {status} {body:#}");
         let code = body["code"].as_str().unwrap_or_default();
         assert!(["non_canonical_id", "device_unregistered"].contains(&code), "{body:#}");
     }
     s.assert_unharmed();
+    // ana's device is still hers alone: her next edit lands.
+    s.ana.run(&["comment", &s.id, "ana: still my device"]).ok();
+    let report = sync(&s.ana);
+    assert_eq!(report["refused"], json!([]), "{report:#}");
+    let t = s.relay.ticket(&s.id, &s.lea.token);
+    assert_eq!(comments(&t).last().map(|(a, b)| (a.as_str(), b.as_str())), Some(("ana", "ana: still my device")));
 }
 
 /// Issue item 4b: a document pushed under the upper-case spelling of ana's
