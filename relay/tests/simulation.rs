@@ -20,17 +20,17 @@
 //!   happens, and after each sync a node whose agent may not read notes must
 //!   hold none in its files;
 //!
-//!   Among them, a hostile device: `mallory`, a plain agent with a
-//!   registered actor and no node, at random steps takes the relay's copy of
-//!   a random ticket (pulled afresh through the sync exchange, or the copy
-//!   she pulled last) and pushes one hostile change, drawn from the attack
-//!   shapes of issue #15 (overwrite or delete an event, write the root, a
-//!   nested object, a far-future stamp, another agent's name, another
-//!   device's stamp, another device's actor, an upper-case ticket id, a note
-//!   in the public document), through the same `deliver` path as honest
-//!   devices. Every such push must be refused with the attack's code. Her
-//!   choices come from a stream of their own, so a seed's honest operations
-//!   are the ones it had without her;
+//!   Among them, a hostile device: `mallory`, a plain agent with a registered
+//!   actor and no node, at random steps takes the relay's copy of a random
+//!   ticket (pulled afresh through the sync exchange, or the copy she pulled
+//!   last) and pushes one hostile change, drawn from the attack shapes of
+//!   issue #15 (overwrite or delete an event, write the root, a nested
+//!   object, a far-future stamp, another agent's name, another device's
+//!   stamp, another device's actor, an upper-case ticket id, a note in the
+//!   public document, a notes document she may not write), through the same
+//!   `deliver` path as honest devices. Every such push must be refused with
+//!   the attack's code. Her choices come from a stream of their own, so a
+//!   seed's honest operations are the ones it had without her;
 //! - **heal**: the network calms down, late requests land, every node syncs
 //!   until nothing moves;
 //! - **check**: every node and the relay hold the same tickets and the same
@@ -965,12 +965,12 @@ impl Sim {
             let k = self.hostile.rng.usize(..self.nodes.len());
             (self.nodes[k].node.actor().clone(), self.agent_of(k).name)
         };
-        let (push_id, data) = self.hostile.craft(&id, attack, &mark, honest, now);
+        let (push_id, kind, data) = self.hostile.craft(&id, attack, &mark, honest, now);
         let req = SyncRequest {
             protocol: PROTOCOL_VERSION,
             device: self.hostile.actor.to_hex_string(),
             clock_ms: now,
-            push: vec![DocData { id: push_id, kind: DocKind::Ticket.as_str().into(), data: encode_data(&data) }],
+            push: vec![DocData { id: push_id, kind: kind.as_str().into(), data: encode_data(&data) }],
             pull: None,
         };
         let resp = deliver(&mut self.relay, &self.hostile.token_hash, &req, now)
@@ -1272,10 +1272,13 @@ enum Attack {
     UpperCaseId,
     /// A note-kind event in the public document.
     PublicNote,
+    /// A note of her own in the ticket's notes document, which she may not
+    /// write.
+    NotesDocument,
 }
 
 impl Attack {
-    const ALL: [Attack; 10] = [
+    const ALL: [Attack; 11] = [
         Attack::Overwrite,
         Attack::Delete,
         Attack::RootPut,
@@ -1286,6 +1289,7 @@ impl Attack {
         Attack::OtherActor,
         Attack::UpperCaseId,
         Attack::PublicNote,
+        Attack::NotesDocument,
     ];
 
     /// The codes the relay may refuse it with.
@@ -1304,6 +1308,7 @@ impl Attack {
             Attack::OtherActor => &[C::Impersonation, C::CorruptData],
             Attack::UpperCaseId => &[C::NonCanonicalId],
             Attack::PublicNote => &[C::WrongDocument],
+            Attack::NotesDocument => &[C::NotesForbidden],
         }
     }
 
@@ -1319,6 +1324,7 @@ impl Attack {
             Attack::OtherActor => "hostile changes signed by another device",
             Attack::UpperCaseId => "hostile upper-case ids",
             Attack::PublicNote => "hostile notes in the public document",
+            Attack::NotesDocument => "hostile notes documents",
         }
     }
 }
@@ -1339,18 +1345,31 @@ impl Hostile {
         Hlc::new(u64::try_from(wall_ms).unwrap_or(0), 0, ids::replica_of(&self.actor)).encode()
     }
 
-    /// The id and data of one hostile push on ticket `id`: her copy with the
-    /// attack as one change on top, saved whole. `honest` is a device of
-    /// the simulation and its agent, to pose as.
-    fn craft(&mut self, id: &str, attack: Attack, mark: &str, honest: (ActorId, &str), now: i64) -> (String, Vec<u8>) {
+    /// The id, kind and data of one hostile push on ticket `id`: her copy
+    /// with the attack as one change on top, saved whole. `honest` is a
+    /// device of the simulation and its agent, to pose as.
+    fn craft(
+        &mut self,
+        id: &str,
+        attack: Attack,
+        mark: &str,
+        honest: (ActorId, &str),
+        now: i64,
+    ) -> (String, DocKind, Vec<u8>) {
         let uuid = Uuid::parse_str(id).expect("a ticket id");
+        if let Attack::NotesDocument = attack {
+            let mut notes = TicketDoc::genesis(uuid, DocKind::Notes);
+            notes.set_actor(&self.actor);
+            let note = StoredEvent::new("mallory", EventBody::Note { body: format!("{mark} my note") });
+            let events = events_of(&mut notes);
+            notes.automerge().put(&events, self.stamp(now), note.encode()).expect("put");
+            notes.commit(now);
+            return (id.to_string(), DocKind::Notes, notes.save());
+        }
         let mut doc = TicketDoc::load(uuid, DocKind::Ticket, &self.held[id]).expect("mallory's copy loads");
         doc.set_actor(&self.actor);
         let comment = |by: &str| StoredEvent::new(by, EventBody::Comment { body: format!("{mark} {by} approves") });
-        let events = match doc.automerge().get(ROOT, "events") {
-            Ok(Some((_, o))) => o,
-            other => panic!("mallory's copy of {id} has no events map: {other:?}"),
-        };
+        let events = events_of(&mut doc);
         let existing: Vec<String> = doc.raw_events().into_iter().map(|(k, _)| k).collect();
         let mut push_id = id.to_string();
         let am = doc.automerge();
@@ -1408,9 +1427,17 @@ impl Hostile {
                 let note = StoredEvent::new("mallory", EventBody::Note { body: format!("{mark} leaked") });
                 am.put(&events, self.stamp(now), note.encode()).expect("put");
             }
+            Attack::NotesDocument => unreachable!("crafted above"),
         }
         doc.commit(now);
-        (push_id, doc.save())
+        (push_id, DocKind::Ticket, doc.save())
+    }
+}
+
+fn events_of(doc: &mut TicketDoc) -> automerge::ObjId {
+    match doc.automerge().get(ROOT, "events") {
+        Ok(Some((_, o))) => o,
+        other => panic!("a document without an events map: {other:?}"),
     }
 }
 
