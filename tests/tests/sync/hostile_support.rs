@@ -195,6 +195,7 @@ impl Scene {
     /// (c) the relay's `GET /v1/tickets/{id}` shows it as before, and the
     /// board lists this one ticket;
     /// (d) the lead and ana still edit it and see each other's edits.
+    /// Call it once per scene: (d) adds a comment of the lead's.
     #[track_caller]
     pub fn assert_unharmed(&self) {
         let want = converged(&self.before);
