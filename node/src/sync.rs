@@ -785,7 +785,7 @@ fn merge_pulled(
     stored: Option<&[u8]>,
 ) -> Result<(TicketDoc, Vec<u8>), String> {
     let unusable = |e: tickets_core::DocError| format!("ticket {}: relay sent unusable data: {e}", d.id);
-    let (doc, bytes) = match stored {
+    let (mut doc, bytes) = match stored {
         Some(b) => {
             let mut doc =
                 TicketDoc::load_stored(uuid, kind, b).map_err(|e| format!("this device's copy does not load: {e}"))?;
@@ -806,6 +806,7 @@ fn merge_pulled(
         },
     };
     doc.check_shape().map_err(unusable)?;
+    roots_intact(&mut doc).map_err(|e| format!("ticket {}: relay sent unusable data: {e}", d.id))?;
     Ok((doc, bytes))
 }
 
@@ -822,6 +823,32 @@ fn error_of_body(status: u16, bytes: &[u8]) -> SyncError {
         500..=599 => SyncError::Server { status, message },
         _ => SyncError::Refused { status, message },
     }
+}
+
+/// The merged document's root still holds the `events` map (and, in a
+/// ticket document, the `description` text) that the document was loaded
+/// with. A change that replaced either (a string, or a new empty map) left
+/// a copy that no longer loads, and every later edit of the ticket failed;
+/// `check_shape` counts root keys and does not see it, and the view kept
+/// reading the old, now unreachable, objects.
+fn roots_intact(doc: &mut TicketDoc) -> Result<(), String> {
+    use automerge::legacy::OpId;
+    use automerge::{ObjId, ObjType, ReadDoc, Value, ROOT};
+    let held = doc.policy_objects();
+    let kind = doc.kind();
+    let am = doc.automerge();
+    let root = |key: &str, want: ObjType| match am.get(ROOT, key) {
+        Ok(Some((Value::Object(t), ObjId::Id(counter, actor, _)))) if t == want => Some(OpId::new(counter, &actor)),
+        _ => None,
+    };
+    if held.events.is_none() || root("events", ObjType::Map) != held.events {
+        return Err("the document's events map was replaced".into());
+    }
+    if kind == DocKind::Ticket && (held.description.is_none() || root("description", ObjType::Text) != held.description)
+    {
+        return Err("the document's description was replaced".into());
+    }
+    Ok(())
 }
 
 /// Registers an actor with the relay for the token's agent.
@@ -973,5 +1000,72 @@ fn shift_input(input: &mut SlaInputJson, by: i64) {
     }
     for (t, _) in input.s.iter_mut() {
         *t = t.saturating_add(by);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use automerge::transaction::Transactable;
+    use automerge::{ObjType, ROOT};
+    use tickets_core::event::{EventBody, StoredEvent};
+    use tickets_core::hlc::Hlc;
+
+    use super::*;
+
+    const T0: i64 = 1_767_225_600_000;
+
+    /// A ticket as a device holds it, and changes made on a copy of it.
+    fn held_and_changed(change: impl Fn(&mut TicketDoc)) -> (Uuid, Vec<u8>, Vec<u8>) {
+        let id = Uuid::from_u128(0xabc);
+        let mut doc = TicketDoc::genesis(id, DocKind::Ticket);
+        doc.set_actor(&ActorId::from([0x0a; 16].as_slice()));
+        let create = EventBody::Create {
+            subject: "Printer".into(),
+            priority: "low".into(),
+            category: "hardware".into(),
+            assignee: None,
+        };
+        doc.put_event(&Hlc::new(T0 as u64, 0, "0a0a0a0a0a0a0a0a"), &StoredEvent::new("ana", create)).expect("event");
+        doc.commit(T0);
+        let held = doc.save();
+        let before = doc.heads();
+        doc.set_actor(&ActorId::from([0x0b; 16].as_slice()));
+        change(&mut doc);
+        doc.commit(T0 + 1000);
+        let data = doc.changes_since(&before).iter().flat_map(|c| c.raw_bytes().to_vec()).collect();
+        (id, held, data)
+    }
+
+    fn pulled(id: Uuid, data: &[u8]) -> DocData {
+        DocData { id: id.to_string(), kind: "ticket".into(), data: tickets_core::protocol::encode_data(data) }
+    }
+
+    #[test]
+    fn a_pulled_change_that_replaces_a_root_object_is_unusable() {
+        type Change = fn(&mut TicketDoc);
+        let cases: [(&str, Change); 4] = [
+            ("events as a string", |d| d.automerge().put(ROOT, "events", "gone").map(|_| ()).expect("put")),
+            ("events as a new map", |d| {
+                d.automerge().put_object(ROOT, "events", ObjType::Map).map(|_| ()).expect("put_object")
+            }),
+            ("description as a string", |d| d.automerge().put(ROOT, "description", "x").map(|_| ()).expect("put")),
+            ("description as new text", |d| {
+                d.automerge().put_object(ROOT, "description", ObjType::Text).map(|_| ()).expect("put_object")
+            }),
+        ];
+        let mut merged = Vec::new();
+        for (name, change) in cases {
+            let (id, held, data) = held_and_changed(change);
+            if merge_pulled(&pulled(id, &data), id, DocKind::Ticket, &data, Some(&held)).is_ok() {
+                merged.push(name);
+            }
+        }
+        assert!(merged.is_empty(), "merged without complaint: {merged:?}");
+        // An honest change merges.
+        let (id, held, data) = held_and_changed(|d| {
+            let e = StoredEvent::new("bob", EventBody::Comment { body: "hi".into() });
+            d.put_event(&Hlc::new(T0 as u64 + 1000, 0, "0b0b0b0b0b0b0b0b"), &e).expect("event")
+        });
+        assert!(merge_pulled(&pulled(id, &data), id, DocKind::Ticket, &data, Some(&held)).is_ok());
     }
 }

@@ -19,6 +19,18 @@
 //!   with time moving on; every local command's outcome is checked as it
 //!   happens, and after each sync a node whose agent may not read notes must
 //!   hold none in its files;
+//!
+//!   Among them, a hostile device: `mallory`, a plain agent with a registered
+//!   actor and no node, at random steps takes the relay's copy of a random
+//!   ticket (pulled afresh through the sync exchange, or the copy she pulled
+//!   last) and pushes one hostile change, drawn from the attack shapes of
+//!   issue #15 (overwrite or delete an event, write the root, a nested
+//!   object, a far-future stamp, another agent's name, another device's
+//!   stamp, another device's actor, an upper-case ticket id, a note in the
+//!   public document, a notes document she may not write), through the same
+//!   `deliver` path as honest devices. Every such push must be refused with
+//!   the attack's code. Her choices come from a stream of their own, so a
+//!   seed's honest operations are the ones it had without her;
 //! - **heal**: the network calms down, late requests land, every node syncs
 //!   until nothing moves;
 //! - **check**: every node and the relay hold the same tickets and the same
@@ -29,7 +41,8 @@
 //!   times); no accepted comment or note is lost or duplicated and every
 //!   accepted change is in the history; one conversation gives one ticket;
 //!   and no note body is anywhere in the files of a node whose agent may not
-//!   read notes.
+//!   read notes; and nothing mallory sent is in any node's files, in the
+//!   relay's database or in any ticket.
 //!
 //! `SIM_SEEDS=n` runs seeds `0..n` (default [`SEEDS_DEFAULT`]); `SIM_SEED=n`
 //! replays exactly one seed; `SIM_SEED_FIRST=k` starts the range at `k` (to
@@ -49,14 +62,20 @@ use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use automerge::ActorId;
+use automerge::transaction::Transactable;
+use automerge::{ActorId, ObjType, ReadDoc, ROOT};
 use serde_json::Value;
+use tickets_core::change_policy::RefusalCode;
 use tickets_core::conversation::Conversation;
 use tickets_core::doc::{DocKind, TicketDoc};
 use tickets_core::edit::{Edit, EditError, NewTicket};
+use tickets_core::event::{EventBody, StoredEvent};
+use tickets_core::hlc::Hlc;
 use tickets_core::ids;
 use tickets_core::model::{Priority, Status};
-use tickets_core::protocol::{SyncRequest, SyncResponse};
+use tickets_core::protocol::{
+    decode_data, encode_data, DocData, PullRequest, SyncRequest, SyncResponse, PROTOCOL_VERSION,
+};
 use tickets_core::sla::Targets;
 use tickets_node::store::Store;
 use tickets_node::sync::{SyncError, SyncReport, Transport};
@@ -96,6 +115,12 @@ const ASSIGNEES: [Option<&str>; 5] = [None, Some("lena"), Some("omar"), Some("pi
 const TYPED: [&str; 6] = ["x", "hello ", "é", "🙂", "\n", "日本"];
 /// Every note body starts with this, so a file is scanned quickly.
 const NOTE_MARK: &str = "NOTE#";
+/// Percent of random-phase steps at which mallory attacks.
+const HOSTILE_PERCENT: u32 = 20;
+/// Percent of attacks made on a copy pulled afresh (else on the last one).
+const HOSTILE_FRESH_PERCENT: u32 = 70;
+/// Everything mallory writes carries this, so files are scanned for it.
+const HOSTILE_MARK: &str = "MALLORY#";
 
 /// The agents of every seed: (name, role, team, internal notes granted).
 /// `lena` is a lead (reads notes whatever the grant); `omar` starts with the
@@ -240,6 +265,7 @@ struct Sim {
     target_changes: Vec<i64>,
     /// Operation counter (orders writes and revocations).
     seq: usize,
+    hostile: Hostile,
     /// The folder of every database, removed with the simulation unless it
     /// fails with `SIM_KEEP` set.
     dir: tempfile::TempDir,
@@ -401,6 +427,7 @@ impl Sim {
             });
         }
         let conversations = (0..CONVERSATIONS).map(|k| conversation(k, &mut rng)).collect();
+        let hostile = Hostile::new(&mut relay, seed);
         let net = Network::new(&mut rng);
         trace(format!("network: {:?}", net.faults));
         Sim {
@@ -419,6 +446,7 @@ impl Sim {
             changed: Vec::new(),
             target_changes: Vec::new(),
             seq: 0,
+            hostile,
             dir,
         }
     }
@@ -453,6 +481,9 @@ impl Sim {
             let op = self.next_op();
             trace(format!("t+{}s {op:?}", (self.now() - T0) / SECOND));
             self.apply(op);
+            if self.hostile.rng.u32(0..100) < HOSTILE_PERCENT {
+                self.attack();
+            }
             let step = self.rng.i64(0..=2 * MINUTE);
             self.advance(step);
         }
@@ -514,6 +545,52 @@ impl Sim {
                 self.check_no_notes_on_disk(i, "after healing");
             }
         }
+        self.check_nothing_hostile(&relay, &shows, &relay_heads);
+    }
+
+    /// Nothing mallory sent is anywhere: not in a ticket as the relay or a
+    /// node shows it, not in any file of a node or of the relay, and no
+    /// document is stored under an id that is not one of the tickets.
+    fn check_nothing_hostile(
+        &mut self,
+        relay: &BTreeMap<String, Value>,
+        shows: &[BTreeMap<String, Value>],
+        relay_heads: &BTreeMap<(String, String), Vec<String>>,
+    ) {
+        let replica = ids::replica_of(&self.hostile.actor);
+        let objects = std::iter::once(("the relay".to_string(), relay))
+            .chain(shows.iter().enumerate().map(|(i, o)| (format!("node {i}"), o)));
+        for (who, tickets) in objects {
+            for (id, v) in tickets {
+                let text = v.to_string();
+                assert!(
+                    !text.contains(HOSTILE_MARK) && !text.contains("mallory") && !text.contains(&replica),
+                    "{who}: ticket {id} shows something mallory sent: {v:#}"
+                );
+            }
+        }
+        for (id, kind) in relay_heads.keys() {
+            assert!(self.tickets.contains(id), "the relay stores a {kind} document under '{id}', not a ticket's id");
+        }
+        let mut files: Vec<PathBuf> = Vec::new();
+        for home in self.nodes.iter().map(|n| n.home.clone()).chain(self.relay_path.parent().map(Path::to_path_buf)) {
+            for entry in std::fs::read_dir(&home).expect("read a database folder") {
+                let path = entry.expect("a folder entry").path();
+                let name = file_name(&path);
+                if name.starts_with(DB_FILE) || name.starts_with("relay.db") {
+                    files.push(path);
+                }
+            }
+        }
+        for path in files {
+            let raw = std::fs::read(&path).expect("read a database file");
+            assert!(
+                find(&raw, HOSTILE_MARK.as_bytes()).is_none(),
+                "{} holds bytes of a push mallory sent",
+                path.display()
+            );
+        }
+        self.net.stats.bump("hostile checks", 1);
     }
 
     /// Every node shows every ticket alike, byte for byte, and as the relay
@@ -868,6 +945,96 @@ impl Sim {
         trace(format!("  late request of node {node} ({} docs pushed): {}", req.push.len(), outcome.is_ok()));
     }
 
+    /// mallory attacks: one hostile change to one ticket, pushed through
+    /// the relay's sync exchange, which must refuse it with the attack's
+    /// code. She reads the relay's clock (her own is right).
+    fn attack(&mut self) {
+        if self.tickets.is_empty() {
+            return;
+        }
+        let now = self.now();
+        let fresh = self.hostile.held.is_empty() || self.hostile.rng.u32(0..100) < HOSTILE_FRESH_PERCENT;
+        if fresh {
+            self.hostile_pull(now);
+        }
+        // In creation order, not by random id, so that a replay picks alike.
+        let held: Vec<String> = self.tickets.iter().filter(|id| self.hostile.held.contains_key(*id)).cloned().collect();
+        if held.is_empty() {
+            self.net.stats.bump("hostile steps with no ticket to attack", 1);
+            return;
+        }
+        let id = pick(&mut self.hostile.rng, &held);
+        let attack = pick(&mut self.hostile.rng, &Attack::ALL);
+        self.hostile.sent += 1;
+        let mark = format!("{HOSTILE_MARK}{}", self.hostile.sent);
+        let honest = {
+            let k = self.hostile.rng.usize(..self.nodes.len());
+            (self.nodes[k].node.actor().clone(), self.agent_of(k).name)
+        };
+        let (push_id, kind, data) = self.hostile.craft(&id, attack, &mark, honest, now);
+        let req = SyncRequest {
+            protocol: PROTOCOL_VERSION,
+            device: self.hostile.actor.to_hex_string(),
+            clock_ms: now,
+            push: vec![DocData { id: push_id, kind: kind.as_str().into(), data: encode_data(&data) }],
+            pull: None,
+        };
+        let resp = deliver(&mut self.relay, &self.hostile.token_hash, &req, now)
+            .unwrap_or_else(|e| panic!("mallory's {attack:?} push was not answered with results: {e}"));
+        let result = resp.pushed.first().unwrap_or_else(|| panic!("no result for mallory's {attack:?} push"));
+        let code = result.code.as_deref().and_then(RefusalCode::parse);
+        trace(format!(
+            "  mallory: {attack:?} on {id} ({} copy): accepted {}, code {:?}",
+            if fresh { "fresh" } else { "stale" },
+            result.accepted,
+            result.code
+        ));
+        assert!(!result.accepted, "mallory's {attack:?} on {id} was accepted");
+        let code = code.unwrap_or_else(|| panic!("mallory's {attack:?} was refused without a known code: {result:?}"));
+        assert!(
+            attack.codes().contains(&code),
+            "mallory's {attack:?} on {id} was refused with {code:?}, expected one of {:?}: {:?}",
+            attack.codes(),
+            result.reason
+        );
+        let whole = if code.is_forbidden() { "forbidden" } else { "invalid_data" };
+        assert_eq!(resp.code.as_deref(), Some(whole), "the whole push is refused as {whole}: {resp:?}");
+        self.net.stats.bump("hostile pushes refused", 1);
+        self.net.stats.bump(attack.name(), 1);
+        if code == RefusalCode::CorruptData {
+            self.net.stats.bump("hostile changes refused as corrupt (a reused sequence number)", 1);
+        }
+    }
+
+    /// mallory pulls every document she may read (a bootstrap from scratch)
+    /// through the sync exchange.
+    fn hostile_pull(&mut self, now: i64) {
+        let mut held = BTreeMap::new();
+        let mut bootstrap = None;
+        for _ in 0..ROUNDS_PER_SYNC_MAX {
+            let req = SyncRequest {
+                protocol: PROTOCOL_VERSION,
+                device: self.hostile.actor.to_hex_string(),
+                clock_ms: now,
+                push: Vec::new(),
+                pull: Some(PullRequest { cursor: 0, bootstrapped: false, bootstrap: bootstrap.take() }),
+            };
+            let resp = deliver(&mut self.relay, &self.hostile.token_hash, &req, now)
+                .unwrap_or_else(|e| panic!("mallory's pull failed: {e}"));
+            let page = resp.pull.expect("a pull page");
+            for d in page.docs {
+                assert_eq!(d.kind, DocKind::Ticket.as_str(), "mallory, who may not read notes, was sent {}", d.kind);
+                held.insert(d.id, decode_data(&d.data).expect("document data from the relay"));
+            }
+            match page.bootstrap {
+                Some(pos) if page.more => bootstrap = Some(pos),
+                _ => break,
+            }
+        }
+        self.net.stats.bump("hostile pulls", 1);
+        self.hostile.held = held;
+    }
+
     fn restart(&mut self, i: usize, offset_ms: i64) {
         let n = &mut self.nodes[i];
         n.clock_changed |= n.offset_ms != offset_ms;
@@ -1068,6 +1235,215 @@ impl Sim {
                 );
             }
         }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The hostile device.
+
+/// mallory: a plain agent with one registered device and no node, holding
+/// only what the relay sends her and the automerge crate.
+struct Hostile {
+    /// Her own stream of choices (see the header).
+    rng: fastrand::Rng,
+    token_hash: String,
+    actor: ActorId,
+    /// The ticket documents of her last pull, by id.
+    held: BTreeMap<String, Vec<u8>>,
+    /// Pushes sent (numbers the marks).
+    sent: u64,
+}
+
+/// The shapes of attack of issue #15, and a few more.
+#[derive(Debug, Clone, Copy)]
+enum Attack {
+    /// An existing event rewritten as another agent's words.
+    Overwrite,
+    /// An existing event deleted.
+    Delete,
+    /// A root key written (the events map replaced, the id changed, a key
+    /// added).
+    RootPut,
+    /// A nested object (in the events map, the description or the root).
+    Nested,
+    /// A new event under a far-future clock stamp.
+    FarFuture,
+    /// A new event naming another agent as its author.
+    OtherName,
+    /// A new event under another device's clock stamp.
+    OtherStamp,
+    /// A change signed by another agent's device actor.
+    OtherActor,
+    /// Her own comment, pushed under an upper-case spelling of the id.
+    UpperCaseId,
+    /// A note-kind event in the public document.
+    PublicNote,
+    /// A note of her own in the ticket's notes document, which she may not
+    /// write.
+    NotesDocument,
+}
+
+impl Attack {
+    const ALL: [Attack; 11] = [
+        Attack::Overwrite,
+        Attack::Delete,
+        Attack::RootPut,
+        Attack::Nested,
+        Attack::FarFuture,
+        Attack::OtherName,
+        Attack::OtherStamp,
+        Attack::OtherActor,
+        Attack::UpperCaseId,
+        Attack::PublicNote,
+        Attack::NotesDocument,
+    ];
+
+    /// The codes the relay may refuse it with.
+    fn codes(self) -> &'static [RefusalCode] {
+        use RefusalCode as C;
+        match self {
+            Attack::Overwrite => &[C::EventOverwrite],
+            Attack::Delete => &[C::EventDelete],
+            Attack::RootPut | Attack::Nested => &[C::OpNotAllowed],
+            Attack::FarFuture => &[C::EventTime],
+            Attack::OtherName => &[C::EventAuthor],
+            // (Her stamp could in principle equal one the relay holds.)
+            Attack::OtherStamp => &[C::EventStamp, C::EventOverwrite],
+            // A stale copy may lack changes of that actor which the relay
+            // has, and then the forged change reuses a sequence number.
+            Attack::OtherActor => &[C::Impersonation, C::CorruptData],
+            Attack::UpperCaseId => &[C::NonCanonicalId],
+            Attack::PublicNote => &[C::WrongDocument],
+            Attack::NotesDocument => &[C::NotesForbidden],
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Attack::Overwrite => "hostile overwrites",
+            Attack::Delete => "hostile deletes",
+            Attack::RootPut => "hostile root writes",
+            Attack::Nested => "hostile nested objects",
+            Attack::FarFuture => "hostile far-future stamps",
+            Attack::OtherName => "hostile events in another's name",
+            Attack::OtherStamp => "hostile events under another device's stamp",
+            Attack::OtherActor => "hostile changes signed by another device",
+            Attack::UpperCaseId => "hostile upper-case ids",
+            Attack::PublicNote => "hostile notes in the public document",
+            Attack::NotesDocument => "hostile notes documents",
+        }
+    }
+}
+
+impl Hostile {
+    fn new(relay: &mut Conn, seed: u64) -> Hostile {
+        // "mallory" in ASCII: a stream apart from the honest one.
+        let mut rng = fastrand::Rng::with_seed(seed ^ 0x006d_616c_6c6f_7279);
+        let token_hash = auth::token_hash("tk_sim_mallory");
+        relay.add_agent("mallory", "agent", Some("field"), false, &token_hash, T0).expect("add mallory");
+        let actor = ActorId::from(rng.u128(..).to_be_bytes());
+        relay.register_device(&actor.to_hex_string(), "mallory", T0).expect("register mallory's device");
+        trace(format!("mallory: actor {}", actor.to_hex_string()));
+        Hostile { rng, token_hash, actor, held: BTreeMap::new(), sent: 0 }
+    }
+
+    fn stamp(&self, wall_ms: i64) -> String {
+        Hlc::new(u64::try_from(wall_ms).unwrap_or(0), 0, ids::replica_of(&self.actor)).encode()
+    }
+
+    /// The id, kind and data of one hostile push on ticket `id`: her copy
+    /// with the attack as one change on top, saved whole. `honest` is a
+    /// device of the simulation and its agent, to pose as.
+    fn craft(
+        &mut self,
+        id: &str,
+        attack: Attack,
+        mark: &str,
+        honest: (ActorId, &str),
+        now: i64,
+    ) -> (String, DocKind, Vec<u8>) {
+        let uuid = Uuid::parse_str(id).expect("a ticket id");
+        if let Attack::NotesDocument = attack {
+            let mut notes = TicketDoc::genesis(uuid, DocKind::Notes);
+            notes.set_actor(&self.actor);
+            let note = StoredEvent::new("mallory", EventBody::Note { body: format!("{mark} my note") });
+            let events = events_of(&mut notes);
+            notes.automerge().put(&events, self.stamp(now), note.encode()).expect("put");
+            notes.commit(now);
+            return (id.to_string(), DocKind::Notes, notes.save());
+        }
+        let mut doc = TicketDoc::load(uuid, DocKind::Ticket, &self.held[id]).expect("mallory's copy loads");
+        doc.set_actor(&self.actor);
+        let comment = |by: &str| StoredEvent::new(by, EventBody::Comment { body: format!("{mark} {by} approves") });
+        let events = events_of(&mut doc);
+        let existing: Vec<String> = doc.raw_events().into_iter().map(|(k, _)| k).collect();
+        let mut push_id = id.to_string();
+        let am = doc.automerge();
+        match attack {
+            Attack::Overwrite => {
+                let key = pick(&mut self.rng, &existing);
+                let by = pick(&mut self.rng, &[honest.1, "mallory"]);
+                am.put(&events, key, comment(by).encode()).expect("put");
+            }
+            Attack::Delete => {
+                let key = pick(&mut self.rng, &existing);
+                am.delete(&events, key).expect("delete");
+            }
+            Attack::RootPut => {
+                let key =
+                    pick(&mut self.rng, &["events", "description", "id", "kind", "schema", "conversation", "owner"]);
+                am.put(ROOT, key, mark).expect("put");
+            }
+            Attack::Nested => {
+                let obj = match self.rng.u32(0..3) {
+                    0 => am.put_object(&events, self.stamp(now), ObjType::Map).expect("put_object"),
+                    1 => {
+                        let text = match am.get(ROOT, "description") {
+                            Ok(Some((_, o))) => o,
+                            other => panic!("mallory's copy of {id} has no description: {other:?}"),
+                        };
+                        am.insert_object(&text, 0, ObjType::Map).expect("insert_object")
+                    }
+                    _ => am.put_object(ROOT, "admin", ObjType::Map).expect("put_object"),
+                };
+                am.put(&obj, "mark", mark).expect("put");
+            }
+            Attack::FarFuture => {
+                let key = Hlc::new(9_999_999_999_999_999, 999_999, ids::replica_of(&self.actor)).encode();
+                am.put(&events, key, comment("mallory").encode()).expect("put");
+            }
+            Attack::OtherName => {
+                am.put(&events, self.stamp(now), comment(honest.1).encode()).expect("put");
+            }
+            Attack::OtherStamp => {
+                let key = Hlc::new(u64::try_from(now).unwrap_or(0), 0, ids::replica_of(&honest.0)).encode();
+                am.put(&events, key, comment("mallory").encode()).expect("put");
+            }
+            Attack::OtherActor => {
+                am.set_actor(honest.0.clone());
+                let key = Hlc::new(u64::try_from(now).unwrap_or(0), 0, ids::replica_of(&honest.0)).encode();
+                am.put(&events, key, comment(honest.1).encode()).expect("put");
+            }
+            Attack::UpperCaseId => {
+                am.put(&events, self.stamp(now), comment("mallory").encode()).expect("put");
+                let upper = id.to_uppercase();
+                push_id = if upper != id { upper } else { format!("{{{id}}}") };
+            }
+            Attack::PublicNote => {
+                let note = StoredEvent::new("mallory", EventBody::Note { body: format!("{mark} leaked") });
+                am.put(&events, self.stamp(now), note.encode()).expect("put");
+            }
+            Attack::NotesDocument => unreachable!("crafted above"),
+        }
+        doc.commit(now);
+        (push_id, DocKind::Ticket, doc.save())
+    }
+}
+
+fn events_of(doc: &mut TicketDoc) -> automerge::ObjId {
+    match doc.automerge().get(ROOT, "events") {
+        Ok(Some((_, o))) => o,
+        other => panic!("a document without an events map: {other:?}"),
     }
 }
 

@@ -21,6 +21,10 @@
 //!   mid-body.
 //! - `test_impersonation`: changes signed by another agent's device, or
 //!   naming another author or another device's clock.
+//! - `test_hostile`: what an agent with one valid token could craft with
+//!   the automerge crate and push (overwrites, deletes, root writes,
+//!   upper-case ids, far-future stamps) is refused with its code and
+//!   harms no one.
 //! - `test_bad_input`: malformed requests straight to the HTTP API, and
 //!   relays speaking another protocol version.
 //! - `test_watch`: `sync --watch`, relay restarts, SIGTERM.
@@ -36,12 +40,14 @@
 mod support;
 
 mod harness;
+mod hostile_support;
 mod proxy;
 
 mod test_bad_input;
 mod test_convergence;
 mod test_crash;
 mod test_faulty_network;
+mod test_hostile;
 mod test_impersonation;
 mod test_notes;
 mod test_offline;
