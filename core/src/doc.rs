@@ -415,16 +415,17 @@ impl TicketDoc {
         Self::from_automerge_ref(self.id, self.kind, &self.doc)
     }
 
-    /// Checks that the document is still this ticket's document of this
-    /// kind: its root `id` and `kind` hold one value each, the expected ones
-    /// (data of another ticket merged in would make them conflict).
+    /// Checks that no other document's data was merged in: the root `id`
+    /// and `kind` hold one value each (another ticket's genesis merged in
+    /// would make them conflict). A change that overwrites them is the
+    /// allow-list's to refuse.
     pub fn check_identity(&self) -> Result<(), DocError> {
         for key in ["id", "kind"] {
             if self.doc.get_all(ROOT, key).map(|v| v.len()).unwrap_or(0) != 1 {
                 return Err(DocError::Schema(format!("the data belongs to another document (root key '{key}')")));
             }
         }
-        Self::from_automerge_ref(self.id, self.kind, &self.doc)
+        Ok(())
     }
 
     fn from_automerge_ref(id: Uuid, kind: DocKind, doc: &AutoCommit) -> Result<(), DocError> {

@@ -409,7 +409,15 @@ impl Sim {
             let actor = ActorId::from(rng.u128(..).to_be_bytes());
             let actor_hex = actor.to_hex_string();
             relay.register_device(&actor_hex, name, T0).expect("register device");
-            let offset = rng.i64(-CLOCK_SKEW_MAX..=CLOCK_SKEW_MAX);
+            // Every run has one device 2 h ahead and one 3 h behind (their
+            // stamps drag the others' ordering clocks, never their times);
+            // the rest are drawn.
+            let drawn = rng.i64(-CLOCK_SKEW_MAX..=CLOCK_SKEW_MAX);
+            let offset = match i {
+                0 => 2 * HOUR,
+                1 => -3 * HOUR,
+                _ => drawn,
+            };
             let home = dir.path().join(format!("node{i}"));
             let node = Node::init_with_actor(&home, name, actor, WallClock::virtual_time(clock.clone(), offset))
                 .expect("node init");
