@@ -270,16 +270,27 @@ fn a_refused_push_carries_a_code() {
     let device = "0123456789abcdef0123456789abcdef";
     let a = post_json(&relay, "/v1/sync/register", &serde_json::json!({"protocol": 1, "device": device}));
     assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
     let push = serde_json::json!({
         "protocol": 1,
         "device": device,
-        "clock_ms": 0,
+        "clock_ms": now as i64,
         "push": [{"id": "7c0c6a5e-0000-4000-8000-000000000001", "kind": "ticket", "data": "bm90IGF1dG9tZXJnZQ=="}],
     });
     let a = post_json(&relay, "/v1/sync", &push);
     assert!(a.status == 400 || a.status == 403, "status {}: {}", a.status, String::from_utf8_lossy(&a.body));
     let v = a.error();
     assert!(v["pushed"].is_array(), "the refusal still carries per-document results: {v}");
+    assert_eq!(v["pushed"][0]["code"], "corrupt_data", "each refused document has its code: {v}");
+    // A device clock further off than the bound is refused as a whole, with
+    // a hint, whichever way it is off (1970, or i64's ends).
+    for clock in [0i64, i64::MAX, i64::MIN, now as i64 + 8 * 24 * 3_600_000] {
+        let a = post_json(&relay, "/v1/sync", &serde_json::json!({"protocol": 1, "device": device, "clock_ms": clock}));
+        assert_eq!(a.status, 400, "clock {clock}");
+        let v = a.error();
+        assert_eq!(v["code"], "clock_skew", "clock {clock}: {v}");
+        assert!(v["error"].as_str().is_some_and(|e| e.contains("set the device's date and time")), "{v}");
+    }
     // Refusals before any work have their codes too.
     let a = post_json(&relay, "/v1/sync", &serde_json::json!({"protocol": 9, "device": device, "clock_ms": 0}));
     assert_eq!(a.status, 400);

@@ -119,3 +119,54 @@ fn a_document_that_cannot_be_used_is_kept_aside_and_the_sync_goes_on() {
     let again = lea.sync_over(&lea_relay, &mut |_| {}).expect("later syncs go on");
     assert!(again.damaged.iter().all(|d| d.ticket == broken), "{again:?}");
 }
+
+/// Defence in depth: a far-future clock stamp that a relay let through
+/// (9999999999999999, past the stamp format's range once incremented) must
+/// not stop a device editing: its clock never observes such a stamp.
+#[test]
+fn a_forged_far_future_stamp_that_got_through_does_not_stop_a_device_editing() {
+    use tickets_core::event::{EventBody, StoredEvent};
+    use tickets_core::hlc::Hlc;
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let path = dir.path().join("relay.db");
+    let db = Db::open(&path, true).expect("relay database");
+    let (mut ana, ana_relay) = agent(&db, dir.path(), "ana", "agent");
+    let (mut lea, lea_relay) = agent(&db, dir.path(), "lea", "lead");
+    let id = ana.create(&ticket("printer"), None, false).expect("create");
+    ana.sync_over(&ana_relay, &mut |_| {}).expect("push");
+
+    let raw = rusqlite::Connection::open(&path).expect("open the relay's file");
+    let bytes: Vec<u8> = raw
+        .query_row("SELECT bytes FROM docs WHERE id = ?1 AND kind = 'ticket'", [&id], |r| r.get(0))
+        .expect("stored copy");
+    let uuid = Uuid::parse_str(&id).expect("uuid");
+    let mut doc = TicketDoc::load(uuid, DocKind::Ticket, &bytes).expect("loads");
+    let before = doc.heads();
+    doc.set_actor(ana.actor());
+    let stamp = Hlc::new(9_999_999_999_999_999, 999_999, tickets_core::ids::replica_of(ana.actor()));
+    let forged = StoredEvent::new("ana", EventBody::Comment { body: "from the far future".into() });
+    doc.put_event(&stamp, &forged).expect("put");
+    doc.commit(now_ms());
+    let change: Vec<u8> = doc.changes_since(&before).iter().flat_map(|c| c.raw_bytes().to_vec()).collect();
+    raw.execute(
+        "INSERT INTO changes (id, kind, device, bytes) VALUES (?1, 'ticket', ?2, ?3)",
+        rusqlite::params![id, ana.actor().to_hex_string(), change],
+    )
+    .expect("log");
+    let seq = raw.last_insert_rowid();
+    raw.execute(
+        "UPDATE docs SET bytes = ?2, seq = ?3 WHERE id = ?1 AND kind = 'ticket'",
+        rusqlite::params![id, doc.save(), seq],
+    )
+    .expect("docs");
+    drop(raw);
+
+    lea.sync_over(&lea_relay, &mut |_| {}).expect("pull the forged stamp");
+    lea.edit(&id, &[Edit::Comment("still works".into())]).expect("an edit of that ticket");
+    lea.create(&ticket("and a new one"), None, false).expect("a new ticket");
+    lea.sync_over(&lea_relay, &mut |_| {}).expect("and the relay takes them");
+    let shown = lea.show(&id).expect("show");
+    let bodies: Vec<&str> =
+        shown["comments"].as_array().expect("comments").iter().filter_map(|c| c["body"].as_str()).collect();
+    assert!(bodies.contains(&"still works"), "{bodies:?}");
+}
