@@ -199,6 +199,7 @@ pub fn check_change(change: &Change, objects: &Objects, cx: &Context<'_>) -> Res
     let actor = change.actor_id().clone();
     let expanded = change.decode();
     let mut out = Vec::new();
+    let mut inserted = 0usize;
     for op in &expanded.operations {
         let obj = match &op.obj {
             ObjectId::Root => {
@@ -209,7 +210,13 @@ pub fn check_change(change: &Change, objects: &Objects, cx: &Context<'_>) -> Res
         if Some(obj) == objects.events.as_ref() {
             out.push(check_event_op(op, &actor, cx, &out)?);
         } else if Some(obj) == objects.description.as_ref() {
-            check_text_op(op)?;
+            inserted += check_text_op(op)?;
+            if inserted > TEXT_INSERT_BYTES_MAX {
+                return Err(Refusal::new(
+                    RefusalCode::EventInvalid,
+                    "a change inserts more text into the description than one edit may",
+                ));
+            }
         } else {
             return Err(Refusal::new(
                 RefusalCode::OpNotAllowed,
@@ -247,9 +254,10 @@ fn check_event_op(
     if !op.pred.is_empty() || cx.existing_keys.contains(&key) || earlier.iter().any(|e| e.key == key) {
         return Err(Refusal::new(RefusalCode::EventOverwrite, format!("a change overwrites event {short}")));
     }
-    let stamp = key
-        .parse::<Hlc>()
-        .map_err(|_| Refusal::new(RefusalCode::EventStamp, format!("event key '{short}' is not a clock stamp")))?;
+    let stamp =
+        key.parse::<Hlc>().ok().filter(|h| h.encode() == key).ok_or_else(|| {
+            Refusal::new(RefusalCode::EventStamp, format!("event key '{short}' is not a clock stamp"))
+        })?;
     if stamp.replica != ids::replica_of(actor) {
         return Err(Refusal::new(
             RefusalCode::EventStamp,
@@ -266,8 +274,16 @@ fn check_event_op(
             ),
         ));
     }
+    if value.len() > EVENT_BYTES_MAX {
+        return Err(Refusal::new(RefusalCode::EventInvalid, format!("event {short} is too large")));
+    }
     let ev = StoredEvent::decode(&value)
         .map_err(|e| Refusal::new(RefusalCode::EventInvalid, format!("event {short}: {e}")))?;
+    // Exactly the encoding devices write: no unknown fields, nothing extra
+    // stored for ever in every replica.
+    if ev.encode() != value {
+        return Err(Refusal::new(RefusalCode::EventInvalid, format!("event {short} is not in its canonical encoding")));
+    }
     if ev.by != cx.agent {
         return Err(Refusal::new(
             RefusalCode::EventAuthor,
@@ -295,9 +311,13 @@ fn check_event_op(
     let invalid = |what: String| Refusal::new(RefusalCode::EventInvalid, format!("event {short}: {what}"));
     let is_creation = matches!(ev.body, EventBody::Create { .. });
     match &ev.body {
-        EventBody::Create { subject, .. } => {
-            if subject.len() > SUBJECT_BYTES_MAX {
-                return Err(invalid("subject too long".into()));
+        EventBody::Create { subject, priority, category, assignee } => {
+            if subject.len() > SUBJECT_BYTES_MAX
+                || priority.len() > NAME_BYTES_MAX
+                || category.len() > NAME_BYTES_MAX
+                || assignee.as_ref().is_some_and(|a| a.len() > NAME_BYTES_MAX)
+            {
+                return Err(invalid("a field is too long".into()));
             }
             let again = cx.has_creation || earlier.iter().any(|e| e.is_creation);
             if again && !cx.is_conversation {
@@ -323,14 +343,28 @@ fn check_event_op(
     Ok(NewEvent { key, written_ms, is_creation })
 }
 
-/// The description Text takes inserted characters and deletions only.
-fn check_text_op(op: &automerge::legacy::Op) -> Result<(), Refusal> {
+/// The description Text takes inserted characters (one character, or one
+/// grapheme, per element) and deletions only. Returns the bytes inserted.
+fn check_text_op(op: &automerge::legacy::Op) -> Result<usize, Refusal> {
     let refuse = || Refusal::new(RefusalCode::OpNotAllowed, "a change makes more than a text edit in the description");
     match (&op.action, op.insert, &op.key) {
-        (OpType::Put(ScalarValue::Str(_)), true, Key::Seq(_)) => Ok(()),
-        (OpType::Delete, false, Key::Seq(ElementId::Id(_))) if !op.pred.is_empty() => Ok(()),
+        (OpType::Put(ScalarValue::Str(s)), true, Key::Seq(_)) if !s.is_empty() && s.len() <= TEXT_ELEMENT_BYTES_MAX => {
+            Ok(s.len())
+        }
+        (OpType::Delete, false, Key::Seq(ElementId::Id(_))) if !op.pred.is_empty() => Ok(0),
         _ => Err(refuse()),
     }
 }
+
+/// The longest encoded event accepted (a body at its limit, and its
+/// envelope).
+pub const EVENT_BYTES_MAX: usize = BODY_BYTES_MAX + 4 * 1024;
+/// The longest priority, category or assignee name in a creation.
+pub const NAME_BYTES_MAX: usize = 200;
+/// The most text one change may insert into the description (what one
+/// device may type there at once).
+pub const TEXT_INSERT_BYTES_MAX: usize = BODY_BYTES_MAX;
+/// The longest text element (a character or a grapheme cluster).
+pub const TEXT_ELEMENT_BYTES_MAX: usize = 64;
 
 const DAY_MS: i64 = 24 * 3600 * 1000;

@@ -85,7 +85,11 @@ impl FromStr for Hlc {
         let wall = parts.next().ok_or_else(err)?;
         let counter = parts.next().ok_or_else(err)?;
         let replica = parts.next().ok_or_else(err)?;
-        if wall.len() != 16 || counter.len() != 6 {
+        if wall.len() != 16
+            || counter.len() != 6
+            || !wall.bytes().all(|b| b.is_ascii_digit())
+            || !counter.bytes().all(|b| b.is_ascii_digit())
+        {
             return Err(err());
         }
         if replica.is_empty()
@@ -221,8 +225,15 @@ mod tests {
 
     #[test]
     fn malformed_stamps_are_rejected() {
-        for bad in ["", "1.2.3", "000000000000000x.000000.aa", "0000000000000001.000000.", "0000000000000001.000000.ZZ"]
-        {
+        for bad in [
+            "",
+            "1.2.3",
+            "000000000000000x.000000.aa",
+            "0000000000000001.000000.",
+            "0000000000000001.000000.ZZ",
+            "+001767225600000.000000.aa",
+            "0001767225600000.+00000.aa",
+        ] {
             assert!(bad.parse::<Hlc>().is_err(), "{bad}");
         }
     }

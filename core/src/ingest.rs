@@ -20,11 +20,11 @@ use uuid::Uuid;
 
 use crate::change_policy::{self, Context};
 pub use crate::change_policy::{NewEvent, Refusal, RefusalCode};
+use crate::conversation::ConversationLink;
 use crate::doc::{DocKind, TicketDoc};
 use crate::error::DocError;
 use crate::event::StoredEvent;
 use crate::ids;
-use crate::view::BODY_BYTES_MAX;
 
 /// The authenticated agent behind a push.
 #[derive(Debug, Clone)]
@@ -89,6 +89,7 @@ pub fn ingest(
         (None, None) => TicketDoc::genesis(uuid, kind),
     };
     let old_heads = if loaded_whole { Vec::new() } else { doc.heads() };
+    let had_link = existing.is_some() && doc.conversation_json().is_some();
     let mut old_keys: HashSet<String> = HashSet::new();
     let mut has_creation = false;
     if existing.is_some() {
@@ -147,12 +148,18 @@ pub fn ingest(
             }
             continue;
         }
-        if kind == DocKind::Ticket
-            && change.seq() == 1
-            && change.deps() == genesis()
-            && is_prefill(uuid, change, &genesis())
-        {
-            continue;
+        if kind == DocKind::Ticket && change.seq() == 1 && change.deps() == genesis() {
+            // A prefill comes with a new ticket (made from a conversation, or
+            // a second one forced for it), or meets a ticket that already
+            // links a conversation (the same one taken on two devices): it
+            // is never grafted onto another ticket.
+            if (existing.is_none() || had_link) && is_prefill(uuid, change, &genesis()) {
+                continue;
+            }
+            return Err(Refusal::new(
+                RefusalCode::ForgedGenesis,
+                "a change claims to be a conversation prefill but is not this ticket's",
+            ));
         }
         return Err(Refusal::new(
             RefusalCode::Impersonation,
@@ -167,18 +174,16 @@ pub fn ingest(
     // still checked, as a second line.
     doc.check_shape()
         .map_err(|e| Refusal::new(RefusalCode::BadShape, format!("not a valid {} document: {e}", kind.as_str())))?;
-    if doc.description().len() > DESCRIPTION_BYTES_MAX {
-        return Err(Refusal::new(RefusalCode::EventInvalid, "the description is too long"));
+    // A ticket document new to the relay holds its creation (or it would
+    // sit unindexed on the relay and be quarantined by every device).
+    if existing.is_none() && kind == DocKind::Ticket && !new_events.iter().any(|e| e.is_creation) {
+        return Err(Refusal::new(RefusalCode::BadShape, "a new ticket document has no creation event"));
     }
     let new_change_count = new_changes.len();
     let heads = doc.heads();
     let whole_save = loaded_whole.then(|| data.to_vec());
     Ok(Ingested { doc, new_changes: new_change_count, new_events, heads, whole_save })
 }
-
-/// The longest description a merged document may hold (four times what one
-/// device may type: concurrent edits add up).
-pub const DESCRIPTION_BYTES_MAX: usize = 4 * BODY_BYTES_MAX;
 
 /// A ticket id in its one canonical form (a lower-case hyphenated UUID):
 /// any other spelling of an id is refused, never stored as a second key.
@@ -197,9 +202,11 @@ fn short(s: &str) -> String {
     s.chars().take(80).collect()
 }
 
-/// A conversation prefill is accepted from anyone when it is exactly what
-/// its actor id promises: genesis plus this change alone holds the prefill
-/// text and link from which the actor id is derived, and no events.
+/// A conversation prefill is accepted from anyone when it is exactly the
+/// change [`TicketDoc::apply_prefill`] makes for the text and link it holds,
+/// recomputed byte for byte (so it holds no other operation). Where it may
+/// arrive is the caller's rule: with a new ticket, or onto a ticket that
+/// already links a conversation.
 fn is_prefill(id: Uuid, change: &Change, genesis: &[ChangeHash]) -> bool {
     if change.seq() != 1 || change.deps() != genesis {
         return false;
@@ -209,8 +216,12 @@ fn is_prefill(id: Uuid, change: &Change, genesis: &[ChangeHash]) -> bool {
         return false;
     }
     let Some(link) = d.conversation_json() else { return false };
-    let mut content = d.description();
-    content.push('\u{0}');
-    content.push_str(&link);
-    ids::prefill_actor(id, &content) == *change.actor_id()
+    if serde_json::from_str::<ConversationLink>(&link).is_err() {
+        return false;
+    }
+    let mut again = TicketDoc::genesis(id, DocKind::Ticket);
+    if again.apply_prefill(&d.description(), &link).is_err() {
+        return false;
+    }
+    again.heads_owned() == [change.hash()]
 }

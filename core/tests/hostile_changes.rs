@@ -88,6 +88,11 @@ fn held(w: &World, kind: DocKind, as_actor: u8) -> TicketDoc {
     d
 }
 
+/// The changes `d` has beyond `heads`.
+fn changes_beyond_heads(d: &mut TicketDoc, heads: &[automerge::ChangeHash]) -> Vec<u8> {
+    d.changes_since(heads).iter().flat_map(|c| c.raw_bytes().to_vec()).collect()
+}
+
 /// The changes `d` has beyond what the relay holds, as a device pushes them.
 fn changes_beyond(w: &World, kind: DocKind, d: &mut TicketDoc) -> Vec<u8> {
     let held = held(w, kind, MAL).heads_owned();
@@ -573,6 +578,55 @@ fn hostile_changes_are_refused_with_their_code() {
             },
             C::EventOverwrite,
         ),
+        bad(
+            "a conversation prefill grafted onto another ticket",
+            |w| {
+                let conv = conversation();
+                let prefill = conv.prefill().expect("prefill");
+                let mut link = conv.link().expect("link");
+                link.agent_reply_at_ms = Some(T0);
+                let link = serde_json::to_string(&link).expect("json");
+                // The change a prefill of this content makes on this ticket's
+                // genesis, as the prefill of a conversation's ticket is.
+                let mut d = TicketDoc::genesis(w.id, DocKind::Ticket);
+                let before = d.heads();
+                d.apply_prefill(&prefill, &link).expect("prefill");
+                (ticket_id(w), changes_beyond_heads(&mut d, &before))
+            },
+            C::ForgedGenesis,
+        ),
+        bad(
+            "a stamp key spelled with a plus sign",
+            |w| {
+                let mut d = held(w, DocKind::Ticket, MAL);
+                let k = format!("+{}", &key(T0 + 9 * MIN, MAL)[1..]);
+                put_event(&mut d, &k, &event("mallory", comment("x"), None));
+                (ticket_id(w), changes_beyond(w, DocKind::Ticket, &mut d))
+            },
+            C::EventStamp,
+        ),
+        bad(
+            "an event with an unknown field carried along",
+            |w| {
+                let mut d = held(w, DocKind::Ticket, MAL);
+                let v = event("mallory", comment("x"), None).replacen('{', r#"{"junk":"aaaa","#, 1);
+                put_event(&mut d, &key(T0 + 9 * MIN, MAL), &v);
+                (ticket_id(w), changes_beyond(w, DocKind::Ticket, &mut d))
+            },
+            C::EventInvalid,
+        ),
+        bad(
+            "a text element that is not a character",
+            |w| {
+                let mut d = held(w, DocKind::Ticket, MAL);
+                let am = d.automerge();
+                let t = text_obj(am);
+                am.insert(&t, 0, "x".repeat(500)).expect("insert");
+                d.commit(T0 + 10 * MIN);
+                (ticket_id(w), changes_beyond(w, DocKind::Ticket, &mut d))
+            },
+            C::OpNotAllowed,
+        ),
     ];
     for c in cases {
         check(c);
@@ -636,6 +690,43 @@ fn hostile_changes_are_refused_with_their_code() {
             (id.to_string(), d.save())
         },
         want: Err(C::OpNotAllowed),
+    });
+    check(Case {
+        name: "a new ticket document without its creation",
+        kind: DocKind::Ticket,
+        who: mallory(),
+        existing: false,
+        conversation: false,
+        push: |_| {
+            let id = Uuid::from_u128(0xfeed);
+            let mut d = TicketDoc::genesis(id, DocKind::Ticket);
+            d.set_actor(&actor(MAL));
+            d.update_description("orphan").expect("text");
+            d.commit(T0);
+            (id.to_string(), d.save())
+        },
+        want: Err(C::BadShape),
+    });
+    check(Case {
+        name: "a creation with an oversized category",
+        kind: DocKind::Ticket,
+        who: mallory(),
+        existing: false,
+        conversation: false,
+        push: |_| {
+            let id = Uuid::from_u128(0xfeef);
+            let mut d = TicketDoc::genesis(id, DocKind::Ticket);
+            d.set_actor(&actor(MAL));
+            let body = EventBody::Create {
+                subject: "s".into(),
+                priority: "low".into(),
+                category: "c".repeat(10_000),
+                assignee: None,
+            };
+            put_event(&mut d, &key(T0, MAL), &event("mallory", body, Some(T0)));
+            (id.to_string(), d.save())
+        },
+        want: Err(C::EventInvalid),
     });
     let w = world(false);
     let got = ingest(&w.id.to_string(), "Ticket", Some(&w.ticket), &w.ticket, &mallory(), T0);

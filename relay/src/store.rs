@@ -429,6 +429,20 @@ impl Conn {
             Some(o) if o != agent => return Err(StoreError::DeviceTaken(o)),
             Some(_) => {}
             None => {
+                // Clock stamps name a device by its actor's first 8 bytes: an
+                // actor sharing them with a registered one could stamp events
+                // as that device (and take its stamp keys), so it is refused.
+                let twin: Option<String> = tx
+                    .query_row(
+                        "SELECT agent FROM devices WHERE substr(actor, 1, 16) = substr(?1, 1, 16) LIMIT 1",
+                        [actor],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .db(&path)?;
+                if let Some(o) = twin {
+                    return Err(StoreError::DeviceTaken(o));
+                }
                 tx.execute(
                     "INSERT INTO devices (actor, agent, registered_at) VALUES (?1, ?2, ?3)",
                     params![actor, agent, now],
