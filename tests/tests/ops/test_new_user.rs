@@ -360,7 +360,9 @@ fn init_names_an_unresolvable_host_and_a_failed_tls_handshake() {
     let v = out.json();
     assert!(v["error"].as_str().is_some_and(|e| e.contains("does not resolve")), "{v}");
 
-    for (what, reply) in [("plain HTTP", &b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n"[..]), ("a close", b"")] {
+    for (what, reply) in
+        [("plain HTTP", &b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n"[..]), ("a close", b"")]
+    {
         let addr = answers_and_closes(reply);
         let out = h.run(&["init", "--relay", &format!("https://{addr}"), "--token", "tk_x"]).fails();
         assert!(out.stderr.contains("TLS failed"), "{what} at an https:// URL: {out:#?}");
