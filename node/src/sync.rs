@@ -266,7 +266,21 @@ pub fn transport_cause(e: &reqwest::Error) -> String {
         "connection refused (is the relay running at this address?)"
     } else if all.contains("dns error") || all.contains("failed to lookup") || all.contains("name or service") {
         "the host name does not resolve"
-    } else if all.contains("certificate") || all.contains("tls") || all.contains("ssl") {
+    } else if [
+        "certificate",
+        "tls",
+        "ssl",
+        "corrupt message",
+        "handshake",
+        "fatal alert",
+        "peer misbehaved",
+        "peer is incompatible",
+    ]
+    .iter()
+    .any(|w| all.contains(w))
+    {
+        // rustls names a plain-HTTP answer to `https://` "received corrupt
+        // message of type InvalidContentType", without saying TLS.
         "TLS failed"
     } else if e.is_builder() {
         "not a usable URL"

@@ -372,3 +372,49 @@ fn idle_connections_and_stalled_uploads_leave_health_answering() {
     let _ = trickle.join();
     drop(idle);
 }
+
+/// Reads from `s` until the peer closes (a read of 0 bytes, or a reset);
+/// returns what it sent, or `None` if it was still open after `within`.
+fn closed_within(mut s: TcpStream, within: Duration) -> Option<Vec<u8>> {
+    let deadline = Instant::now() + within;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let left = deadline.checked_duration_since(Instant::now())?;
+        s.set_read_timeout(Some(left.max(Duration::from_millis(1)))).expect("read timeout");
+        match s.read(&mut buf) {
+            Ok(0) => return Some(got),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                if Instant::now() >= deadline {
+                    return None;
+                }
+            }
+            Err(_) => return Some(got),
+        }
+    }
+}
+
+/// A connection that sends nothing, or half a request line and then
+/// nothing, is closed by the relay once the header-read timeout runs out
+/// (a bounded wait on the read, not a measure of the timeout).
+#[test]
+fn a_connection_that_never_finishes_its_headers_is_closed() {
+    use tickets_relay::edge::HEADER_READ_TIMEOUT_SECS;
+    let relay = Relay::start();
+    let within = Duration::from_secs(HEADER_READ_TIMEOUT_SECS + 5);
+    let silent = TcpStream::connect(relay.addr).expect("a silent connection");
+    let mut half = TcpStream::connect(relay.addr).expect("a half-request connection");
+    half.write_all(b"GET /healthz HT").expect("half a request line");
+    let waiters: Vec<_> = [("silent", silent), ("half a request line", half)]
+        .into_iter()
+        .map(|(what, s)| std::thread::spawn(move || (what, closed_within(s, within))))
+        .collect();
+    for w in waiters {
+        let (what, closed) = w.join().expect("a waiter");
+        assert!(closed.is_some(), "{what}: the relay kept the connection open past {within:?}");
+    }
+    // The relay still answers a new connection.
+    let a = get(&relay, "/healthz");
+    assert_eq!(a.status, 200);
+}

@@ -38,7 +38,9 @@
 //!   live `sla` figures and the device's own `refusals` record aside, and
 //!   notes only where permitted) and shows the relay's SLA figures; the
 //!   relay's objects match apart from times (the relay shows effective
-//!   times); no accepted comment or note is lost or duplicated and every
+//!   times); no accepted comment or note is lost or duplicated, every node
+//!   shows each at its author's device time (virtual time plus that
+//!   device's offset when it wrote it, not its ordering stamp), and every
 //!   accepted change is in the history; one conversation gives one ticket;
 //!   and no note body is anywhere in the files of a node whose agent may not
 //!   read notes; and nothing mallory sent is in any node's files, in the
@@ -326,6 +328,9 @@ struct Written {
     /// The relay had already revoked the agent's notes permission (the
     /// node had not heard yet).
     revoked_before: bool,
+    /// The writing device's own clock when it wrote the entry (virtual
+    /// time plus the device's offset at that moment).
+    device_ms: i64,
 }
 
 #[derive(Debug)]
@@ -845,6 +850,7 @@ impl Sim {
                 let agent = self.nodes[node].agent;
                 let revoked_before = !self.agents[agent].may_read_notes();
                 let seq = self.seq;
+                let device_ms = self.now() + self.nodes[node].offset_ms;
                 self.net.stats.bump(if note { "notes written" } else { "comments written" }, 1);
                 self.written.push(Written {
                     ticket: ticket.to_string(),
@@ -853,6 +859,7 @@ impl Sim {
                     agent,
                     seq,
                     revoked_before,
+                    device_ms,
                 });
             }
             (_, Ok((_, EditOutcome::Unchanged))) => {}
@@ -1185,6 +1192,22 @@ impl Sim {
                 }
                 let here = count(&objects[&w.ticket], list, &w.body);
                 assert_eq!(here, on_relay, "node {i} holds {here} copies of '{}', the relay {on_relay}", w.body);
+                // Every node shows the entry at its author's device time,
+                // not at its ordering stamp (which other devices' clocks,
+                // 2 h ahead for one, drag forward).
+                let entry = objects[&w.ticket][list].as_array().and_then(|a| a.iter().find(|e| e["body"] == *w.body));
+                if let Some(e) = entry {
+                    let shown = e["at"].as_str().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+                    assert_eq!(
+                        shown.map(|t| t.timestamp_millis()),
+                        Some(w.device_ms),
+                        "node {i} shows '{}' by {} at {}, not at its author's device time {}",
+                        w.body,
+                        agent.name,
+                        e["at"],
+                        tickets_core::time::iso_i64(w.device_ms)
+                    );
+                }
             }
         }
     }

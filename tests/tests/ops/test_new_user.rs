@@ -327,3 +327,45 @@ fn a_synced_node_checks_assignees_against_the_relays_agents_and_teams() {
     // A node that never synced accepts any name.
     Home::new().run(&["create", "--subject", "s", "--priority", "low", "--category", "x", "--assignee", "bbo"]).ok();
 }
+
+/// A listener that answers every connection with `reply` (maybe nothing)
+/// and closes it: what an `https://` URL meets at a port speaking plain
+/// HTTP, or at one that hangs up.
+fn answers_and_closes(reply: &'static [u8]) -> std::net::SocketAddr {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut buf = [0u8; 1024];
+            let _ = conn.read(&mut buf);
+            let _ = conn.write_all(reply);
+        }
+    });
+    addr
+}
+
+/// `cannot reach the relay` names the cause for a host name that resolves
+/// nowhere (`.invalid`, RFC 2606) and for TLS failing (an `https://` URL
+/// whose port speaks plain HTTP, or closes at once).
+#[test]
+fn init_names_an_unresolvable_host_and_a_failed_tls_handshake() {
+    let h = Home::empty();
+    let out = h.run(&["init", "--relay", "http://relay.invalid:8080", "--token", "tk_x"]).fails();
+    assert_mentions(&out, "cannot reach the relay");
+    assert_mentions(&out, "does not resolve");
+    let out = h.run(&["init", "--relay", "http://relay.invalid:8080", "--token", "tk_x", "--json"]).fails();
+    let v = out.json();
+    assert!(v["error"].as_str().is_some_and(|e| e.contains("does not resolve")), "{v}");
+
+    for (what, reply) in
+        [("plain HTTP", &b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n"[..]), ("a close", b"")]
+    {
+        let addr = answers_and_closes(reply);
+        let out = h.run(&["init", "--relay", &format!("https://{addr}"), "--token", "tk_x"]).fails();
+        assert!(out.stderr.contains("TLS failed"), "{what} at an https:// URL: {out:#?}");
+    }
+    assert!(!h.db().exists(), "nothing was created");
+}

@@ -31,6 +31,10 @@
 //! - `test_offline`: working with the relay down, retries that back off,
 //!   registering a local-only node later.
 //! - `test_status`: `/metrics`, `tickets status` and `sync --dry-run`.
+//! - `test_quarantine_cli`: what `sync` (text and `--json`) and `show` say
+//!   about a pulled document the node kept aside.
+//! - `test_timeline_unchanged`: an edit to the value already there
+//!   shows as `(unchanged)`.
 //!
 //! Bugs found here were pinned by failing tests, then fixed; the tests stay
 //! next to the behaviour they guard.
@@ -51,5 +55,7 @@ mod test_hostile;
 mod test_impersonation;
 mod test_notes;
 mod test_offline;
+mod test_quarantine_cli;
 mod test_status;
+mod test_timeline_unchanged;
 mod test_watch;
