@@ -227,6 +227,76 @@ pub fn check_change(change: &Change, objects: &Objects, cx: &Context<'_>) -> Res
     Ok(out)
 }
 
+/// What a whole document holds, read from its state (see
+/// [`TicketDoc::state_for_policy`](crate::doc::TicketDoc::state_for_policy)).
+pub struct DocState {
+    /// The actor of every value (conflicting ones included) under the root.
+    pub root_writers: Vec<ActorId>,
+    /// Each event: key, value when a string, the actor that wrote it, and
+    /// how many values the key holds.
+    pub events: Vec<(String, Option<String>, Option<ActorId>, usize)>,
+    pub text: Option<TextState>,
+}
+
+/// The description as a document holds it.
+pub struct TextState {
+    pub bytes: usize,
+    /// Elements that are not characters (objects).
+    pub objects: usize,
+    pub marks: usize,
+}
+
+/// The allow-list for a whole document new to the relay whose every change
+/// is the author's own (or the recomputed genesis and prefill): nobody else
+/// has written to it, so there is nothing of anyone else's to overwrite or
+/// delete, and what the author may leave in it is checked on its state,
+/// with the same rules as a change's operations. This is the cold push's
+/// path: decoding every change of a fresh document would cost more than
+/// loading it (see BENCHMARKS.md).
+pub fn check_new_document(
+    state: &DocState,
+    authors: &std::collections::HashSet<ActorId>,
+    cx: &Context<'_>,
+) -> Result<Vec<NewEvent>, Refusal> {
+    if state.root_writers.iter().any(|a| authors.contains(a)) {
+        return Err(Refusal::new(RefusalCode::OpNotAllowed, "a change writes to the document's root"));
+    }
+    let mut out: Vec<NewEvent> = Vec::new();
+    for (key, value, actor, values) in &state.events {
+        let short: String = key.chars().take(80).collect();
+        let Some(actor) = actor.as_ref().filter(|a| authors.contains(*a)) else {
+            return Err(Refusal::new(RefusalCode::OpNotAllowed, format!("event {short} was not written by a device")));
+        };
+        let Some(value) = value else {
+            return Err(Refusal::new(RefusalCode::OpNotAllowed, format!("event {short} is not a string")));
+        };
+        if *values != 1 {
+            return Err(Refusal::new(RefusalCode::EventOverwrite, format!("event {short} has {values} values")));
+        }
+        let e = check_event(key.clone(), value, actor, cx, &out)?;
+        out.push(e);
+    }
+    if let Some(t) = &state.text {
+        if t.objects > 0 || t.marks > 0 {
+            return Err(Refusal::new(
+                RefusalCode::OpNotAllowed,
+                "a change makes more than a text edit in the description",
+            ));
+        }
+        if t.bytes > TEXT_INSERT_BYTES_MAX + PREFILL_BYTES_MAX {
+            return Err(Refusal::new(
+                RefusalCode::EventInvalid,
+                "a change inserts more text into the description than one edit may",
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// The longest conversation prefill (five messages and a header) a new
+/// document's description may hold besides what its author typed.
+pub const PREFILL_BYTES_MAX: usize = 6 * BODY_BYTES_MAX;
+
 fn check_event_op(
     op: &automerge::legacy::Op,
     actor: &ActorId,
@@ -254,6 +324,21 @@ fn check_event_op(
     if !op.pred.is_empty() || cx.existing_keys.contains(&key) || earlier.iter().any(|e| e.key == key) {
         return Err(Refusal::new(RefusalCode::EventOverwrite, format!("a change overwrites event {short}")));
     }
+    check_event(key, &value, actor, cx, earlier)
+}
+
+/// The rules for one new event, whichever way it was found: its key is a
+/// canonical stamp of `actor`'s device, within the time bounds, and its
+/// value is a canonical event by the agent, of a kind this document holds,
+/// within the limits.
+fn check_event(
+    key: String,
+    value: &str,
+    actor: &ActorId,
+    cx: &Context<'_>,
+    earlier: &[NewEvent],
+) -> Result<NewEvent, Refusal> {
+    let short: String = key.chars().take(80).collect();
     let stamp =
         key.parse::<Hlc>().ok().filter(|h| h.encode() == key).ok_or_else(|| {
             Refusal::new(RefusalCode::EventStamp, format!("event key '{short}' is not a clock stamp"))
@@ -277,7 +362,7 @@ fn check_event_op(
     if value.len() > EVENT_BYTES_MAX {
         return Err(Refusal::new(RefusalCode::EventInvalid, format!("event {short} is too large")));
     }
-    let ev = StoredEvent::decode(&value)
+    let ev = StoredEvent::decode(value)
         .map_err(|e| Refusal::new(RefusalCode::EventInvalid, format!("event {short}: {e}")))?;
     // Exactly the encoding devices write: no unknown fields, nothing extra
     // stored for ever in every replica.

@@ -439,6 +439,52 @@ impl TicketDoc {
         Ok(())
     }
 
+    /// What a document new to the relay holds, for the allow-list's check
+    /// of a whole document (see [`crate::change_policy::check_new_document`]).
+    pub fn state_for_policy(&self) -> crate::change_policy::DocState {
+        let actor_of = |id: &ObjId| match id {
+            ObjId::Id(_, a, _) => Some(a.clone()),
+            ObjId::Root => None,
+        };
+        let mut root_writers = Vec::new();
+        for key in self.doc.keys(ROOT) {
+            if let Ok(all) = self.doc.get_all(ROOT, key.as_str()) {
+                root_writers.extend(all.iter().filter_map(|(_, id)| actor_of(id)));
+            }
+        }
+        let events = self
+            .doc
+            .map_range(&self.events, ..)
+            .map(|item| {
+                let value = match &item.value {
+                    ValueRef::Scalar(ScalarValueRef::Str(s)) => Some(s.to_string()),
+                    _ => None,
+                };
+                let values = self.doc.get_all(&self.events, item.key.as_ref()).map(|v| v.len()).unwrap_or(0);
+                (item.key.to_string(), value, actor_of(&item.id()), values)
+            })
+            .collect();
+        let text = self.description.as_ref().map(|t| {
+            let (mut bytes, mut objects, mut marks) = (0usize, 0usize, 0usize);
+            match self.doc.spans(t) {
+                Ok(spans) => {
+                    for span in spans {
+                        match span {
+                            automerge::iter::Span::Text { text, marks: m } => {
+                                bytes += text.len();
+                                marks += usize::from(m.is_some_and(|m| m.iter().next().is_some()));
+                            }
+                            automerge::iter::Span::Block(_) => objects += 1,
+                        }
+                    }
+                }
+                Err(_) => objects += 1,
+            }
+            crate::change_policy::TextState { bytes, objects, marks }
+        });
+        crate::change_policy::DocState { root_writers, events, text }
+    }
+
     /// The objects an agent's change may write to, as the operation ids
     /// that made them (see [`crate::change_policy`]).
     pub fn policy_objects(&self) -> crate::change_policy::Objects {

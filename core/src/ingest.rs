@@ -106,6 +106,9 @@ pub fn ingest(
             e => Refusal::new(RefusalCode::CorruptData, format!("corrupt document data: {e}")),
         })?;
     }
+    if loaded_whole {
+        return ingest_new_document(uuid, kind, doc, data, who, now_ms);
+    }
     let new_changes = doc.changes_since(&old_heads);
     if new_changes.is_empty() {
         let heads = doc.heads();
@@ -183,6 +186,71 @@ pub fn ingest(
     let heads = doc.heads();
     let whole_save = loaded_whole.then(|| data.to_vec());
     Ok(Ingested { doc, new_changes: new_change_count, new_events, heads, whole_save })
+}
+
+/// A whole document new to the relay: who made each change is read from
+/// the changes' metadata (cheap); a change of the author's own devices is
+/// checked on the document's state ([`change_policy::check_new_document`]),
+/// the genesis and prefill are recomputed, anything else is refused.
+fn ingest_new_document(
+    uuid: Uuid,
+    kind: DocKind,
+    mut doc: TicketDoc,
+    data: &[u8],
+    who: &Principal,
+    now_ms: i64,
+) -> Result<Ingested, Refusal> {
+    doc.check_identity()
+        .map_err(|e| Refusal::new(RefusalCode::BadShape, format!("not a valid {} document: {e}", kind.as_str())))?;
+    let genesis = TicketDoc::genesis(uuid, kind).heads_owned();
+    let genesis_actor = ids::genesis_actor(uuid, kind.as_str());
+    let metas = doc.changes_meta_since(&[]);
+    for m in &metas {
+        if who.actors.contains(&m.actor) {
+            continue;
+        }
+        if m.actor == genesis_actor {
+            if genesis.first() != Some(&m.hash) {
+                return Err(Refusal::new(RefusalCode::ForgedGenesis, "a change claims to be the genesis but is not"));
+            }
+            continue;
+        }
+        if kind == DocKind::Ticket && m.seq == 1 && m.deps == genesis {
+            let full = doc.change_by_hash(&m.hash);
+            if full.as_ref().is_some_and(|c| is_prefill(uuid, c, &genesis)) {
+                continue;
+            }
+            return Err(Refusal::new(
+                RefusalCode::ForgedGenesis,
+                "a change claims to be a conversation prefill but is not this ticket's",
+            ));
+        }
+        return Err(Refusal::new(
+            RefusalCode::Impersonation,
+            format!(
+                "a change is signed by actor {} which is not registered to agent '{}'",
+                m.actor.to_hex_string(),
+                who.agent
+            ),
+        ));
+    }
+    let no_keys = HashSet::new();
+    let cx = Context {
+        kind,
+        agent: &who.agent,
+        now_ms,
+        existing_keys: &no_keys,
+        has_creation: false,
+        is_conversation: doc.conversation_json().is_some(),
+    };
+    let new_events = change_policy::check_new_document(&doc.state_for_policy(), &who.actors, &cx)?;
+    doc.check_shape()
+        .map_err(|e| Refusal::new(RefusalCode::BadShape, format!("not a valid {} document: {e}", kind.as_str())))?;
+    if kind == DocKind::Ticket && !new_events.iter().any(|e| e.is_creation) {
+        return Err(Refusal::new(RefusalCode::BadShape, "a new ticket document has no creation event"));
+    }
+    let heads = doc.heads();
+    Ok(Ingested { doc, new_changes: metas.len(), new_events, heads, whole_save: Some(data.to_vec()) })
 }
 
 /// A ticket id in its one canonical form (a lower-case hyphenated UUID):

@@ -741,3 +741,99 @@ fn every_code_has_one_spelling() {
     let unique: HashSet<&str> = RefusalCode::ALL.iter().map(|c| c.as_str()).collect();
     assert_eq!(unique.len(), RefusalCode::ALL.len());
 }
+
+/// A whole document new to the relay is checked on its state (the cold
+/// push's path): the same shapes are refused there too.
+#[test]
+fn hostile_shapes_in_a_whole_new_document_are_refused_too() {
+    type Mutate = fn(&mut TicketDoc);
+    let fresh = |mutate: Mutate| -> (String, Vec<u8>) {
+        let who = Author { agent: "mallory".into(), actor: actor(MAL) };
+        let mut clock = Clock::new(ids::replica_of(&who.actor));
+        let new = NewTicket {
+            subject: "Mine".into(),
+            priority: Priority::Low,
+            category: "misc".into(),
+            description: Some("some text".into()),
+            assignee: None,
+        };
+        let id = Uuid::from_u128(0x5eed);
+        let mut d = edit::create_ticket(id, &who, &mut clock, T0, &new, None).expect("creates");
+        mutate(&mut d);
+        (id.to_string(), d.save())
+    };
+    let cases: [(&str, Mutate, RefusalCode); 9] = [
+        ("nothing wrong", |_| {}, RefusalCode::Duplicate),
+        (
+            "an object in the events map",
+            |d| {
+                let am = d.automerge();
+                let ev = events_obj(am);
+                am.put_object(&ev, key(T0 + MIN, MAL), ObjType::Map).expect("put");
+                d.commit(T0 + MIN);
+            },
+            RefusalCode::OpNotAllowed,
+        ),
+        (
+            "a mark on the description",
+            |d| {
+                let am = d.automerge();
+                let t = text_obj(am);
+                let mark = automerge::marks::Mark::new("bold".into(), true, 0, 3);
+                am.mark(&t, mark, automerge::marks::ExpandMark::None).expect("mark");
+                d.commit(T0 + MIN);
+            },
+            RefusalCode::OpNotAllowed,
+        ),
+        (
+            "an object in the description",
+            |d| {
+                let am = d.automerge();
+                let t = text_obj(am);
+                am.insert_object(&t, 0, ObjType::Map).expect("insert");
+                d.commit(T0 + MIN);
+            },
+            RefusalCode::OpNotAllowed,
+        ),
+        (
+            "a root key",
+            |d| {
+                d.automerge().put(ROOT, "owner", "mallory").expect("put");
+                d.commit(T0 + MIN);
+            },
+            RefusalCode::OpNotAllowed,
+        ),
+        (
+            "an event in the lead's name",
+            |d| put_event(d, &key(T0 + MIN, MAL), &event("lea", comment("APPROVED"), None)),
+            RefusalCode::EventAuthor,
+        ),
+        (
+            "a note in the public document",
+            |d| put_event(d, &key(T0 + MIN, MAL), &event("mallory", EventBody::Note { body: "x".into() }, None)),
+            RefusalCode::WrongDocument,
+        ),
+        (
+            "a far-future stamp",
+            |d| {
+                let k = Hlc::new(9_999_999_999_999_999, 0, ids::replica_of(&actor(MAL))).encode();
+                put_event(d, &k, &event("mallory", comment("x"), None));
+            },
+            RefusalCode::EventTime,
+        ),
+        (
+            "another device's stamp",
+            |d| put_event(d, &key(T0 + MIN, ANA), &event("mallory", comment("x"), None)),
+            RefusalCode::EventStamp,
+        ),
+    ];
+    for (name, mutate, code) in cases {
+        let (id, data) = fresh(mutate);
+        let got = ingest(&id, "ticket", None, &data, &mallory(), T0 + 20 * MIN);
+        match got {
+            Ok(_) if name == "nothing wrong" => {}
+            Ok(_) => panic!("{name}: accepted, want {code:?}"),
+            Err(r) => assert_eq!(r.code, code, "{name}: {}", r.reason),
+        }
+    }
+}
