@@ -66,9 +66,13 @@ pub const URI_BYTES_MAX: usize = 8 * 1024;
 pub const HEADERS_MAX: usize = 100;
 /// The most bytes of header names and values in a request.
 pub const HEADER_BYTES_MAX: usize = 32 * 1024;
-/// Hyper's own header-count limit, far above [`HEADERS_MAX`] so that the
-/// relay, not hyper, answers (with JSON) a request with too many headers.
-pub const HYPER_HEADERS_MAX: usize = 8 * 1024;
+/// Hyper's own header-count limit, above [`HEADERS_MAX`] so that the relay
+/// answers a request with a few too many headers itself; past it, hyper's
+/// bare 431 is answered with the relay's JSON (see `JsonParseErrors`).
+/// Hyper reserves room for this many headers on every request it parses:
+/// at 8 192 a burst of 200 devices cost the relay ~100 MiB more (run H in
+/// BENCHMARKS.md), so it stays small.
+pub const HYPER_HEADERS_MAX: usize = 256;
 /// Hyper's read buffer limit: a request head larger than this is answered
 /// by hyper itself (431, empty body).
 pub const HYPER_BUF_BYTES_MAX: usize = 512 * 1024;
@@ -242,8 +246,8 @@ pub async fn serve_connections(
 /// heads it cannot parse (400, 414, 431 with an empty body: the relay's
 /// own 4xx always have a JSON body) leave with the relay's JSON body
 /// instead. Nothing of the client's bytes is parsed here: only hyper's
-/// output is recognized. Writes are not vectored, so hyper hands each
-/// response head over in one buffer.
+/// output is recognized, in the first buffer of a write (where hyper puts a
+/// response head).
 struct JsonParseErrors<T> {
     inner: T,
     /// A replacement being written, and how much of it is.
@@ -260,6 +264,25 @@ impl<T: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for JsonParseErrors<T
     }
 }
 
+impl<T: tokio::io::AsyncWrite + Unpin> JsonParseErrors<T> {
+    /// Writes the pending replacement, if any; `Ready(Ok(true))` once one
+    /// was written whole.
+    fn write_pending(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<bool>> {
+        use std::task::Poll;
+        let Some((replacement, written)) = &mut self.pending else { return Poll::Ready(Ok(false)) };
+        while *written < replacement.len() {
+            match std::pin::Pin::new(&mut self.inner).poll_write(cx, &replacement[*written..]) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => *written += n,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        self.pending = None;
+        Poll::Ready(Ok(true))
+    }
+}
+
 impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for JsonParseErrors<T> {
     fn poll_write(
         mut self: std::pin::Pin<&mut Self>,
@@ -271,19 +294,43 @@ impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for JsonParseErrors
         if this.pending.is_none() {
             this.pending = json_parse_error(buf).map(|r| (r, 0));
         }
-        if let Some((replacement, written)) = &mut this.pending {
-            while *written < replacement.len() {
-                match std::pin::Pin::new(&mut this.inner).poll_write(cx, &replacement[*written..]) {
-                    Poll::Ready(Ok(0)) => return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into())),
-                    Poll::Ready(Ok(n)) => *written += n,
-                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                    Poll::Pending => return Poll::Pending,
-                }
-            }
-            this.pending = None;
-            return Poll::Ready(Ok(buf.len()));
+        match this.write_pending(cx) {
+            Poll::Ready(Ok(true)) => return Poll::Ready(Ok(buf.len())),
+            Poll::Ready(Ok(false)) => {}
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending => return Poll::Pending,
         }
         std::pin::Pin::new(&mut this.inner).poll_write(cx, buf)
+    }
+
+    /// Vectored writes keep hyper from copying every response, body
+    /// included, into one buffer before writing it (which cost a burst of
+    /// 200 devices ~100 MiB of relay memory). Hyper hands a response head
+    /// over as the first slice, so its own bare error answers are still
+    /// recognized there.
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        use std::task::Poll;
+        let this = &mut *self;
+        if this.pending.is_none() {
+            if let Some(first) = bufs.iter().find(|b| !b.is_empty()) {
+                this.pending = json_parse_error(first).map(|r| (r, 0));
+            }
+        }
+        match this.write_pending(cx) {
+            Poll::Ready(Ok(true)) => return Poll::Ready(Ok(bufs.iter().map(|b| b.len()).sum())),
+            Poll::Ready(Ok(false)) => {}
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending => return Poll::Pending,
+        }
+        std::pin::Pin::new(&mut this.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
     }
 
     fn poll_flush(
