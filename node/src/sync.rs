@@ -593,7 +593,13 @@ impl Node {
             // rest of the page goes on.
             let results = tickets_core::par::parallel_map(pulled, |(d, uuid, kind, data)| {
                 let stored = held.get(d.id.as_str()).and_then(|h| h.bytes(kind));
-                match merge_pulled(d, uuid, kind, &data, stored) {
+                // A panic inside Automerge on hostile bytes is this
+                // document's failure, not the page's.
+                let merged = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    merge_pulled(d, uuid, kind, &data, stored)
+                }))
+                .unwrap_or_else(|_| Err(format!("ticket {}: merging the relay's data failed", d.id)));
+                match merged {
                     Ok((mut doc, bytes)) => {
                         let heads = heads_text(&hex_heads(doc.heads()));
                         Ok((d, kind, doc, data, (bytes, heads)))
@@ -638,7 +644,16 @@ impl Node {
                         return Ok(None);
                     };
                     let notes = merged_doc(id, DocKind::Notes).or(stored_notes.as_ref());
-                    crate::node::index_row(ticket, notes, notes_ok, &settings, now).map(Some)
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        crate::node::index_row(ticket, notes, notes_ok, &settings, now)
+                    }))
+                    .unwrap_or_else(|_| {
+                        Err(NodeError::Doc {
+                            id: id.to_string(),
+                            source: tickets_core::DocError::Schema("materializing the ticket failed".into()),
+                        })
+                    })
+                    .map(Some)
                 })();
                 (id, row)
             })
