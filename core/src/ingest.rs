@@ -120,7 +120,6 @@ pub fn ingest(
     // The genesis is recomputed only when a change needs it.
     let mut genesis_cache: Option<Vec<ChangeHash>> = None;
     let mut genesis = || genesis_cache.get_or_insert_with(|| TicketDoc::genesis(uuid, kind).heads_owned()).clone();
-    let genesis_actor = ids::genesis_actor(uuid, kind.as_str());
     let objects = doc.policy_objects();
     let is_conversation = doc.conversation_json().is_some();
     let mut new_events: Vec<NewEvent> = Vec::new();
@@ -145,33 +144,20 @@ pub fn ingest(
             new_events.extend(added);
             continue;
         }
-        if *actor == genesis_actor {
-            if genesis().first() != Some(&change.hash()) {
-                return Err(Refusal::new(RefusalCode::ForgedGenesis, "a change claims to be the genesis but is not"));
-            }
-            continue;
-        }
-        if kind == DocKind::Ticket && change.seq() == 1 && change.deps() == genesis() {
-            // A prefill comes with a new ticket (made from a conversation, or
-            // a second one forced for it), or meets a ticket that already
-            // links a conversation (the same one taken on two devices): it
-            // is never grafted onto another ticket.
-            if (existing.is_none() || had_link) && is_prefill(uuid, change, &genesis()) {
-                continue;
-            }
-            return Err(Refusal::new(
-                RefusalCode::ForgedGenesis,
-                "a change claims to be a conversation prefill but is not this ticket's",
-            ));
-        }
-        return Err(Refusal::new(
-            RefusalCode::Impersonation,
-            format!(
-                "a change is signed by actor {} which is not registered to agent '{}'",
-                actor.to_hex_string(),
-                who.agent
-            ),
-        ));
+        let prefill_may_come = existing.is_none() || had_link;
+        let genesis = genesis();
+        not_the_authors(
+            uuid,
+            kind,
+            who,
+            &genesis,
+            prefill_may_come,
+            actor,
+            change.seq(),
+            change.deps(),
+            &change.hash(),
+            || Some(change.clone()),
+        )?;
     }
     // The allow-list keeps the root as the genesis made it; the shape is
     // still checked, as a second line.
@@ -203,36 +189,14 @@ fn ingest_new_document(
     doc.check_identity()
         .map_err(|e| Refusal::new(RefusalCode::BadShape, format!("not a valid {} document: {e}", kind.as_str())))?;
     let genesis = TicketDoc::genesis(uuid, kind).heads_owned();
-    let genesis_actor = ids::genesis_actor(uuid, kind.as_str());
     let metas = doc.changes_meta_since(&[]);
     for m in &metas {
         if who.actors.contains(&m.actor) {
             continue;
         }
-        if m.actor == genesis_actor {
-            if genesis.first() != Some(&m.hash) {
-                return Err(Refusal::new(RefusalCode::ForgedGenesis, "a change claims to be the genesis but is not"));
-            }
-            continue;
-        }
-        if kind == DocKind::Ticket && m.seq == 1 && m.deps == genesis {
-            let full = doc.change_by_hash(&m.hash);
-            if full.as_ref().is_some_and(|c| is_prefill(uuid, c, &genesis)) {
-                continue;
-            }
-            return Err(Refusal::new(
-                RefusalCode::ForgedGenesis,
-                "a change claims to be a conversation prefill but is not this ticket's",
-            ));
-        }
-        return Err(Refusal::new(
-            RefusalCode::Impersonation,
-            format!(
-                "a change is signed by actor {} which is not registered to agent '{}'",
-                m.actor.to_hex_string(),
-                who.agent
-            ),
-        ));
+        not_the_authors(uuid, kind, who, &genesis, true, &m.actor, m.seq, &m.deps, &m.hash, || {
+            doc.change_by_hash(&m.hash)
+        })?;
     }
     let no_keys = HashSet::new();
     let cx = Context {
@@ -251,6 +215,50 @@ fn ingest_new_document(
     }
     let heads = doc.heads();
     Ok(Ingested { doc, new_changes: metas.len(), new_events, heads, whole_save: Some(data.to_vec()) })
+}
+
+/// A change not signed by one of the author's devices passes only as the
+/// ticket's genesis or, where a prefill may come (`prefill_may_come`: a new
+/// ticket, or one that already links a conversation), as a prefill
+/// recomputed byte for byte; anything else is impersonation.
+#[allow(clippy::too_many_arguments)]
+fn not_the_authors(
+    uuid: Uuid,
+    kind: DocKind,
+    who: &Principal,
+    genesis: &[ChangeHash],
+    prefill_may_come: bool,
+    actor: &ActorId,
+    seq: u64,
+    deps: &[ChangeHash],
+    hash: &ChangeHash,
+    full: impl FnOnce() -> Option<Change>,
+) -> Result<(), Refusal> {
+    if *actor == ids::genesis_actor(uuid, kind.as_str()) {
+        if genesis.first() != Some(hash) {
+            return Err(Refusal::new(RefusalCode::ForgedGenesis, "a change claims to be the genesis but is not"));
+        }
+        return Ok(());
+    }
+    if kind == DocKind::Ticket && seq == 1 && deps == genesis {
+        // A prefill is never grafted onto a ticket that links no
+        // conversation.
+        if prefill_may_come && full().is_some_and(|c| is_prefill(uuid, &c, genesis)) {
+            return Ok(());
+        }
+        return Err(Refusal::new(
+            RefusalCode::ForgedGenesis,
+            "a change claims to be a conversation prefill but is not this ticket's",
+        ));
+    }
+    Err(Refusal::new(
+        RefusalCode::Impersonation,
+        format!(
+            "a change is signed by actor {} which is not registered to agent '{}'",
+            actor.to_hex_string(),
+            who.agent
+        ),
+    ))
 }
 
 /// A ticket id in its one canonical form (a lower-case hyphenated UUID):
