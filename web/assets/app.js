@@ -1,0 +1,1 @@
+// The UI script (filled in by the app issue).
