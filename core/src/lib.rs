@@ -8,6 +8,7 @@
 //! - [`edit`]: local edits, validated before anything is written.
 //! - [`view`]: the materialized ticket, replayed from merged events.
 //! - [`conversation`]: inbox conversations and the description prefill.
+//! - [`inbox`]: webhook deliveries from chat tools, merged into conversations.
 //! - [`ids`]: identities derived on every replica alike.
 //! - [`export`]: export records (CSV rows, formula neutralization).
 //! - [`index`]: what both ends keep per ticket in their index tables.
@@ -33,6 +34,7 @@ pub mod event;
 pub mod export;
 pub mod hlc;
 pub mod ids;
+pub mod inbox;
 pub mod index;
 pub mod ingest;
 pub mod json;
