@@ -721,6 +721,7 @@ fn burst(cfg: &Config, bin: &Path, work: &Path) -> Result<Burst> {
                             clock_ms: now_ms(),
                             push: std::mem::take(&mut push),
                             pull: Some(PullRequest { cursor, bootstrapped: true, bootstrap: None }),
+                            inbox: None,
                         };
                         let resp = d.remote.sync(&req)?;
                         if let Some(e) = resp.error {
@@ -772,6 +773,7 @@ fn burst(cfg: &Config, bin: &Path, work: &Path) -> Result<Burst> {
                     clock_ms: now_ms(),
                     push: Vec::new(),
                     pull: Some(PullRequest { cursor, bootstrapped: true, bootstrap: None }),
+                    inbox: None,
                 };
                 let Some(page) = d.remote.sync(&req)?.pull else { bail!("no pull page") };
                 cursor = page.cursor;

@@ -35,6 +35,7 @@ impl RelayArgs {
             RelayCommand::Agent(AgentCommand::Add { json, .. } | AgentCommand::List { json }) => *json,
             RelayCommand::Sla(SlaCommand::Show { json }) => *json,
             RelayCommand::Category(CategoryCommand::List { json }) => *json,
+            RelayCommand::Inbox(InboxCommand::Add { json, .. } | InboxCommand::List { json }) => *json,
             _ => false,
         }
     }
@@ -61,6 +62,9 @@ pub enum RelayCommand {
     /// The category taxonomy.
     #[command(subcommand)]
     Category(CategoryCommand),
+    /// Webhook inboxes: chat tools post conversations to them.
+    #[command(subcommand)]
+    Inbox(InboxCommand),
     /// Copy the database to PATH while the relay keeps serving (SQLite online
     /// backup), and check the copy. Restore it with `tickets relay restore`.
     #[command(
@@ -207,6 +211,97 @@ pub enum CategoryCommand {
     },
 }
 
+#[derive(Subcommand, Debug)]
+pub enum InboxCommand {
+    /// Add an inbox; prints its webhook URL, with the secret in its path
+    /// (shown once: to change it, remove the inbox and add it again).
+    #[command(
+        after_help = "Examples:\n  tickets relay inbox add support --kind chatwoot --url https://relay.example.com\n  tickets relay inbox add field-chat --kind generic --team field"
+    )]
+    Add {
+        /// The inbox's name (letters, digits, '.', '_' or '-'); Chatwoot
+        /// conversations get the id chatwoot:NAME:ID.
+        name: String,
+        /// What the webhook receives: Chatwoot's webhook events, or the
+        /// conversation object of SPEC §1.2.
+        #[arg(long, value_parser = ["chatwoot", "generic"])]
+        kind: String,
+        /// Only this team's agents and leads receive its conversations.
+        #[arg(long)]
+        team: Option<String>,
+        /// The relay's address as the chat tool reaches it.
+        #[arg(long, env = "TICKETS_PUBLIC_URL", default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// Print JSON for scripts (errors too: {"error", "code", "hint"} on stdout).
+        #[arg(long)]
+        json: bool,
+    },
+    /// List inboxes (never their secrets).
+    #[command(after_help = "Example:\n  tickets relay inbox list --json")]
+    List {
+        /// Print JSON for scripts (errors too: {"error", "code", "hint"} on stdout).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove an inbox: its URL stops working at once.
+    #[command(after_help = "Example:\n  tickets relay inbox remove support")]
+    Remove {
+        /// The inbox's name.
+        name: String,
+    },
+}
+
+fn inbox(c: &mut tickets_relay::store::Conn, cmd: InboxCommand) -> Result<()> {
+    use tickets_relay::inbox::store as inbox_store;
+    match cmd {
+        InboxCommand::Add { name, kind, team, url, json } => {
+            let name = inbox_store::check_inbox_name(&name).map_err(|e| user_error(e, None))?;
+            let kind = tickets_core::inbox::InboxKind::parse(&kind)
+                .ok_or_else(|| user_error(format!("unknown kind '{kind}'"), Some("use chatwoot or generic")))?;
+            let team = team.map(|t| check_name("team", &t)).transpose().map_err(|e| user_error(e.to_string(), None))?;
+            let secret = inbox_store::new_secret();
+            inbox_store::add_inbox(c, &name, kind, team.as_deref(), &auth::token_hash(&secret), now_ms())
+                .map_err(|e| user_error(e.to_string(), Some("pick another name, or remove the old inbox first")))?;
+            let path = format!("/v1/inbox/{secret}");
+            let webhook = format!("{}{path}", url.trim_end_matches('/'));
+            if json {
+                output::json(&serde_json::json!({
+                    "inbox": name, "kind": kind.as_str(), "team": team, "url": webhook, "path": path,
+                }));
+            } else {
+                outln(&webhook);
+                eprintln!(
+                    "inbox {name} added ({}); give the URL above to the chat tool's webhook settings (shown only once)",
+                    kind.as_str()
+                );
+            }
+        }
+        InboxCommand::List { json } => {
+            let rows = inbox_store::inboxes(c)?;
+            if json {
+                output::json(&serde_json::to_value(&rows)?);
+            } else {
+                let mut t = table(&["INBOX", "KIND", "TEAM", "CONVERSATIONS"]);
+                for r in &rows {
+                    t.add_row(vec![
+                        r.name.clone(),
+                        r.kind.clone(),
+                        r.team.clone().unwrap_or_default(),
+                        r.conversations.to_string(),
+                    ]);
+                }
+                outln(&t.to_string());
+            }
+        }
+        InboxCommand::Remove { name } => {
+            inbox_store::remove_inbox(c, &name)
+                .map_err(|e| user_error(e.to_string(), Some("see `tickets relay inbox list`")))?;
+            outln(&format!("inbox {name} removed; its URL is refused from now on"));
+        }
+    }
+    Ok(())
+}
+
 fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
@@ -267,6 +362,7 @@ pub fn run(a: RelayArgs) -> Result<()> {
                 started.elapsed().as_secs_f64()
             ));
         }
+        RelayCommand::Inbox(cmd) => inbox(&mut c, cmd)?,
         RelayCommand::Agent(cmd) => match cmd {
             AgentCommand::Add { name, role, team, internal_notes, json } => {
                 let name = check_name("agent", &name).map_err(|e| user_error(e.to_string(), None))?;

@@ -128,7 +128,8 @@ pub struct InboxConversation {
     pub messages: Vec<InboxMessage>,
     /// When the relay first received the conversation (relay ms).
     pub created_ms: i64,
-    /// The latest activity: its newest message, or when it was received.
+    /// When the relay last received something new for it (relay ms): what
+    /// "recent" is measured by, whatever times the chat tool sent.
     pub active_ms: i64,
 }
 
@@ -167,9 +168,6 @@ impl InboxConversation {
         self.messages.sort_by(|a, b| (a.at_ms, &a.id).cmp(&(b.at_ms, &b.id)));
         let extra = self.messages.len().saturating_sub(MESSAGES_PER_CONVERSATION_MAX);
         self.messages.drain(..extra);
-        if let Some(last) = self.messages.last() {
-            self.active_ms = self.active_ms.max(last.at_ms);
-        }
         *self != before
     }
 

@@ -57,7 +57,32 @@ pub struct SyncRequest {
     /// `None`: push only.
     #[serde(default)]
     pub pull: Option<PullRequest>,
+    /// The inbox's own cursor (SPEC §10); `None` (an older node): no inbox.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inbox: Option<InboxPull>,
 }
+
+/// Asks for the inbox conversations changed after `cursor`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboxPull {
+    /// The inbox sequence number up to which this device holds everything.
+    pub cursor: u64,
+}
+
+/// One page of inbox conversations, each whole as the relay holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboxPage {
+    pub conversations: Vec<crate::inbox::InboxConversation>,
+    /// Adopt this cursor once the page is stored.
+    pub cursor: u64,
+    /// More is waiting: ask again.
+    pub more: bool,
+}
+
+/// The relay sends at most this many inbox conversations per page.
+pub const INBOX_PAGE_CONVERSATIONS_MAX: usize = 1000;
+/// The relay fills an inbox page up to about this many bytes.
+pub const INBOX_PAGE_BYTES_MAX: usize = 4 * 1024 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PullRequest {
@@ -105,6 +130,9 @@ pub struct SyncResponse {
     /// The code of `error` (`forbidden` or `invalid_data`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,
+    /// The inbox page, when the request asked for one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inbox: Option<InboxPage>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -41,6 +41,8 @@ pub struct AppState {
     /// of running hundreds at once on cold connections (slower for all,
     /// and each with its own page cache).
     pub work: Arc<tokio::sync::Semaphore>,
+    /// inbox: the latest inbox sequence number; watchers wake on it too.
+    pub inbox: Arc<watch::Sender<u64>>,
 }
 
 /// Requests doing store work at once, per core (at least 8).
@@ -50,11 +52,19 @@ impl AppState {
     pub fn new(db: Db) -> Result<(AppState, watch::Sender<bool>), StoreError> {
         let heads = db.conn()?.heads()?;
         let (seq, _) = watch::channel(heads);
+        let (inbox, _) = watch::channel(crate::inbox::store::head(&mut db.conn()?)?); // inbox
         let (stop_tx, stop_rx) = watch::channel(false);
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         let work = Arc::new(tokio::sync::Semaphore::new((cores * WORK_PER_CORE).max(8)));
         Ok((
-            AppState { db, metrics: Arc::new(Metrics::default()), seq: Arc::new(seq), shutdown: stop_rx, work },
+            AppState {
+                db,
+                metrics: Arc::new(Metrics::default()),
+                seq: Arc::new(seq),
+                shutdown: stop_rx,
+                work,
+                inbox: Arc::new(inbox),
+            },
             stop_tx,
         ))
     }
@@ -128,12 +138,12 @@ fn body_error(r: BytesRejection) -> AppError {
     AppError::new(status, "bad_body", format!("unreadable request body: {}", r.body_text()))
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 /// Runs blocking store work off the async threads, when its turn comes.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     state: &AppState,
     f: impl FnOnce() -> Result<T, AppError> + Send + 'static,
 ) -> Result<T, AppError> {
@@ -327,6 +337,8 @@ pub(crate) async fn watch_changes(
     }
     let _watching = Metrics::watching(&state.metrics);
     let mut rx = state.seq.subscribe();
+    let mut inbox = state.inbox.subscribe(); // inbox: a new message wakes watchers too
+    inbox.mark_unchanged();
     let mut stop = state.shutdown.clone();
     let deadline = tokio::time::sleep(Duration::from_secs(WATCH_HOLD_SECS));
     tokio::pin!(deadline);
@@ -337,6 +349,7 @@ pub(crate) async fn watch_changes(
         }
         tokio::select! {
             r = rx.changed() => if r.is_err() { break },
+            r = inbox.changed() => if r.is_ok() { break },
             _ = &mut deadline => break,
             _ = stop.changed() => break,
         }
@@ -600,6 +613,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/tickets", get(tickets))
         .route("/v1/tickets/{id}", get(ticket))
         .route("/v1/export", get(crate::export::export))
+        .route(
+            "/v1/inbox/{secret}",
+            post(crate::inbox::webhook::deliver)
+                .layer(DefaultBodyLimit::max(tickets_core::inbox::WEBHOOK_BODY_BYTES_MAX + 1)),
+        )
         .merge(uploads)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -4,6 +4,8 @@
 //! - [`store`]: all SQL of the relay (agents, devices, documents, the change
 //!   log, effective event times, the ticket index, settings).
 //! - [`sync`]: one sync exchange, independent of HTTP.
+//! - [`inbox`]: conversations from chat tools' webhooks, their own tables
+//!   and the inbox's pull page.
 //! - [`export`]: streaming exports (CSV, JSON, NDJSON).
 //! - [`auth`]: bearer tokens.
 //! - [`http`]: the HTTP API, its routes and its error type.
@@ -16,6 +18,7 @@ pub mod auth;
 pub mod edge;
 pub mod export;
 pub mod http;
+pub mod inbox;
 pub mod metrics;
 pub mod openapi;
 pub mod store;

@@ -186,12 +186,14 @@ pub async fn document() -> impl IntoResponse {
         crate::http::ticket,
         export,
         document,
+        crate::inbox::webhook::deliver,
     ),
     modifiers(&BearerAuth),
     tags(
         (name = "sync", description = "what nodes speak"),
         (name = "board", description = "the lead's view of the relay"),
         (name = "operations", description = "health, metrics, this document"),
+        (name = "inbox", description = "chat tools' webhooks (the secret is in the path)"),
     )
 )]
 pub struct ApiDoc;
@@ -234,6 +236,7 @@ mod tests {
             "/v1/tickets/{id}",
             "/v1/export",
             "/v1/openapi.json",
+            "/v1/inbox/{secret}",
         ] {
             let ops = doc["paths"][path].as_object().unwrap_or_else(|| panic!("{path} is not described"));
             for (method, op) in ops {

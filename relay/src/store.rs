@@ -228,6 +228,7 @@ impl Db {
                 }
                 tx.commit().db(path)?;
                 c.c.execute_batch(INDEXES).db(path)?;
+                crate::inbox::store::schema(&c.c, path)?; // inbox: its own tables
                 return Ok(db);
             }
             SCHEMA_VERSION => {}
@@ -235,6 +236,7 @@ impl Db {
         }
         // Indexes added within a schema version: created when missing.
         c.c.execute_batch(INDEXES).db(path)?;
+        crate::inbox::store::schema(&c.c, path)?; // inbox: its own tables
         Ok(db)
     }
 
@@ -337,6 +339,16 @@ const AGENT_COLS: &str = "a.name, a.role, a.team, a.internal_notes, a.revoked,
     (SELECT count(*) FROM devices d WHERE d.agent = a.name)";
 
 impl Conn {
+    // inbox: the inbox module (`crate::inbox::store`) keeps its own tables
+    // on the relay's connection and writes under the same gate.
+    pub(crate) fn inbox_sql(&mut self) -> (&mut Connection, &Path) {
+        (&mut self.c, &self.path)
+    }
+
+    pub(crate) fn inbox_gate(&self) -> Arc<Mutex<()>> {
+        self.gate.clone()
+    }
+
     fn tx(&mut self) -> Result<Transaction<'_>, StoreError> {
         self.c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).db(&self.path)
     }

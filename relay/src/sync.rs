@@ -100,6 +100,11 @@ pub fn handle_sync(conn: &mut Conn, caller: &Caller, req: &SyncRequest, now: i64
         Some(p) => (Some(conn.pull(caller, &req.device, p)?), Some(conn.settings()?)),
         None => (None, None),
     };
+    // inbox: its own page, with its own cursor (SPEC §10).
+    let inbox = match &req.inbox {
+        Some(p) => Some(crate::inbox::store::pull(conn, caller, p, now)?),
+        None => None,
+    };
     let heads = conn.heads()?;
     let epoch = conn.epoch()?;
     let mut status = 200;
@@ -132,6 +137,7 @@ pub fn handle_sync(conn: &mut Conn, caller: &Caller, req: &SyncRequest, now: i64
         epoch,
         error,
         code,
+        inbox,
     };
     Ok(Handled { status, response, heads, accepted, changes, refused })
 }

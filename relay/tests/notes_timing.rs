@@ -48,6 +48,7 @@ fn pull(node: &Node, relay: &Direct, cursor: u64) -> (u64, usize) {
         clock_ms: now_ms(),
         push: Vec::new(),
         pull: Some(PullRequest { cursor, bootstrapped: true, bootstrap: None }),
+        inbox: None,
     };
     let page = relay.sync(&req).expect("pull").pull.expect("a page");
     (page.cursor, page.docs.len())

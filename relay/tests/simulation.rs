@@ -993,6 +993,7 @@ impl Sim {
             clock_ms: now,
             push: vec![DocData { id: push_id, kind: kind.as_str().into(), data: encode_data(&data) }],
             pull: None,
+            inbox: None,
         };
         let resp = deliver(&mut self.relay, &self.hostile.token_hash, &req, now)
             .unwrap_or_else(|e| panic!("mallory's {attack:?} push was not answered with results: {e}"));
@@ -1033,6 +1034,7 @@ impl Sim {
                 clock_ms: now,
                 push: Vec::new(),
                 pull: Some(PullRequest { cursor: 0, bootstrapped: false, bootstrap: bootstrap.take() }),
+                inbox: None,
             };
             let resp = deliver(&mut self.relay, &self.hostile.token_hash, &req, now)
                 .unwrap_or_else(|e| panic!("mallory's pull failed: {e}"));

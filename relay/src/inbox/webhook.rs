@@ -1,0 +1,114 @@
+//! `POST /v1/inbox/{secret}`: a chat tool's webhook delivery.
+//!
+//! Chat tools cannot always add headers, so the secret is in the path. A
+//! wrong or removed secret is 404 before the body is read; a body over
+//! [`WEBHOOK_BODY_BYTES_MAX`] is 413; one that is not JSON or not of the
+//! inbox's shape is 400 saying what was wrong; an event this product does
+//! not use is 200 (`"ignored"`), so the chat tool does not retry it.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Serialize;
+use tickets_core::inbox::{InboxError as DeliveryError, WEBHOOK_BODY_BYTES_MAX};
+
+use super::store::{self, InboxStoreError, Ingested};
+use crate::http::{AppError, AppState};
+
+/// The answer to an accepted delivery.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Delivered {
+    /// `stored` (merged; `changed` false for a repeat) or `ignored`.
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conversation: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changed: Option<bool>,
+    /// The ignored event's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
+}
+
+fn not_found() -> AppError {
+    AppError::new(StatusCode::NOT_FOUND, "not_found", "no inbox has this URL: it was removed, or the secret is wrong")
+}
+
+fn too_large() -> AppError {
+    AppError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "too_large",
+        format!("the webhook body is larger than {WEBHOOK_BODY_BYTES_MAX} bytes; send one event per request"),
+    )
+}
+
+/// A secret as `tickets relay inbox add` makes it: `wh_` and hex.
+fn plausible(secret: &str) -> bool {
+    secret.len() <= 128 && secret.starts_with("wh_") && secret[3..].bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+#[utoipa::path(post, path = "/v1/inbox/{secret}", tag = "inbox",
+    params(("secret" = String, Path, description = "the secret printed by `tickets relay inbox add`")),
+    request_body(content = Object, description = "a Chatwoot webhook event, or the SPEC §1.2 conversation object"),
+    responses((status = 200, description = "stored (merged by message id) or ignored", body = Delivered),
+        (status = 400, description = "not JSON, or not of the inbox's shape: what was wrong", body = crate::openapi::ErrorDoc),
+        (status = 404, description = "no inbox has this URL", body = crate::openapi::ErrorDoc),
+        (status = 413, description = "the body is over the webhook size limit", body = crate::openapi::ErrorDoc),
+        (status = "default", description = "any error: what was wrong, and a stable code", body = crate::openapi::ErrorDoc)))]
+pub async fn deliver(
+    State(state): State<AppState>,
+    UrlPath(secret): UrlPath<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Delivered>, AppError> {
+    if !plausible(&secret) {
+        return Err(not_found());
+    }
+    let hash = crate::auth::token_hash(&secret);
+    let body = match body {
+        Ok(b) => b,
+        Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => return Err(too_large()),
+        Err(r) => {
+            return Err(AppError::new(r.status(), "bad_body", format!("unreadable request body: {}", r.body_text())))
+        }
+    };
+    if body.len() > WEBHOOK_BODY_BYTES_MAX {
+        return Err(too_large());
+    }
+    let db = state.db.clone();
+    let now = crate::http::now_ms();
+    let ingested = crate::http::blocking(&state, move || {
+        db.with(|c| {
+            store::ingest(c, &hash, &body, now).map_err(|e| match e {
+                InboxStoreError::UnknownSecret => not_found(),
+                InboxStoreError::Delivery(DeliveryError::TooLarge) => too_large(),
+                InboxStoreError::Delivery(e @ DeliveryError::Json(_)) => {
+                    AppError::new(StatusCode::BAD_REQUEST, "malformed_json", e.to_string())
+                }
+                InboxStoreError::Delivery(e @ DeliveryError::Shape(_)) => {
+                    AppError::new(StatusCode::BAD_REQUEST, "unknown_shape", e.to_string())
+                }
+                e @ InboxStoreError::OtherInbox(..) => {
+                    AppError::new(StatusCode::CONFLICT, "other_inbox", e.to_string())
+                }
+                e => AppError::internal(e),
+            })
+        })
+    })
+    .await?;
+    Ok(Json(match ingested {
+        Ingested::Stored { id, changed, seq } => {
+            if changed {
+                state.inbox.send_if_modified(|s| {
+                    let moved = seq > *s;
+                    *s = (*s).max(seq);
+                    moved
+                });
+            }
+            Delivered { status: "stored", conversation: Some(id), changed: Some(changed), event: None }
+        }
+        Ingested::Ignored { event } => {
+            Delivered { status: "ignored", conversation: None, changed: None, event: Some(event) }
+        }
+    }))
+}
