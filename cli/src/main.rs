@@ -130,6 +130,12 @@ pub enum Command {
         after_long_help = IMPORT_HELP
     )]
     Import(ImportArgs),
+    /// The inbox: recent conversations from chat tools, on this device
+    /// (received by `tickets sync`).
+    #[command(
+        after_help = "Examples:\n  tickets inbox\n  tickets inbox --json\n  tickets create --conversation chatwoot:support:10 --subject 'Order lost' --priority high --category billing"
+    )]
+    Inbox(InboxArgs),
     /// Push local edits to the relay and pull everyone else's.
     #[command(
         after_help = "Examples:\n  tickets sync\n  tickets sync --watch      # stay connected\n  tickets sync --dry-run    # what would be pushed"
@@ -210,6 +216,13 @@ pub struct InitArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct InboxArgs {
+    /// Print JSON for scripts (errors too: {"error", "code", "hint"} on stdout).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
 pub struct CreateArgs {
     /// A one-line summary (at most 500 characters).
     #[arg(long, required = true, allow_hyphen_values = true)]
@@ -226,9 +239,10 @@ pub struct CreateArgs {
     /// An agent name or team:NAME.
     #[arg(long)]
     pub assignee: Option<String>,
-    /// A conversation file (JSON, format below): the ticket links to it and
-    /// one conversation makes one ticket.
-    #[arg(long)]
+    /// An inbox conversation's id (see `tickets inbox`), or a conversation
+    /// file (JSON, format below): the ticket links to it and one
+    /// conversation makes one ticket.
+    #[arg(long, value_name = "ID|FILE")]
     pub conversation: Option<PathBuf>,
     /// Create a new ticket even if the conversation already has one.
     #[arg(long)]
@@ -362,6 +376,7 @@ impl Command {
             Command::Comment(a) | Command::Note(a) => a.json,
             Command::Import(a) => a.json,
             Command::Sync(a) => a.json,
+            Command::Inbox(a) => a.json,
             Command::Board(a) => a.json,
             Command::Export(a) => a.json,
             Command::Relay(r) => r.json(),

@@ -115,17 +115,32 @@ pub fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Create(a) => {
-            let conversation = match &a.conversation {
-                Some(path) => {
-                    let bytes = std::fs::read(path)
-                        .map_err(|e| user_error(format!("cannot read {}: {e}", path.display()), None))?;
-                    Some(
-                        Conversation::parse(&bytes)
-                            .map_err(|e| user_error(format!("{}: {e}", path.display()), None))?,
-                    )
-                }
-                None => None,
-            };
+            let conversation =
+                match &a.conversation {
+                    // A file as in SPEC §1.2, or else an inbox conversation's id.
+                    Some(path) if path.is_file() => {
+                        let bytes = std::fs::read(path)
+                            .map_err(|e| user_error(format!("cannot read {}: {e}", path.display()), None))?;
+                        Some(
+                            Conversation::parse(&bytes)
+                                .map_err(|e| user_error(format!("{}: {e}", path.display()), None))?,
+                        )
+                    }
+                    Some(id) => {
+                        let id = id.to_string_lossy().to_string();
+                        match open(&home)?.inbox_conversation(&id)? {
+                            Some(c) => Some(c.to_conversation()),
+                            None => return Err(coded_error(
+                                "not_found",
+                                format!(
+                                    "'{id}' is neither a conversation file nor a conversation in this device's inbox"
+                                ),
+                                Some("`tickets sync` brings the inbox; `tickets inbox` lists its conversation ids"),
+                            )),
+                        }
+                    }
+                    None => None,
+                };
             let new = NewTicket {
                 subject: required(a.subject, "--subject")?,
                 priority: parse_priority(&required(a.priority, "--priority")?)?,
@@ -198,6 +213,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Note(a) => edit(&home, &a.id, &[Edit::Note(a.text)], a.json)?,
         Command::Import(a) => import(&home, &a.file, a.json)?,
         Command::Sync(a) => crate::sync_cmd::sync(&home, a)?,
+        Command::Inbox(a) => inbox(&home, a.json)?,
         Command::Board(a) => crate::sync_cmd::board(&home, a)?,
         Command::Export(a) => crate::export_cmd::run(&home, a)?,
         Command::Relay(_) | Command::Demo(_) | Command::Completions { .. } => {}
@@ -532,5 +548,69 @@ fn import(home: &std::path::Path, file: &std::path::Path, json: bool) -> Result<
     } else {
         outln(&format!("imported {n} tickets in {:.1}s", started.elapsed().as_secs_f64()));
     }
+    Ok(())
+}
+
+/// `tickets inbox`: the recent conversations on this device.
+fn inbox(home: &std::path::Path, json: bool) -> Result<()> {
+    let mut node = open(home)?;
+    let now = node.now_ms();
+    let listed = node.inbox()?;
+    if json {
+        let items: Vec<Value> = listed
+            .iter()
+            .map(|l| {
+                let c = &l.conversation;
+                let last = c.last_message();
+                serde_json::json!({
+                    "id": c.id,
+                    "inbox": c.inbox,
+                    "customer": c.customer,
+                    "channel": c.channel,
+                    "status": c.status,
+                    "last_message": last.map(|m| serde_json::json!({
+                        "role": m.role, "from": m.from, "text": m.text,
+                        "at": tickets_core::time::iso_i64(m.at_ms),
+                    })),
+                    "last_activity_at": tickets_core::time::iso_i64(c.active_ms),
+                    "age_secs": (now.saturating_sub(c.active_ms) / 1000).max(0),
+                    "ticket": l.ticket,
+                    "messages": c.messages.iter().map(|m| serde_json::json!({
+                        "id": m.id, "role": m.role, "from": m.from, "text": m.text,
+                        "at": tickets_core::time::iso_i64(m.at_ms),
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        output::json(&Value::Array(items));
+        return Ok(());
+    }
+    if listed.is_empty() {
+        outln("The inbox is empty on this device (`tickets sync` brings conversations of the last 14 days).");
+        return Ok(());
+    }
+    let mut t = table(&["CONVERSATION", "CUSTOMER", "CHANNEL", "LAST MESSAGE", "AGE", "TICKET"]);
+    for l in &listed {
+        let c = &l.conversation;
+        let last = c
+            .last_message()
+            .map(|m| {
+                // Shown as text: one line, cut, whatever markup it holds.
+                let one_line: String = m.text.split_whitespace().collect::<Vec<_>>().join(" ");
+                let cut: String = one_line.chars().take(48).collect();
+                let role = if m.role == tickets_core::conversation::Role::Agent { "agent" } else { "customer" };
+                format!("{role}: {cut}{}", if one_line.chars().count() > 48 { "…" } else { "" })
+            })
+            .unwrap_or_default();
+        t.add_row(vec![
+            c.id.clone(),
+            c.customer.clone().unwrap_or_else(|| "unknown".into()),
+            c.channel.clone().unwrap_or_default(),
+            last,
+            output::human((now.saturating_sub(c.active_ms) / 1000).max(0) as u64),
+            l.ticket.as_deref().map(|id| id.chars().take(8).collect()).unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    outln(&t.to_string());
     Ok(())
 }

@@ -102,6 +102,9 @@ pub fn init_relay(home: &Path, a: InitArgs) -> Result<()> {
 fn print_report(r: &SyncReport) {
     let mut line =
         format!("pushed {}, pulled {}, refused {}, pending {}", r.pushed, r.pulled, r.refused.len(), r.pending);
+    if r.inbox > 0 {
+        line.push_str(&format!(", inbox {} conversation(s)", r.inbox));
+    }
     if r.purged_notes > 0 {
         line.push_str(&format!(", removed {} internal note document(s) no longer permitted", r.purged_notes));
     }
@@ -146,7 +149,7 @@ pub fn sync(home: &Path, a: SyncArgs) -> Result<()> {
                     lost = false;
                     eprintln!("reconnected to the relay; synced");
                 }
-                if rep.pushed + rep.pulled + rep.refused.len() > 0 {
+                if rep.pushed + rep.pulled + rep.refused.len() + rep.inbox > 0 {
                     if json {
                         output::json(&serde_json::to_value(rep).unwrap_or_default());
                     } else {

@@ -3,6 +3,7 @@
 //! - [`node`]: the node's commands, each one SQLite transaction.
 //! - [`store`]: all SQL of the node: documents and index tables.
 //! - [`sync`]: the sync client (register, push/pull rounds, watch).
+//! - [`inbox`]: the recent inbox conversations kept on the device.
 //! - [`import`]: reading and checking import files.
 //! - [`clock`]: the node's reading of time, with `TICKETS_CLOCK_OFFSET`.
 //! - [`error`]: the node's errors.
@@ -10,6 +11,7 @@
 pub mod clock;
 pub mod error;
 pub mod import;
+pub mod inbox;
 pub mod node;
 pub mod store;
 pub mod sync;

@@ -159,6 +159,7 @@ impl Store {
         configure(&conn, path)?;
         conn.execute_batch(SCHEMA).db(path)?;
         conn.execute_batch(INDEXES).db(path)?;
+        crate::inbox::schema(&conn, path)?; // inbox: its own table
         conn.pragma_update(None, "user_version", SCHEMA_VERSION).db(path)?;
         Ok(Store { conn, path: path.to_path_buf() })
     }
@@ -179,6 +180,7 @@ impl Store {
         }
         configure(&conn, path)?;
         conn.execute_batch(INDEXES).db(path)?;
+        crate::inbox::schema(&conn, path)?; // inbox: its own table
         Ok(Store { conn, path: path.to_path_buf() })
     }
 
@@ -208,6 +210,11 @@ pub struct Tx<'a> {
 }
 
 impl Tx<'_> {
+    // inbox: `crate::inbox` keeps its own table in this transaction.
+    pub(crate) fn inbox_sql(&self) -> (&Transaction<'_>, &Path) {
+        (&self.tx, self.path)
+    }
+
     pub fn commit(self) -> Result<(), NodeError> {
         self.tx.commit().db(self.path)
     }

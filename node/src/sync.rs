@@ -101,6 +101,8 @@ pub struct SyncReport {
     /// This agent's edits that the pulled changes superseded or made
     /// invalid (SPEC §1.1): the author learns of them here.
     pub not_applied: Vec<crate::node::NotApplied>,
+    /// Inbox conversations received (new or changed).
+    pub inbox: usize,
 }
 
 /// Progress of a running sync, for a terminal display.
@@ -366,13 +368,14 @@ impl Node {
                 report.incomplete = true;
                 break;
             }
-            let (cursor, bootstrap, bootstrapped) = {
+            let (cursor, bootstrap, bootstrapped, inbox_cursor) = {
                 let tx = self.store_tx()?;
+                let inbox_cursor = tx.inbox_cursor()?;
                 let cursor = tx.get_meta(M_CURSOR)?.and_then(|c| c.parse().ok()).unwrap_or(0u64);
                 let bootstrap: Option<BootstrapPos> =
                     tx.get_meta(M_BOOTSTRAP)?.and_then(|b| serde_json::from_str(&b).ok());
                 let bootstrapped = tx.get_meta(M_BOOTSTRAPPED)?.as_deref() == Some("1");
-                (cursor, bootstrap, bootstrapped)
+                (cursor, bootstrap, bootstrapped, inbox_cursor)
             };
             // A device bootstraps before it pushes: what it pushes afterwards
             // is logged as its own and never comes back to it, so a device
@@ -389,6 +392,7 @@ impl Node {
                 clock_ms: self.now_ms(),
                 push,
                 pull: Some(PullRequest { cursor, bootstrapped, bootstrap }),
+                inbox: Some(tickets_core::protocol::InboxPull { cursor: inbox_cursor }),
             };
             let sent = self.now_ms();
             let answer = remote.sync(&req);
@@ -420,7 +424,7 @@ impl Node {
                 after = None;
                 continue;
             }
-            let page_more = resp.pull.as_ref().is_some_and(|p| p.more);
+            let page_more = resp.pull.as_ref().is_some_and(|p| p.more) || resp.inbox.as_ref().is_some_and(|p| p.more);
             let reading = SkewReading::of(sent, received, resp.relay_ms);
             let restarted = self.apply_round(&resp, reading, &revs, &mut report)?;
             push_done = !more_to_push;
@@ -438,6 +442,7 @@ impl Node {
         let tx = self.store_tx()?;
         report.pending = tx.count_dirty()?;
         report.cursor = tx.get_meta(M_CURSOR)?.and_then(|c| c.parse().ok()).unwrap_or(0);
+        tx.prune_inbox(now)?;
         tx.set_meta(M_LAST_SYNC, &tickets_core::time::iso_i64(now))?;
         tx.commit()?;
         if report.purged_notes > 0 {
@@ -462,6 +467,7 @@ impl Node {
             tx.set_meta(M_CURSOR, "0")?;
             tx.set_meta(M_BOOTSTRAP, "")?;
             tx.set_meta(M_BOOTSTRAPPED, "")?;
+            tx.set_meta(crate::inbox::M_INBOX_CURSOR, "0")?;
             tx.mark_all_dirty()?;
         }
         tx.commit()?;
@@ -702,6 +708,10 @@ impl Node {
                 M_BOOTSTRAP,
                 &page.bootstrap.as_ref().and_then(|b| serde_json::to_string(b).ok()).unwrap_or_default(),
             )?;
+        }
+        if let Some(page) = &resp.inbox {
+            tx.apply_inbox_page(page)?;
+            report.inbox += page.conversations.len();
         }
         for s in &stamps {
             clock.observe(s, now);

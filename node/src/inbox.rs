@@ -1,0 +1,132 @@
+//! The node's copy of the inbox (SPEC §10): recent conversations pulled
+//! from the relay with their own cursor, kept so that an agent can make a
+//! ticket from one offline. The SQL lives here, on the node's transaction,
+//! in a table of its own.
+
+use rusqlite::{params, Connection, OptionalExtension};
+use tickets_core::inbox::{InboxConversation, RECENT_MS};
+use tickets_core::protocol::InboxPage;
+
+use crate::error::NodeError;
+use crate::store::{DbContext, Tx};
+
+/// The inbox's cursor in `meta`.
+pub(crate) const M_INBOX_CURSOR: &str = "inbox_cursor";
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS inbox_conversations (
+    id TEXT PRIMARY KEY,
+    -- When the relay last received something new for it (relay ms).
+    active_ms INTEGER NOT NULL,
+    json TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS inbox_conversations_active ON inbox_conversations (active_ms);
+";
+
+/// Creates the inbox's table when missing (called when the store opens).
+pub(crate) fn schema(c: &Connection, path: &std::path::Path) -> Result<(), NodeError> {
+    c.execute_batch(SCHEMA).db(path)
+}
+
+/// A conversation as `tickets inbox` lists it.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub conversation: InboxConversation,
+    /// The ticket made from it on this device, if any.
+    pub ticket: Option<String>,
+}
+
+impl Tx<'_> {
+    pub fn inbox_cursor(&self) -> Result<u64, NodeError> {
+        Ok(self.get_meta(M_INBOX_CURSOR)?.and_then(|c| c.parse().ok()).unwrap_or(0))
+    }
+
+    /// Stores a pulled page (each conversation whole, replacing this
+    /// device's copy) and its cursor.
+    pub fn apply_inbox_page(&self, page: &InboxPage) -> Result<(), NodeError> {
+        let (tx, path) = self.inbox_sql();
+        let mut st = tx
+            .prepare_cached(
+                "INSERT INTO inbox_conversations (id, active_ms, json) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (id) DO UPDATE SET active_ms = excluded.active_ms, json = excluded.json",
+            )
+            .db(path)?;
+        for c in &page.conversations {
+            let json = serde_json::to_string(c).map_err(|e| NodeError::Corrupt {
+                path: path.to_path_buf(),
+                message: format!("inbox conversation {}: {e}", c.id),
+            })?;
+            st.execute(params![c.id, c.active_ms, json]).db(path)?;
+        }
+        self.set_meta(M_INBOX_CURSOR, &page.cursor.to_string())
+    }
+
+    /// Forgets conversations that aged out: nothing new for
+    /// [`RECENT_MS`] and no open ticket made from them here.
+    pub fn prune_inbox(&self, now: i64) -> Result<usize, NodeError> {
+        let (tx, path) = self.inbox_sql();
+        tx.execute(
+            "DELETE FROM inbox_conversations WHERE active_ms < ?1 AND NOT EXISTS (
+                SELECT 1 FROM tickets t WHERE t.conversation_id = inbox_conversations.id
+                AND t.status IN ('open', 'in-progress'))",
+            [now.saturating_sub(RECENT_MS)],
+        )
+        .db(path)
+    }
+
+    /// The conversations this device holds, latest activity first.
+    pub fn inbox(&self) -> Result<Vec<Listed>, NodeError> {
+        let (tx, path) = self.inbox_sql();
+        let mut st = tx
+            .prepare(
+                "SELECT c.json, (SELECT t.id FROM tickets t WHERE t.conversation_id = c.id ORDER BY t.created_at LIMIT 1)
+                 FROM inbox_conversations c ORDER BY c.active_ms DESC, c.id",
+            )
+            .db(path)?;
+        let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))).db(path)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (json, ticket) = row.db(path)?;
+            // A row this version cannot read is skipped, not fatal.
+            if let Ok(conversation) = serde_json::from_str::<InboxConversation>(&json) {
+                out.push(Listed { conversation, ticket });
+            }
+        }
+        Ok(out)
+    }
+
+    /// One conversation of the inbox, by its id.
+    pub fn inbox_conversation(&self, id: &str) -> Result<Option<InboxConversation>, NodeError> {
+        let (tx, path) = self.inbox_sql();
+        let json: Option<String> = tx
+            .query_row("SELECT json FROM inbox_conversations WHERE id = ?1", [id], |r| r.get(0))
+            .optional()
+            .db(path)?;
+        json.map(|j| {
+            serde_json::from_str(&j).map_err(|e| NodeError::Corrupt {
+                path: path.to_path_buf(),
+                message: format!("inbox conversation {id}: {e}"),
+            })
+        })
+        .transpose()
+    }
+}
+
+impl crate::node::Node {
+    /// The inbox conversations this device holds, latest first.
+    pub fn inbox(&mut self) -> Result<Vec<Listed>, NodeError> {
+        let tx = self.store_tx()?;
+        let out = tx.inbox()?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// One inbox conversation, as the §1.2 object a ticket is made from
+    /// (the same prefill as its file would give).
+    pub fn inbox_conversation(&mut self, id: &str) -> Result<Option<InboxConversation>, NodeError> {
+        let tx = self.store_tx()?;
+        let out = tx.inbox_conversation(id.trim())?;
+        tx.commit()?;
+        Ok(out)
+    }
+}
