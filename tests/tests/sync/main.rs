@@ -33,6 +33,9 @@
 //! - `test_status`: `/metrics`, `tickets status` and `sync --dry-run`.
 //! - `test_quarantine_cli`: what `sync` (text and `--json`) and `show` say
 //!   about a pulled document the node kept aside.
+//! - `test_inbox`: Chatwoot-shaped webhooks (repeated, out of order) to
+//!   `tickets inbox` on devices, one ticket from two offline devices, a
+//!   team-scoped inbox absent from another team's files, bad webhook input.
 //! - `test_timeline_unchanged`: an edit to the value already there
 //!   shows as `(unchanged)`.
 //!
@@ -53,6 +56,7 @@ mod test_crash;
 mod test_faulty_network;
 mod test_hostile;
 mod test_impersonation;
+mod test_inbox;
 mod test_notes;
 mod test_offline;
 mod test_quarantine_cli;
