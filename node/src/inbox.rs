@@ -130,3 +130,37 @@ impl crate::node::Node {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use tickets_core::inbox::{InboxConversation, RECENT_MS};
+    use tickets_core::protocol::InboxPage;
+
+    use crate::store::Store;
+
+    #[test]
+    fn aged_out_conversations_are_pruned_unless_a_ticket_is_open() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut store = Store::create(&dir.path().join("node.db")).expect("store");
+        let tx = store.tx().expect("tx");
+        let conv = |id: &str, at: i64| InboxConversation::new(id, "i", at);
+        let page = InboxPage {
+            conversations: vec![conv("old", 0), conv("kept", 0), conv("new", RECENT_MS)],
+            cursor: 3,
+            more: false,
+        };
+        tx.apply_inbox_page(&page).expect("apply");
+        tx.inbox_sql()
+            .0
+            .execute(
+                "INSERT INTO tickets (id, subject_lc, priority, priority_rank, category, status, status_rank,
+                    created_at, updated_at, conversation_id) VALUES ('t', 's', 'high', 3, 'c', 'open', 0, 0, 0, 'kept')",
+                [],
+            )
+            .expect("a ticket");
+        assert_eq!(tx.prune_inbox(RECENT_MS + 1).expect("prune"), 1);
+        let left: Vec<String> = tx.inbox().expect("list").into_iter().map(|l| l.conversation.id).collect();
+        assert_eq!(left, ["new", "kept"]);
+        assert_eq!(tx.inbox_cursor().expect("cursor"), 3);
+    }
+}

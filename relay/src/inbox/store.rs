@@ -281,3 +281,72 @@ pub fn pull(conn: &mut Conn, caller: &Caller, req: &InboxPull, now: i64) -> Resu
     tx.commit().map_err(db(path))?;
     Ok(page)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use tickets_core::inbox::RECENT_MS;
+
+    use super::*;
+    use crate::store::{AgentRow, Db};
+
+    fn caller(team: Option<&str>) -> Caller {
+        Caller {
+            agent: AgentRow {
+                name: "a".into(),
+                role: "agent".into(),
+                team: team.map(str::to_string),
+                internal_notes: false,
+                revoked: false,
+                devices: 0,
+            },
+            actors: HashSet::new(),
+        }
+    }
+
+    fn message(conv: &str, msg: u32) -> Vec<u8> {
+        serde_json::json!({"id": conv, "messages": [
+            {"id": msg.to_string(), "role": "customer", "text": format!("m{msg}"), "at": "2026-01-01T00:00:00Z"}]})
+        .to_string()
+        .into_bytes()
+    }
+
+    fn ids(page: &InboxPage) -> Vec<&str> {
+        page.conversations.iter().map(|c| c.id.as_str()).collect()
+    }
+
+    #[test]
+    fn devices_get_recent_conversations_of_their_team_and_an_idle_pull_reads_nothing() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = Db::open(&dir.path().join("r.db"), true).expect("db");
+        let mut c = db.conn().expect("conn");
+        add_inbox(&mut c, "all", InboxKind::Generic, None, "h-all", 0).expect("add");
+        add_inbox(&mut c, "sales", InboxKind::Generic, Some("sales"), "h-sales", 0).expect("add");
+        let day = 86_400_000;
+        ingest(&mut c, "h-all", &message("old", 1), 0).expect("old");
+        ingest(&mut c, "h-all", &message("new", 1), 10 * day).expect("new");
+        ingest(&mut c, "h-sales", &message("lead", 1), 10 * day).expect("sales");
+        let now = 15 * day;
+        assert!(now > RECENT_MS && now - 10 * day < RECENT_MS);
+        let field = pull(&mut c, &caller(Some("field")), &InboxPull { cursor: 0 }, now).expect("pull");
+        assert_eq!(ids(&field), ["new"], "not the aged-out one, not another team's");
+        let sales = pull(&mut c, &caller(Some("sales")), &InboxPull { cursor: 0 }, now).expect("pull");
+        assert_eq!(ids(&sales), ["new", "lead"]);
+        assert_eq!((field.cursor, sales.cursor), (3, 3), "the cursor passes what was filtered out");
+        let idle = pull(&mut c, &caller(Some("sales")), &InboxPull { cursor: 3 }, now).expect("pull");
+        assert!(idle.conversations.is_empty() && !idle.more && idle.cursor == 3);
+        // A repeat changes nothing, not even the sequence.
+        assert_eq!(
+            ingest(&mut c, "h-sales", &message("lead", 1), now).expect("repeat"),
+            Ingested::Stored { id: "lead".into(), changed: false, seq: 3 }
+        );
+        // A new message moves the conversation after the cursor.
+        ingest(&mut c, "h-sales", &message("lead", 2), now).expect("more");
+        let next = pull(&mut c, &caller(Some("sales")), &InboxPull { cursor: 3 }, now).expect("pull");
+        assert_eq!((ids(&next), next.cursor), (vec!["lead"], 4));
+        assert_eq!(next.conversations[0].messages.len(), 2);
+        // An inbox cannot write into another's conversation.
+        assert!(matches!(ingest(&mut c, "h-all", &message("lead", 9), now), Err(InboxStoreError::OtherInbox(..))));
+    }
+}
