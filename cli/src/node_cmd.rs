@@ -115,32 +115,33 @@ pub fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Create(a) => {
-            let conversation =
-                match &a.conversation {
-                    // A file as in SPEC §1.2, or else an inbox conversation's id.
-                    Some(path) if path.is_file() => {
-                        let bytes = std::fs::read(path)
-                            .map_err(|e| user_error(format!("cannot read {}: {e}", path.display()), None))?;
-                        Some(
-                            Conversation::parse(&bytes)
-                                .map_err(|e| user_error(format!("{}: {e}", path.display()), None))?,
-                        )
-                    }
-                    Some(id) => {
-                        let id = id.to_string_lossy().to_string();
-                        match open(&home)?.inbox_conversation(&id)? {
-                            Some(c) => Some(c.to_conversation()),
-                            None => return Err(coded_error(
+            let conversation = match &a.conversation {
+                // A file as in SPEC §1.2, or else an inbox conversation's id.
+                Some(path) if path.is_file() => {
+                    let bytes = std::fs::read(path)
+                        .map_err(|e| user_error(format!("cannot read {}: {e}", path.display()), None))?;
+                    Some(
+                        Conversation::parse(&bytes)
+                            .map_err(|e| user_error(format!("{}: {e}", path.display()), None))?,
+                    )
+                }
+                Some(id) => {
+                    let id = id.to_string_lossy().to_string();
+                    match open(&home)?.inbox_conversation(&id)? {
+                        Some(c) => Some(c.to_conversation()),
+                        None => {
+                            return Err(coded_error(
                                 "not_found",
                                 format!(
                                     "'{id}' is neither a conversation file nor a conversation in this device's inbox"
                                 ),
                                 Some("`tickets sync` brings the inbox; `tickets inbox` lists its conversation ids"),
-                            )),
+                            ))
                         }
                     }
-                    None => None,
-                };
+                }
+                None => None,
+            };
             let new = NewTicket {
                 subject: required(a.subject, "--subject")?,
                 priority: parse_priority(&required(a.priority, "--priority")?)?,
