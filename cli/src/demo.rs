@@ -304,7 +304,9 @@ fn story(work: &Path, out: &Path, serve: bool) -> Result<()> {
         ));
     }
 
-    step(8, "lea exports the authoritative data");
+    inbox_story(&url, &db, ana, lea)?;
+
+    step(9, "lea exports the authoritative data");
     let board_path = out.join("board.json");
     std::fs::write(&board_path, serde_json::to_vec_pretty(&board)?)?;
     say(&format!("the board as the API serves it: {}", board_path.display()));
@@ -349,5 +351,81 @@ fn story(work: &Path, out: &Path, serve: bool) -> Result<()> {
     }
     let _ = shutdown_tx.send(());
     let _ = rt.block_on(server);
+    Ok(())
+}
+
+/// Chatwoot deliveries as Chatwoot documents them (`tests/fixtures/chatwoot`).
+const CHATWOOT: [(&str, &str); 4] = [
+    ("conversation_created", include_str!("../../tests/fixtures/chatwoot/conversation_created.json")),
+    (
+        "message_created (agent reply, arriving first)",
+        include_str!("../../tests/fixtures/chatwoot/message_created.outgoing.json"),
+    ),
+    ("message_created (customer)", include_str!("../../tests/fixtures/chatwoot/message_created.incoming.json")),
+    (
+        "message_created (the same, delivered again)",
+        include_str!("../../tests/fixtures/chatwoot/message_created.incoming.json"),
+    ),
+];
+
+/// Step 8: a Chatwoot webhook reaches the relay, the conversation reaches
+/// ana's device, and she makes a ticket of it.
+fn inbox_story(url: &str, db: &Db, ana: &mut Agent, lea: &mut Agent) -> Result<()> {
+    use tickets_core::inbox::InboxKind;
+    use tickets_relay::inbox::store as inbox_store;
+    step(8, "A customer writes in Chatwoot: its webhook brings the conversation to every device");
+    let secret = inbox_store::new_secret();
+    inbox_store::add_inbox(
+        &mut db.conn()?,
+        "support",
+        InboxKind::Chatwoot,
+        None,
+        &auth::token_hash(&secret),
+        now_ms(),
+    )?;
+    let webhook = format!("{url}/v1/inbox/{secret}");
+    say(&format!("tickets relay inbox add support --kind chatwoot  ->  {url}/v1/inbox/wh_…"));
+    let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(30)).build()?;
+    for (what, body) in CHATWOOT {
+        let resp = client.post(&webhook).header("content-type", "application/json").body(body).send()?;
+        let status = resp.status().as_u16();
+        let answer: serde_json::Value = resp.json().unwrap_or_default();
+        say(&format!("POST {what}: {status}, changed: {}", answer["changed"]));
+    }
+    say(&ana.sync()?);
+    let listed = ana.node.inbox()?;
+    let Some(item) = listed.first() else { anyhow::bail!("the conversation did not reach ana's device") };
+    let c = &item.conversation;
+    say(&format!(
+        "ana's inbox: {} from {} on {}, {} messages in time order",
+        c.id,
+        c.customer.as_deref().unwrap_or("?"),
+        c.channel.as_deref().unwrap_or("?"),
+        c.messages.len()
+    ));
+    for m in &c.messages {
+        say(&dim(&format!("  {:?}: {}", m.role, m.text)));
+    }
+    let conv = c.to_conversation();
+    let id = ana.node.create(
+        &NewTicket {
+            subject: "Order #1042 never arrived".into(),
+            priority: Priority::High,
+            category: "payments".into(),
+            description: None,
+            assignee: Some("ana".into()),
+        },
+        Some(&conv),
+        false,
+    )?;
+    say(&format!("ana: tickets create --conversation {}  ->  {} (works offline too)", c.id, short(&id)));
+    say(&ana.sync()?);
+    say(&lea.sync()?);
+    let t = lea.node.show(&id)?;
+    say(&format!(
+        "lea sees it prefilled ({} description lines); first response: {} (the agent already replied in the chat)",
+        t["description"].as_str().map_or(0, |d| d.lines().count()),
+        t["sla"]["first_response"]["state"].as_str().unwrap_or("?")
+    ));
     Ok(())
 }
