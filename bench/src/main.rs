@@ -30,6 +30,8 @@ use tickets_core::view;
 use tickets_node::sync::Transport;
 use tickets_node::{Node, WallClock};
 
+mod inbox;
+
 struct Config {
     quick: bool,
     out: PathBuf,
@@ -332,7 +334,7 @@ fn main() -> Result<()> {
             "--quick" => cfg.quick = true,
             "--out" => cfg.out = PathBuf::from(args.next().context("--out PATH")?),
             "--only" => cfg.only = Some(args.next().context("--only a,b")?.split(',').map(String::from).collect()),
-            other => bail!("unknown argument {other} (use --quick, --out PATH, --only push,pull,edits,idle,watch,concurrent,board)"),
+            other => bail!("unknown argument {other} (use --quick, --out PATH, --only push,pull,edits,idle,watch,concurrent,board,inbox)"),
         }
     }
     let bin = std::env::var_os("TICKETS_BIN").map(PathBuf::from).unwrap_or_else(|| {
@@ -569,6 +571,7 @@ fn run(cfg: &Config, bin: &Path, work: &Path, report: &mut Report) -> Result<()>
     if wants(cfg, "concurrent") {
         concurrent(cfg, bin, work, report)?;
     }
+    inbox::run(cfg, bin, work, report)?;
     report.single("bench process peak RSS (nodes + generator)", "MiB", self_peak_rss_mb(), None);
     Ok(())
 }
