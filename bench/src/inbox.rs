@@ -88,14 +88,31 @@ pub fn run(cfg: &Config, bin: &Path, work: &Path, report: &mut Report) -> Result
         chatwoot["url"].as_str().context("chatwoot url")?.to_string(),
     );
 
-    let rate = post_all(&generic, (0..n).map(generic_conversation).collect())?;
+    // Idle syncs at a tenth of the conversations first, to show they stay
+    // flat as the inbox grows.
+    let tenth = n / 10;
+    let early = relay.agent("ivy", "agent")?;
+    let r1 = post_all(&generic, (0..tenth).map(generic_conversation).collect())?;
+    let mut small = node_for(&relay, &work.join("inbox-small"), &early)?;
+    small.sync(&mut |_| {})?;
+    let mut idle = Vec::new();
+    for _ in 0..20 {
+        let (t, rep) = time(|| Ok(small.sync(&mut |_| {})?))?;
+        if rep.inbox != 0 || rep.rounds != 1 {
+            bail!("an idle sync moved {} conversations in {} rounds", rep.inbox, rep.rounds);
+        }
+        idle.push(t);
+    }
+    report.add(&format!("idle sync with {tenth} inbox conversations"), "ms", &mut idle, Some(("<=", 50.0)));
+    let r2 = post_all(&generic, (tenth..n).map(generic_conversation).collect())?;
+    let rate = n as f64 / (tenth as f64 / r1 + (n - tenth) as f64 / r2);
     report.single(
         &format!("webhook ingest, {n} new conversations of {MESSAGES} messages"),
         "/s",
         rate,
         Some((">=", 500.0)),
     );
-    let first = post_all(&chatwoot, (0..200).map(|c| chatwoot_message(c, 1_000_000 + c)).collect())?;
+    post_all(&chatwoot, (0..200).map(|c| chatwoot_message(c, 1_000_000 + c)).collect())?;
     let more = if cfg.quick { 500 } else { 4000 };
     let rate = post_all(&chatwoot, (0..more).map(|i| chatwoot_message(i % 200, 2_000_000 + i)).collect())?;
     report.single(
@@ -104,7 +121,6 @@ pub fn run(cfg: &Config, bin: &Path, work: &Path, report: &mut Report) -> Result
         rate,
         Some((">=", 500.0)),
     );
-    let _ = first;
 
     let token = relay.agent("ina", "agent")?;
     let mut node = node_for(&relay, &work.join("inbox-node"), &token)?;

@@ -1,7 +1,9 @@
 //! `POST /v1/inbox/{secret}`: a chat tool's webhook delivery.
 //!
 //! Chat tools cannot always add headers, so the secret is in the path. A
-//! wrong or removed secret is 404 before the body is read; a body over
+//! wrong or removed secret is 404 and stores nothing (the secret is looked
+//! up again under the write lock, so a removal takes effect at once); a
+//! body over
 //! [`WEBHOOK_BODY_BYTES_MAX`] is 413; one that is not JSON or not of the
 //! inbox's shape is 400 saying what was wrong; an event this product does
 //! not use is 200 (`"ignored"`), so the chat tool does not retry it.
