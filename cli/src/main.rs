@@ -58,7 +58,10 @@ still exit 1. Usage errors exit 2, internal errors 255.";
 const CREATE_HELP: &str = "Examples:
   tickets create --subject 'Printer jams' --priority high --category hardware
   tickets create --subject 'Refund' --priority medium --category billing --conversation chat.json
+  tickets create --subject 'Order lost' --priority high --category billing --conversation chatwoot:support:10
 
+--conversation takes a conversation of this device's inbox by its id (see
+`tickets inbox`; `tickets sync` brings them) or a conversation file.
 The conversation file (--conversation) is one JSON object:
   {\"id\": \"wa-4711\", \"channel\": \"whatsapp\", \"customer\": {\"name\": \"Maria Lopez\"},
    \"messages\": [

@@ -56,6 +56,7 @@ fn plausible(secret: &str) -> bool {
     responses((status = 200, description = "stored (merged by message id) or ignored", body = Delivered),
         (status = 400, description = "not JSON, or not of the inbox's shape: what was wrong", body = crate::openapi::ErrorDoc),
         (status = 404, description = "no inbox has this URL", body = crate::openapi::ErrorDoc),
+        (status = 409, description = "the conversation came through another inbox", body = crate::openapi::ErrorDoc),
         (status = 413, description = "the body is over the webhook size limit", body = crate::openapi::ErrorDoc),
         (status = "default", description = "any error: what was wrong, and a stable code", body = crate::openapi::ErrorDoc)))]
 pub async fn deliver(
