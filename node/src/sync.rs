@@ -239,15 +239,23 @@ impl Remote {
 
     /// Long-polls the relay until its sequence passes `cursor`.
     pub fn watch(&self, cursor: u64) -> Result<u64, SyncError> {
+        self.watch_with_inbox(cursor, None).map(|(seq, _)| seq)
+    }
+
+    /// Long-polls the relay until its sequence passes `cursor` or its inbox
+    /// head passes `inbox`; returns both heads (an older relay sends no
+    /// inbox head: `inbox` comes back).
+    pub fn watch_with_inbox(&self, cursor: u64, inbox: Option<u64>) -> Result<(u64, Option<u64>), SyncError> {
+        let inbox_param = inbox.map(|i| format!("&inbox={i}")).unwrap_or_default();
         let resp = self
             .client
-            .get(format!("{}/v1/sync/watch?cursor={cursor}", self.url))
+            .get(format!("{}/v1/sync/watch?cursor={cursor}{inbox_param}", self.url))
             .bearer_auth(&self.token)
             .timeout(Duration::from_secs(tickets_core::protocol::WATCH_HOLD_SECS + 15))
             .send()
             .map_err(|e| self.transport(e))?;
         let v: serde_json::Value = self.read(resp)?;
-        Ok(v["seq"].as_u64().unwrap_or(cursor))
+        Ok((v["seq"].as_u64().unwrap_or(cursor), v["inbox"].as_u64().or(inbox)))
     }
 }
 
@@ -731,18 +739,22 @@ impl Node {
     ) -> Result<(), SyncError> {
         let Some(remote) = self.remote()? else { return Err(SyncError::NotRegistered) };
         let (tx, rx) = mpsc::channel::<()>();
-        let cursor = {
+        let (cursor, inbox_cursor) = {
             let t = self.store_tx()?;
-            t.get_meta(M_CURSOR)?.and_then(|c| c.parse().ok()).unwrap_or(0u64)
+            (t.get_meta(M_CURSOR)?.and_then(|c| c.parse().ok()).unwrap_or(0u64), t.inbox_cursor()?)
         };
         // The watcher thread long-polls and nudges the main loop; it ends
         // when the main loop drops the receiver.
         std::thread::spawn(move || {
             let mut seen = cursor;
+            // The inbox head this watcher has seen: a message that lands
+            // between a sync and the next long poll is answered at once.
+            let mut seen_inbox = Some(inbox_cursor);
             let mut delay = Duration::from_millis(250);
             loop {
-                match remote.watch(seen) {
-                    Ok(seq) => {
+                match remote.watch_with_inbox(seen, seen_inbox) {
+                    Ok((seq, inbox)) => {
+                        seen_inbox = inbox.max(seen_inbox);
                         delay = Duration::from_millis(250);
                         // Every answer nudges a sync, even with nothing new:
                         // access and settings changes (a revoked notes

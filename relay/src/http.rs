@@ -318,7 +318,8 @@ pub(crate) async fn sync(
 /// Long poll: answers as soon as the relay's sequence passes `cursor`, or
 /// after a while with the same sequence.
 #[utoipa::path(get, path = "/v1/sync/watch", tag = "sync", security(("bearer" = [])),
-    params(("cursor" = Option<u64>, Query, description = "the sequence the caller holds everything up to")),
+    params(("cursor" = Option<u64>, Query, description = "the sequence the caller holds everything up to"),
+        ("inbox" = Option<u64>, Query, description = "the inbox sequence the caller has seen")),
     responses((status = 200, description = "the relay's sequence, once past `cursor` or after a while", body = WatchAnswer),
         (status = 401, description = "missing, unknown or revoked bearer token", body = crate::openapi::ErrorDoc), (status = "default", description = "any error: what was wrong, and a stable code", body = crate::openapi::ErrorDoc)))]
 pub(crate) async fn watch_changes(
@@ -330,9 +331,13 @@ pub(crate) async fn watch_changes(
     // a note written elsewhere neither wakes it nor moves what it sees.
     let notes_ok = authenticate(&state, &headers).await?.agent.may_read_notes();
     let mut cursor = 0u64;
+    let mut inbox_seen: Option<u64> = None;
     for (k, v) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
         if k == "cursor" {
             cursor = v.parse().map_err(|_| AppError::bad_request("cursor must be a whole number"))?;
+        }
+        if k == "inbox" {
+            inbox_seen = Some(v.parse().map_err(|_| AppError::bad_request("inbox must be a whole number"))?);
         }
     }
     let _watching = Metrics::watching(&state.metrics);
@@ -344,8 +349,9 @@ pub(crate) async fn watch_changes(
     tokio::pin!(deadline);
     loop {
         let current = rx.borrow_and_update().for_reader(notes_ok);
-        if current > cursor {
-            return Ok(Json(WatchAnswer { seq: current }));
+        let inbox_head = *state.inbox.borrow();
+        if current > cursor || inbox_seen.is_some_and(|seen| inbox_head > seen) {
+            return Ok(Json(WatchAnswer { seq: current, inbox: inbox_head }));
         }
         tokio::select! {
             r = rx.changed() => if r.is_err() { break },
@@ -355,7 +361,7 @@ pub(crate) async fn watch_changes(
         }
     }
     let current = rx.borrow().for_reader(notes_ok);
-    Ok(Json(WatchAnswer { seq: current }))
+    Ok(Json(WatchAnswer { seq: current, inbox: *state.inbox.borrow() }))
 }
 
 /// `GET /v1/sync/watch`.
@@ -363,6 +369,9 @@ pub(crate) async fn watch_changes(
 pub(crate) struct WatchAnswer {
     /// The relay's latest change sequence number.
     seq: u64,
+    /// The inbox's latest sequence number (answered at once when past the
+    /// `inbox` parameter).
+    inbox: u64,
 }
 
 /// Parses the board's query string. Filters repeat (`status=open&status=

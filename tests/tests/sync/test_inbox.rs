@@ -259,3 +259,22 @@ fn bad_webhook_input_is_refused_with_what_was_wrong_and_nothing_is_stored() {
     let out = relay.admin(&["inbox", "add", "bad name:x", "--kind", "chatwoot"]).fails();
     assert!(out.stderr.contains("letters, digits"), "{out:?}");
 }
+
+#[test]
+fn a_watch_behind_the_inbox_is_answered_at_once() {
+    // A message that lands between a device's sync and its next long poll
+    // must not wait for the poll's hold time (25 s).
+    let relay = Relay::start();
+    let ana = relay.agent("ana", "agent", &[]);
+    let url = add_inbox(&relay, "support", "chatwoot", &[]);
+    assert_eq!(post(&url, fixture("message_created.incoming.json")).0, 200);
+    let quick = reqwest::blocking::Client::builder().timeout(Duration::from_secs(10)).build().expect("a client");
+    let answer: Value = quick
+        .get(format!("{}/v1/sync/watch?cursor=1000000&inbox=0", relay.url()))
+        .bearer_auth(&ana.token)
+        .send()
+        .expect("answered well before the hold time")
+        .json()
+        .expect("JSON");
+    assert_eq!(answer["inbox"], 1, "{answer}");
+}
