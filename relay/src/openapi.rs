@@ -68,6 +68,9 @@ pub struct SyncRequestDoc {
     push: Option<Vec<DocDataDoc>>,
     /// Absent: push only.
     pull: Option<PullRequestDoc>,
+    /// The inbox's own cursor, `{cursor}`; absent: no inbox page.
+    #[schema(value_type = Option<Object>)]
+    inbox: Option<()>,
 }
 
 /// What the token's agent may do (`tickets_core::protocol::Access`).
@@ -105,6 +108,9 @@ pub struct SyncResponseDoc {
     error: Option<String>,
     /// The code of `error`: `forbidden` or `invalid_data`.
     code: Option<String>,
+    /// The inbox page when asked for: `{conversations, cursor, more}`.
+    #[schema(value_type = Option<Object>)]
+    inbox: Option<()>,
 }
 
 /// `POST /v1/sync/register` request (`tickets_core::protocol::RegisterRequest`).
