@@ -77,6 +77,7 @@ fn chatwoot_deliveries_reach_devices_in_order_and_two_offline_devices_make_one_t
         ("message_created.private.json", false),
         ("message_created.activity.json", false),
         ("message_created.html.json", true),
+        ("conversation_status_changed.json", true),
     ] {
         let (status, v) = post(&url, fixture(f));
         assert_eq!(status, 200, "{f}: {v}");
@@ -107,6 +108,7 @@ fn chatwoot_deliveries_reach_devices_in_order_and_two_offline_devices_make_one_t
         );
         assert_eq!(c["last_message"]["text"], "<script>alert(1)</script> also the box was <i>wet</i>", "HTML is text");
         assert!(c["ticket"].is_null());
+        assert_eq!(c["status"], "resolved", "conversation_status_changed");
     }
     // The table shows the markup as text too.
     let table = ana.run(&["inbox"]).ok();
