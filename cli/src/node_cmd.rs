@@ -166,10 +166,10 @@ fn list(home: &std::path::Path, a: crate::ListArgs) -> Result<()> {
     for p in &a.priority {
         parse_priority(p)?;
     }
-    let sla_rank = match a.sla.as_deref() {
-        None => None,
+    let sla_ranks = match a.sla.as_deref() {
+        None => Vec::new(),
         Some(c) => match tickets_core::index::sla_rank_of(c) {
-            Some(r) => Some(r),
+            Some(r) => vec![r],
             None => {
                 return Err(user_error(format!("unknown SLA color '{c}'"), Some("use red, yellow, green, met or none")))
             }
@@ -200,7 +200,8 @@ fn list(home: &std::path::Path, a: crate::ListArgs) -> Result<()> {
             .collect::<Result<_>>()?,
         categories: a.category,
         assignees: a.assignee,
-        sla_rank,
+        unassigned: false,
+        sla_ranks,
         search: a.search,
         sort,
         limit,
