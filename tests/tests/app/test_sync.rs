@@ -127,3 +127,24 @@ fn an_offline_app_does_not_sync_and_says_local() {
     assert_eq!((me["export"].as_bool(), me["offline"].as_bool()), (Some(true), Some(true)), "{me}");
     assert_eq!(app.terminate(), Some(0));
 }
+
+#[test]
+fn a_leads_export_is_streamed_from_the_relay_and_refused_offline() {
+    let mut relay = Relay::start();
+    let token = relay.agent("lea", "lead");
+    relay.category("hardware");
+    let lea = Device::register(&relay.url, &token);
+    let id = lea.create("Printer jams", "high", "hardware");
+    lea.sync();
+    let app = AppProcess::start(&lea.home.path(), &[]);
+    let resp = app.request(Method::GET, "/v1/export?format=ndjson&ignored=x").send().expect("GET /v1/export");
+    assert_eq!(resp.status().as_u16(), 200);
+    let ct = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    assert!(ct.contains("ndjson"), "content type {ct}");
+    let text = resp.text().unwrap_or_default();
+    let first: Value = serde_json::from_str(text.lines().next().unwrap_or_default()).expect("an NDJSON line");
+    assert_eq!(first["id"].as_str(), Some(id.as_str()), "{text}");
+    relay.kill();
+    let (status, v) = app.get("/v1/export?format=json");
+    assert_eq!((status, v["code"].as_str()), (503, Some("offline")), "{v}");
+}
