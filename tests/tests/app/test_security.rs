@@ -34,7 +34,7 @@ fn without_the_session_every_request_is_refused_with_401() {
 fn the_secret_is_exchanged_for_an_http_only_same_site_cookie_and_a_redirect() {
     let home = Home::new();
     let app = AppProcess::start(&home.path(), &[]);
-    let resp = app.bare(Method::GET, &format!("/?session={}", app.secret)).send().expect("GET the printed URL");
+    let resp = app.http.get(&app.url).send().expect("GET the printed URL");
     assert_eq!(resp.status().as_u16(), 303);
     assert_eq!(resp.headers().get("location").and_then(|v| v.to_str().ok()), Some("/"), "redirects without the secret");
     let cookie = resp.headers().get("set-cookie").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
