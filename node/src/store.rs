@@ -645,10 +645,20 @@ mod tests {
 
     /// The plan SQLite picks for a list query, one line per step.
     fn plan(store: &Store, q: &ListQuery) -> Vec<String> {
-        let ListSql { filter, tail, .. } = q.to_sql(0);
+        let ListSql { filter, tail, args } = q.to_sql(0);
         let sql = format!("EXPLAIN QUERY PLAN SELECT id FROM tickets{filter}{tail}");
+        let values: Vec<(String, rusqlite::types::Value)> = args
+            .into_iter()
+            .filter(|(n, _)| sql.contains(n.as_str()))
+            .map(|(n, a)| match a {
+                SqlArg::Int(i) => (n, rusqlite::types::Value::Integer(i)),
+                SqlArg::Text(t) => (n, rusqlite::types::Value::Text(t)),
+            })
+            .collect();
+        let params: Vec<(&str, &dyn rusqlite::ToSql)> =
+            values.iter().map(|(n, v)| (n.as_str(), v as &dyn rusqlite::ToSql)).collect();
         let mut st = store.conn.prepare(&sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
-        let rows = st.query_map([], |r| r.get::<_, String>(3));
+        let rows = st.query_map(params.as_slice(), |r| r.get::<_, String>(3));
         rows.and_then(|r| r.collect::<Result<Vec<_>, _>>()).unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
@@ -663,5 +673,14 @@ mod tests {
             let steps = plan(&store, &q);
             assert!(!steps.iter().any(|s| s.contains("TEMP B-TREE")), "{q:?} sorts: {steps:?}");
         }
+    }
+
+    #[test]
+    fn a_search_scans_the_table_once_instead_of_walking_the_creation_index() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("a temporary folder: {e}"));
+        let store = Store::create(&dir.path().join("node.db")).unwrap_or_else(|e| panic!("a store: {e}"));
+        let q = ListQuery { search: Some("3f2a".into()), limit: Some(50), ..ListQuery::default() };
+        let steps = plan(&store, &q);
+        assert!(!steps.iter().any(|s| s.contains("tickets_created_id")), "{steps:?}");
     }
 }
