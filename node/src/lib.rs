@@ -4,12 +4,18 @@
 //! - [`store`]: all SQL of the node: documents and index tables.
 //! - [`sync`]: the sync client (register, push/pull rounds, watch).
 //! - [`inbox`]: the recent inbox conversations kept on the device.
+//! - [`home`]: the home folder, opening a node, short ids, and each
+//!   error's code and hint, shared by the CLI and the app.
 //! - [`import`]: reading and checking import files.
+//! - [`directory`]: the relay's taxonomy, agents and teams, and this
+//!   agent's role, as last synced (for the app, offline too).
 //! - [`clock`]: the node's reading of time, with `TICKETS_CLOCK_OFFSET`.
 //! - [`error`]: the node's errors.
 
 pub mod clock;
+pub mod directory;
 pub mod error;
+pub mod home;
 pub mod import;
 pub mod inbox;
 pub mod node;
@@ -18,5 +24,6 @@ pub mod sync;
 
 pub use clock::WallClock;
 pub use error::NodeError;
-pub use node::{EditOutcome, Node, NodeStatus, DB_FILE};
+pub use node::{EditOutcome, ListPage, Node, NodeStatus, DB_FILE};
+pub use store::ChangeWatch;
 pub use tickets_core::index::{ListQuery, SortKey};
