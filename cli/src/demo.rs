@@ -12,8 +12,8 @@ use tickets_core::model::{Priority, Status};
 use tickets_node::{Node, WallClock};
 use tickets_relay::{auth, store::Db};
 
-use crate::node_cmd::short;
 use crate::output::{bold, dim, outln};
+use tickets_node::home::short_id as short;
 
 #[derive(clap::Args, Debug)]
 pub struct DemoArgs {

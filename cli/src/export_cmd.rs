@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
+use tickets_node::home::open;
 use tickets_node::sync::{Remote, SyncError};
 
-use crate::node_cmd::open;
 use crate::output::{self, outln};
 use crate::user_error;
 

@@ -4,7 +4,13 @@
 //! - [`node_cmd`]: the agent's commands on the local node.
 //! - [`sync_cmd`]: registering with a relay, sync, watch and the board.
 //! - [`relay_cmd`]: the operator's `tickets relay ...` commands.
+//! - [`export_cmd`]: downloading an authoritative export.
+//! - [`tickets_table`]: tickets as a terminal table.
 //! - [`output`]: terminal output, colours and tables.
+//!
+//! Finding the home folder, opening the node, short ids and the code and
+//! hint of each node error live in `tickets_node::home`, shared with the
+//! app.
 //!
 //! Exit codes: 0 success, 1 a user error (one line on stderr, with a hint
 //! where one helps), 2 a usage error, 255 an internal error.
@@ -21,6 +27,7 @@ mod node_cmd;
 mod output;
 mod relay_cmd;
 mod sync_cmd;
+mod tickets_table;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -450,31 +457,9 @@ fn sync_code(e: &tickets_node::sync::SyncError) -> &'static str {
         SyncError::Transport { .. } => "unreachable",
         SyncError::Server { .. } => "relay_error",
         SyncError::WrongAgent { .. } => "wrong_agent",
-        SyncError::Node(n) => node_code(n),
+        SyncError::Node(n) => tickets_node::home::code(n),
         // Other refusals, and variants added later.
         _ => "refused",
-    }
-}
-
-/// The code of a node error, for scripts.
-fn node_code(e: &tickets_node::NodeError) -> &'static str {
-    use tickets_node::NodeError;
-    match e {
-        NodeError::NotInitialized(_) => "not_initialized",
-        NodeError::AlreadyInitialized(_) => "already_initialized",
-        NodeError::NotFound(_) => "not_found",
-        NodeError::Ambiguous { .. } => "ambiguous",
-        NodeError::ConversationExists { .. } => "conversation_exists",
-        NodeError::Edit(_) => "refused_edit",
-        NodeError::UnknownCategory(..) => "unknown_category",
-        NodeError::UnknownAssignee { .. } => "unknown_assignee",
-        NodeError::NotesForbidden(_) => "forbidden",
-        NodeError::NotesRestoring => "notes_restoring",
-        NodeError::Import { .. } | NodeError::ImportFile(_) => "bad_import",
-        NodeError::BadClockOffset(_) => "bad_clock_offset",
-        NodeError::Doc { .. } | NodeError::Corrupt { .. } => "damaged",
-        // Storage errors, and variants added later.
-        _ => "error",
     }
 }
 
@@ -487,7 +472,7 @@ fn describe(e: &anyhow::Error) -> Described {
         return user(s.to_string(), sync_code(s), sync_cmd::hint(s));
     }
     if let Some(n) = e.downcast_ref::<tickets_node::NodeError>() {
-        return user(n.to_string(), node_code(n), node_cmd::hint(n));
+        return user(n.to_string(), tickets_node::home::code(n), tickets_node::home::hint(n));
     }
     Described { message: format!("{e:#}"), code: "internal", hint: None, exit: 255 }
 }

@@ -11,75 +11,16 @@ use tickets_core::edit::{Edit, NewTicket};
 use tickets_core::model::{Priority, Status};
 use tickets_node::{EditOutcome, ListQuery, Node, NodeError, SortKey, WallClock};
 
-use crate::output::{self, bold, cell, dim, outln, paint, sla_color, table};
+use tickets_node::home::{self, open, short_id as short};
+
+use crate::output::{self, bold, dim, outln, paint};
+use crate::tickets_table::{print_not_applied, print_tickets, sla_badge, PROVISIONAL_LEGEND};
 use crate::{coded_error, user_error, Cli, Command};
 
-pub fn home(cli_home: Option<PathBuf>) -> Result<PathBuf> {
-    if let Some(h) = cli_home {
-        return Ok(h);
-    }
-    match std::env::var_os("HOME") {
-        Some(h) => Ok(PathBuf::from(h).join(".tickets")),
-        None => Err(user_error("no home folder: HOME is not set", Some("pass --home DIR or set TICKETS_HOME"))),
-    }
-}
-
-/// A hint for the errors a user meets most.
-pub fn hint(e: &NodeError) -> Option<String> {
-    match e {
-        NodeError::NotInitialized(_) => Some("create one with `tickets init --agent NAME` (or pass --home DIR)".into()),
-        NodeError::Ambiguous { .. } => Some("`tickets list --search PREFIX` shows the matching ids".into()),
-        NodeError::NotFound(_) => Some("`tickets list` shows the tickets on this node".into()),
-        NodeError::ConversationExists { .. } => Some("pass --force to create another ticket anyway".into()),
-        NodeError::UnknownCategory(..) => {
-            Some("ask the relay operator to add it: `tickets relay category add NAME`".into())
-        }
-        NodeError::UnknownAssignee { assignee, known } => Some(match closest(assignee, known) {
-            Some(near) => format!("did you mean '{near}'? (`tickets sync` refreshes the agents and teams)"),
-            None => {
-                let shown: Vec<&str> = known.iter().take(10).map(String::as_str).collect();
-                let more = if known.len() > shown.len() { ", ..." } else { "" };
-                format!("the relay knows {}{more}; `tickets sync` refreshes the list", shown.join(", "))
-            }
-        }),
-        NodeError::NotesForbidden(agent) => Some(format!(
-            "ask a lead or admin to run `tickets relay agent grant {agent} --internal-notes`, then `tickets sync`"
-        )),
-        NodeError::Edit(tickets_core::edit::EditError::Transition(_)) => {
-            Some("create a new ticket for new work on a closed one".into())
-        }
-        _ => None,
-    }
-}
-
-/// The known name nearest to a typo (`bbo` → `bob`, `team:feild` →
-/// `team:field`), if one is within two edits.
-fn closest<'a>(typed: &str, known: &'a [String]) -> Option<&'a str> {
-    let distance = |a: &str, b: &str| -> usize {
-        let b: Vec<char> = b.chars().collect();
-        let mut row: Vec<usize> = (0..=b.len()).collect();
-        for (i, ca) in a.chars().enumerate() {
-            let mut prev = row[0];
-            row[0] = i + 1;
-            for (j, cb) in b.iter().enumerate() {
-                let cur = row[j + 1];
-                row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
-                prev = cur;
-            }
-        }
-        row[b.len()]
-    };
-    let typed = typed.trim().to_lowercase();
-    known
-        .iter()
-        .map(|k| (distance(&typed, &k.to_lowercase()), k))
-        .filter(|(d, _)| *d <= 2)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, k)| k.as_str())
-}
-
-pub fn open(home: &std::path::Path) -> Result<Node> {
-    Ok(Node::open(home, WallClock::from_env()?)?)
+/// The home folder, or the error that says how to name one.
+pub fn home_or_error(cli_home: Option<PathBuf>) -> Result<PathBuf> {
+    home::home_folder(cli_home)
+        .ok_or_else(|| user_error("no home folder: HOME is not set", Some("pass --home DIR or set TICKETS_HOME")))
 }
 
 fn parse_priority(s: &str) -> Result<Priority> {
@@ -95,7 +36,7 @@ fn required(v: Option<String>, flag: &str) -> Result<String> {
 }
 
 pub fn run(cli: Cli) -> Result<()> {
-    let home = home(cli.home)?;
+    let home = home_or_error(cli.home)?;
     match cli.command {
         Command::Init(a) if a.relay.is_some() => crate::sync_cmd::init_relay(&home, a)?,
         Command::Init(a) => {
@@ -218,10 +159,6 @@ fn edit(home: &std::path::Path, id: &str, edits: &[Edit], json: bool) -> Result<
     Ok(())
 }
 
-pub fn short(id: &str) -> &str {
-    id.get(..8).unwrap_or(id)
-}
-
 fn list(home: &std::path::Path, a: crate::ListArgs) -> Result<()> {
     for s in &a.status {
         parse_status(s)?;
@@ -229,10 +166,10 @@ fn list(home: &std::path::Path, a: crate::ListArgs) -> Result<()> {
     for p in &a.priority {
         parse_priority(p)?;
     }
-    let sla_rank = match a.sla.as_deref() {
-        None => None,
+    let sla_ranks = match a.sla.as_deref() {
+        None => Vec::new(),
         Some(c) => match tickets_core::index::sla_rank_of(c) {
-            Some(r) => Some(r),
+            Some(r) => vec![r],
             None => {
                 return Err(user_error(format!("unknown SLA color '{c}'"), Some("use red, yellow, green, met or none")))
             }
@@ -263,7 +200,8 @@ fn list(home: &std::path::Path, a: crate::ListArgs) -> Result<()> {
             .collect::<Result<_>>()?,
         categories: a.category,
         assignees: a.assignee,
-        sla_rank,
+        unassigned: false,
+        sla_ranks,
         search: a.search,
         sort,
         limit,
@@ -282,84 +220,6 @@ fn list(home: &std::path::Path, a: crate::ListArgs) -> Result<()> {
         outln(&dim(&format!("{} of {total} tickets shown; --limit N shows more", rows.len())));
     }
     Ok(())
-}
-
-/// Prints tickets as a table (list and board); false when there are none.
-pub fn print_tickets(rows: &[Value], now: i64) -> bool {
-    if rows.is_empty() {
-        outln(&dim("no tickets match"));
-        return false;
-    }
-    let mut t = table(&["ID", "SUBJECT", "PRIORITY", "STATUS", "ASSIGNEE", "CREATED", "SLA"]);
-    let mut provisional = false;
-    for r in rows {
-        let s = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-        let (badge, color) = sla_badge(r, now);
-        provisional |= badge.ends_with('*');
-        t.add_row(vec![
-            cell(short(&s("id")), None),
-            cell(&s("subject"), None),
-            cell(&s("priority"), priority_color(&s("priority"))),
-            cell(&s("status"), None),
-            cell(&s("assignee"), None),
-            cell(&output::short_time(&s("created_at")), None),
-            cell(&badge, color),
-        ]);
-    }
-    outln(&t.to_string());
-    if provisional {
-        outln(&dim(PROVISIONAL_LEGEND));
-    }
-    true
-}
-
-/// The line that explains the `*` after an SLA badge.
-const PROVISIONAL_LEGEND: &str =
-    "* provisional: computed on this device; the relay's figures are authoritative (run `tickets sync`)";
-
-pub fn priority_color(p: &str) -> Option<comfy_table::Color> {
-    match p {
-        "urgent" => Some(comfy_table::Color::Red),
-        "high" => Some(comfy_table::Color::Yellow),
-        _ => None,
-    }
-}
-
-/// The SLA badge of a ticket: its colour and the nearest running deadline.
-pub fn sla_badge(t: &Value, now: i64) -> (String, Option<comfy_table::Color>) {
-    let sla = &t["sla"];
-    let color = sla["color"].as_str().unwrap_or("none");
-    if color == "none" {
-        return ("-".into(), None);
-    }
-    let mut text = color.to_string();
-    let dues: Vec<&str> = ["first_response", "resolution"].iter().filter_map(|m| sla[m]["due_at"].as_str()).collect();
-    if let Some(due) = dues.iter().min() {
-        text = format!("{color} · {}", output::time_left(due, now));
-    } else if let Some(state) = ["resolution", "first_response"]
-        .iter()
-        .map(|m| sla[m]["state"].as_str().unwrap_or(""))
-        .find(|s| *s == "breached" || *s == "met")
-    {
-        text = state.to_string();
-    }
-    if sla["provisional"].as_bool() == Some(true) {
-        text.push('*');
-    }
-    (text, sla_color(color))
-}
-
-/// Tells an author which of their edits did not take effect.
-pub fn print_not_applied(list: &[tickets_node::node::NotApplied], with_ticket: bool) {
-    if list.is_empty() {
-        return;
-    }
-    let n = list.len();
-    outln(&paint("yellow", &format!("{n} of your edits did not take effect:")));
-    for x in list {
-        let ticket = if with_ticket { format!("ticket {}: ", short(&x.ticket)) } else { String::new() };
-        outln(&format!("  {ticket}{}", x.describe()));
-    }
 }
 
 fn print_ticket(t: &Value, now: i64, me: &str) {

@@ -11,8 +11,10 @@ use serde_json::Value;
 use tickets_node::sync::{register_actor, Remote, SyncError, SyncReport};
 use tickets_node::{Node, WallClock};
 
-use crate::node_cmd::{open, print_tickets, short};
+use tickets_node::home::{open, short_id as short};
+
 use crate::output::{self, bold, dim, outln, paint};
+use crate::tickets_table::{print_not_applied, print_tickets};
 use crate::{coded_error, user_error, BoardArgs, InitArgs, SyncArgs};
 
 /// The hint for a sync error met by `tickets sync` (other commands reword
@@ -112,7 +114,7 @@ fn print_report(r: &SyncReport) {
     for x in &r.damaged {
         outln(&format!("  damaged {} ({}): {}", short(&x.ticket), x.kind, x.reason));
     }
-    crate::node_cmd::print_not_applied(&r.not_applied, true);
+    print_not_applied(&r.not_applied, true);
     if r.incomplete {
         outln(&dim("stopped at the round limit; run `tickets sync` again to continue"));
     }

@@ -96,7 +96,7 @@ pub struct SlaCounts {
     pub none: u64,
 }
 
-/// The rank of a colour name in [`ListQuery::sla_rank`].
+/// The rank of a colour name in [`ListQuery::sla_ranks`].
 pub fn sla_rank_of(color: &str) -> Option<i64> {
     match color {
         "none" => Some(0),
@@ -288,9 +288,11 @@ pub struct ListQuery {
     pub priorities: Vec<String>,
     pub categories: Vec<String>,
     pub assignees: Vec<String>,
-    /// Colour wanted: 1 green, 2 yellow, 3 red, 4 met, 0 none
-    /// ([`sla_rank_of`]).
-    pub sla_rank: Option<i64>,
+    /// Unassigned tickets too (`assignee=none`): with `assignees`, either.
+    pub unassigned: bool,
+    /// Colours wanted, any of them: 1 green, 2 yellow, 3 red, 4 met, 0 none
+    /// ([`sla_rank_of`]); empty means any colour.
+    pub sla_ranks: Vec<i64>,
     /// Text in the subject (any case), or an id prefix.
     pub search: Option<String>,
     pub sort: Option<(SortKey, bool)>,
@@ -319,16 +321,8 @@ impl ListQuery {
     pub fn to_sql(&self, now: i64) -> ListSql {
         let mut clauses: Vec<String> = Vec::new();
         let mut args: Vec<(String, SqlArg)> = vec![(":now".into(), SqlArg::Int(now))];
-        let groups = [
-            ("status", &self.statuses),
-            ("priority", &self.priorities),
-            ("category", &self.categories),
-            ("assignee", &self.assignees),
-        ];
-        for (column, values) in groups {
-            if values.is_empty() {
-                continue;
-            }
+        let groups = [("status", &self.statuses), ("priority", &self.priorities), ("category", &self.categories)];
+        let bind = |args: &mut Vec<(String, SqlArg)>, values: &[String]| -> String {
             let names: Vec<String> = values
                 .iter()
                 .map(|v| {
@@ -337,18 +331,38 @@ impl ListQuery {
                     name
                 })
                 .collect();
-            clauses.push(format!("{column} IN ({})", names.join(", ")));
+            names.join(", ")
+        };
+        for (column, values) in groups {
+            if !values.is_empty() {
+                clauses.push(format!("{column} IN ({})", bind(&mut args, values)));
+            }
         }
-        if let Some(rank) = self.sla_rank {
+        match (self.assignees.is_empty(), self.unassigned) {
+            (true, false) => {}
+            (true, true) => clauses.push("assignee IS NULL".into()),
+            (false, false) => clauses.push(format!("assignee IN ({})", bind(&mut args, &self.assignees))),
+            (false, true) => {
+                clauses.push(format!("(assignee IN ({}) OR assignee IS NULL)", bind(&mut args, &self.assignees)))
+            }
+        }
+        if !self.sla_ranks.is_empty() {
             // Red and yellow are few and found through indexes; green is
             // what is left of the tickets with an SLA.
-            clauses.push(match rank {
-                3 => SLA_RED_SQL.to_string(),
-                2 => SLA_YELLOW_SQL.to_string(),
-                1 => SLA_GREEN_SQL.to_string(),
-                4 => SLA_MET_SQL.to_string(),
-                _ => SLA_NONE_SQL.to_string(),
-            });
+            let mut ranks = self.sla_ranks.clone();
+            ranks.sort_unstable();
+            ranks.dedup();
+            let terms: Vec<&str> = ranks
+                .iter()
+                .map(|rank| match rank {
+                    3 => SLA_RED_SQL,
+                    2 => SLA_YELLOW_SQL,
+                    1 => SLA_GREEN_SQL,
+                    4 => SLA_MET_SQL,
+                    _ => SLA_NONE_SQL,
+                })
+                .collect();
+            clauses.push(if terms.len() == 1 { terms[0].to_string() } else { format!("({})", terms.join(" OR ")) });
         }
         if let Some(s) = self.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
             let escaped = s.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
@@ -363,8 +377,9 @@ impl ListQuery {
         // With a red or yellow filter the matches are few: sort them rather
         // than walk the whole deadline index (`+ 0` keeps SQLite from
         // choosing that index for the order).
-        let column = match (key, self.sla_rank) {
-            (SortKey::Sla, Some(2 | 3)) => format!("({}) + 0", key.column()),
+        let few = !self.sla_ranks.is_empty() && self.sla_ranks.iter().all(|r| matches!(r, 2 | 3));
+        let column = match key {
+            SortKey::Sla if few => format!("({}) + 0", key.column()),
             _ => key.column().to_string(),
         };
         let mut tail = format!(" ORDER BY {column} {dir}, id {dir}");
@@ -375,5 +390,176 @@ impl ListQuery {
             }
         }
         ListSql { filter, tail, args }
+    }
+}
+
+/// The most a list query's `limit` or `offset` may say: SQLite's integers
+/// are signed 64-bit.
+pub const QUERY_NUMBER_MAX: usize = i64::MAX as usize;
+
+/// A list query parameter that cannot be read: which one, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryError {
+    pub field: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for QueryError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for QueryError {}
+
+impl ListQuery {
+    /// Reads a list query from URL query pairs, as the relay's board and the
+    /// node's app both take it: `status`, `priority`, `category`,
+    /// `assignee` (`none` for unassigned), `sla` (colours), each repeated or
+    /// comma-separated; `search` (or `q`), `sort` (see [`SortKey::parse`]),
+    /// `limit`, `offset`. Unknown keys are ignored. The caller bounds
+    /// `limit`.
+    pub fn from_pairs<K: AsRef<str>, V: AsRef<str>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<ListQuery, QueryError> {
+        let mut q = ListQuery::default();
+        let bad = |field: &str, message: String| QueryError { field: field.to_string(), message };
+        for (k, v) in pairs {
+            let (k, v) = (k.as_ref(), v.as_ref());
+            let values = || v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
+            match k {
+                "status" => {
+                    for s in values() {
+                        let st: Status = s.parse().map_err(|e: crate::InputError| bad(k, e.to_string()))?;
+                        q.statuses.push(st.as_str().to_string());
+                    }
+                }
+                "priority" => {
+                    for s in values() {
+                        let p: Priority = s.parse().map_err(|e: crate::InputError| bad(k, e.to_string()))?;
+                        q.priorities.push(p.as_str().to_string());
+                    }
+                }
+                "category" => q.categories.extend(values()),
+                "assignee" => {
+                    for a in values() {
+                        if a == "none" {
+                            q.unassigned = true;
+                        } else {
+                            q.assignees.push(a);
+                        }
+                    }
+                }
+                "sla" => {
+                    for c in values() {
+                        q.sla_ranks.push(sla_rank_of(&c).ok_or_else(|| {
+                            bad(k, format!("unknown SLA color '{c}' (red, yellow, green, met or none)"))
+                        })?);
+                    }
+                }
+                "search" | "q" => q.search = Some(v.to_string()),
+                "sort" => q.sort = Some(SortKey::parse(v).ok_or_else(|| bad("sort", format!("cannot sort by '{v}'")))?),
+                "limit" | "offset" => {
+                    let n =
+                        v.trim().parse::<usize>().ok().filter(|n| *n <= QUERY_NUMBER_MAX).ok_or_else(|| {
+                            bad(k, format!("{k} must be a whole number from 0 to {QUERY_NUMBER_MAX}"))
+                        })?;
+                    if k == "limit" {
+                        q.limit = Some(n);
+                    } else {
+                        q.offset = Some(n);
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(q)
+    }
+}
+
+#[cfg(test)]
+mod list_query_tests {
+    use super::*;
+
+    fn parse(pairs: &[(&str, &str)]) -> Result<ListQuery, QueryError> {
+        ListQuery::from_pairs(pairs.iter().copied())
+    }
+
+    /// The WHERE clause of a query, with its text arguments in order.
+    fn check(pairs: &[(&str, &str)], filter: &str, texts: &[&str]) {
+        let q = parse(pairs).unwrap_or_else(|e| panic!("{pairs:?}: {e}"));
+        let sql = q.to_sql(0);
+        assert_eq!(sql.filter, filter, "{pairs:?}");
+        let got: Vec<String> = sql
+            .args
+            .iter()
+            .filter_map(|(_, a)| match a {
+                SqlArg::Text(t) => Some(t.clone()),
+                SqlArg::Int(_) => None,
+            })
+            .collect();
+        assert_eq!(got, texts, "{pairs:?}");
+    }
+
+    #[test]
+    fn assignee_none_means_unassigned_alone_or_beside_names() {
+        check(&[("assignee", "none")], " WHERE assignee IS NULL", &[]);
+        check(&[("assignee", "ana")], " WHERE assignee IN (:a1)", &["ana"]);
+        check(&[("assignee", "ana,none")], " WHERE (assignee IN (:a1) OR assignee IS NULL)", &["ana"]);
+        check(
+            &[("assignee", "none"), ("assignee", "team:field")],
+            " WHERE (assignee IN (:a1) OR assignee IS NULL)",
+            &["team:field"],
+        );
+    }
+
+    #[test]
+    fn several_sla_colours_mean_any_of_them() {
+        check(&[("sla", "red")], &format!(" WHERE {SLA_RED_SQL}"), &[]);
+        check(&[("sla", "yellow,red")], &format!(" WHERE ({SLA_YELLOW_SQL} OR {SLA_RED_SQL})"), &[]);
+        check(
+            &[("sla", "red"), ("sla", "yellow"), ("sla", "red")],
+            &format!(" WHERE ({SLA_YELLOW_SQL} OR {SLA_RED_SQL})"),
+            &[],
+        );
+        check(&[("sla", "green, none")], &format!(" WHERE ({SLA_NONE_SQL} OR {SLA_GREEN_SQL})"), &[]);
+    }
+
+    #[test]
+    fn filters_combine_with_and() {
+        check(
+            &[("status", "open,in-progress"), ("priority", "high"), ("assignee", "none"), ("sla", "yellow")],
+            &format!(" WHERE status IN (:a1, :a2) AND priority IN (:a3) AND assignee IS NULL AND {SLA_YELLOW_SQL}"),
+            &["open", "in-progress", "high"],
+        );
+    }
+
+    #[test]
+    fn only_red_and_yellow_sort_their_few_matches_by_deadline() {
+        let tail = |pairs: &[(&str, &str)]| parse(pairs).map(|q| q.to_sql(0).tail).unwrap_or_default();
+        assert!(tail(&[("sla", "yellow,red"), ("sort", "sla")]).contains("+ 0"));
+        assert!(!tail(&[("sla", "yellow,green"), ("sort", "sla")]).contains("+ 0"));
+        assert!(!tail(&[("sort", "sla")]).contains("+ 0"));
+    }
+
+    #[test]
+    fn unreadable_parameters_name_their_field() {
+        let field = |pairs: &[(&str, &str)]| parse(pairs).err().map(|e| e.field);
+        assert_eq!(field(&[("sla", "yellow,purple")]).as_deref(), Some("sla"));
+        assert_eq!(field(&[("status", "done")]).as_deref(), Some("status"));
+        assert_eq!(field(&[("priority", "meh")]).as_deref(), Some("priority"));
+        assert_eq!(field(&[("sort", "colour")]).as_deref(), Some("sort"));
+        assert_eq!(field(&[("limit", "-1")]).as_deref(), Some("limit"));
+        assert_eq!(field(&[("offset", "x")]).as_deref(), Some("offset"));
+        assert_eq!(field(&[("unknown", "x")]), None);
+    }
+
+    #[test]
+    fn paging_and_search_are_read() {
+        let q =
+            parse(&[("limit", "20"), ("offset", "40"), ("q", "printer"), ("sort", "-priority")]).unwrap_or_default();
+        assert_eq!((q.limit, q.offset), (Some(20), Some(40)));
+        assert_eq!(q.search.as_deref(), Some("printer"));
+        assert_eq!(q.sort, Some((SortKey::Priority, true)));
     }
 }

@@ -182,7 +182,18 @@ pub struct Settings {
     /// assignee as it checks a category (an older relay sends none).
     #[serde(default)]
     pub agents: Vec<String>,
+    /// The same agents with their teams, for the app's assignee field: names
+    /// and teams only, never tokens or roles (an older relay sends none).
+    #[serde(default)]
+    pub directory: Vec<DirectoryEntry>,
     pub sla: crate::sla::SlaSettings,
+}
+
+/// One active agent as devices see it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirectoryEntry {
+    pub name: String,
+    pub team: Option<String>,
 }
 
 /// `POST /v1/sync/register`: binds a device actor to the token's agent.

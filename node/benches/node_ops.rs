@@ -327,7 +327,12 @@ fn main() {
         ),
         (
             "list: sla=red sort sla limit 50",
-            ListQuery { sla_rank: Some(3), sort: Some((SortKey::Sla, false)), limit: Some(50), ..ListQuery::default() },
+            ListQuery {
+                sla_ranks: vec![3],
+                sort: Some((SortKey::Sla, false)),
+                limit: Some(50),
+                ..ListQuery::default()
+            },
         ),
     ];
     for (name, q) in &queries {

@@ -3,12 +3,18 @@
 //! - [`node`]: the node's commands, each one SQLite transaction.
 //! - [`store`]: all SQL of the node: documents and index tables.
 //! - [`sync`]: the sync client (register, push/pull rounds, watch).
+//! - [`home`]: the home folder, opening a node, short ids, and each
+//!   error's code and hint, shared by the CLI and the app.
 //! - [`import`]: reading and checking import files.
+//! - [`directory`]: the relay's taxonomy, agents and teams, and this
+//!   agent's role, as last synced (for the app, offline too).
 //! - [`clock`]: the node's reading of time, with `TICKETS_CLOCK_OFFSET`.
 //! - [`error`]: the node's errors.
 
 pub mod clock;
+pub mod directory;
 pub mod error;
+pub mod home;
 pub mod import;
 pub mod node;
 pub mod store;

@@ -179,7 +179,7 @@ impl Node {
         if agents.is_empty() {
             return Ok(());
         }
-        let teams = list("teams")?;
+        let teams = list(crate::directory::M_TEAMS)?;
         let known = match assignee.strip_prefix("team:") {
             Some(team) => teams.iter().any(|t| t == team.trim()),
             None => agents.iter().any(|a| a == assignee),

@@ -934,8 +934,9 @@ fn apply_access(tx: &Tx<'_>, access: &Access) -> Result<usize, NodeError> {
 /// Stores settings from the relay; recomputes SLA colours if they changed.
 fn apply_settings(tx: &Tx<'_>, s: &Settings, skew: i64, now: i64) -> Result<(), NodeError> {
     tx.set_meta(crate::node::M_CATEGORIES, &serde_json::to_string(&s.categories).unwrap_or_default())?;
-    tx.set_meta("teams", &serde_json::to_string(&s.teams).unwrap_or_default())?;
+    tx.set_meta(crate::directory::M_TEAMS, &serde_json::to_string(&s.teams).unwrap_or_default())?;
     tx.set_meta(crate::node::M_AGENTS, &serde_json::to_string(&s.agents).unwrap_or_default())?;
+    tx.set_meta(crate::directory::M_DIRECTORY, &serde_json::to_string(&s.directory).unwrap_or_default())?;
     let new = serde_json::to_string(&s.sla).unwrap_or_default();
     if tx.get_meta(M_SLA_RELAY)?.as_deref() != Some(new.as_str()) {
         tx.set_meta(M_SLA_RELAY, &new)?;

@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Serialize;
-use tickets_core::index::{ListQuery, SortKey};
+use tickets_core::index::ListQuery;
 use tickets_core::protocol::{
     ErrorBody, RegisterRequest, RegisterResponse, SyncRequest, PROTOCOL_VERSION, REQUEST_BODY_BYTES_MAX,
     WATCH_HOLD_SECS,
@@ -355,56 +355,15 @@ pub(crate) struct WatchAnswer {
 /// Parses the board's query string. Filters repeat (`status=open&status=
 /// resolved`) or take commas.
 pub fn board_query(query: Option<&str>) -> Result<ListQuery, AppError> {
-    let mut q = ListQuery::default();
-    for (k, v) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
-        let values = || v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
-        match k.as_ref() {
-            "status" => {
-                for s in values() {
-                    let st: tickets_core::model::Status =
-                        s.parse().map_err(|e: tickets_core::InputError| AppError::bad_request(e.to_string()))?;
-                    q.statuses.push(st.as_str().to_string());
-                }
-            }
-            "priority" => {
-                for s in values() {
-                    let p: tickets_core::model::Priority =
-                        s.parse().map_err(|e: tickets_core::InputError| AppError::bad_request(e.to_string()))?;
-                    q.priorities.push(p.as_str().to_string());
-                }
-            }
-            "category" => q.categories.extend(values()),
-            "assignee" => q.assignees.extend(values()),
-            "sla" => {
-                q.sla_rank = Some(tickets_core::index::sla_rank_of(v.as_ref()).ok_or_else(|| {
-                    AppError::bad_request(format!("unknown SLA color '{v}' (red, yellow, green, met or none)"))
-                })?)
-            }
-            "search" | "q" => q.search = Some(v.to_string()),
-            "sort" => {
-                q.sort = Some(SortKey::parse(&v).ok_or_else(|| AppError::bad_request(format!("cannot sort by '{v}'")))?)
-            }
-            "limit" => q.limit = Some(whole_number("limit", &v)?),
-            "offset" => q.offset = Some(whole_number("offset", &v)?),
-            _ => {}
-        }
-    }
+    let mut q = ListQuery::from_pairs(form_urlencoded::parse(query.unwrap_or_default().as_bytes()))
+        .map_err(|e| AppError::bad_request(e.message))?;
     // A board page is bounded: the relay keeps no unbounded response.
     q.limit = Some(q.limit.unwrap_or(BOARD_PAGE_MAX).min(BOARD_PAGE_MAX));
     Ok(q)
 }
 
-/// The most a board query's `limit` or `offset` may say: SQLite's integers
-/// are signed 64-bit.
-pub const BOARD_NUMBER_MAX: usize = i64::MAX as usize;
-
-fn whole_number(name: &str, v: &str) -> Result<usize, AppError> {
-    v.trim()
-        .parse::<usize>()
-        .ok()
-        .filter(|n| *n <= BOARD_NUMBER_MAX)
-        .ok_or_else(|| AppError::bad_request(format!("{name} must be a whole number from 0 to {BOARD_NUMBER_MAX}")))
-}
+/// The most a board query's `limit` or `offset` may say.
+pub const BOARD_NUMBER_MAX: usize = tickets_core::index::QUERY_NUMBER_MAX;
 
 /// The most tickets one board response carries.
 pub const BOARD_PAGE_MAX: usize = 5000;
@@ -444,8 +403,8 @@ impl From<tickets_core::index::SlaCounts> for Counts {
         ("status" = Option<String>, Query, description = "statuses, comma-separated or repeated"),
         ("priority" = Option<String>, Query, description = "priorities, comma-separated or repeated"),
         ("category" = Option<String>, Query, description = "categories, comma-separated or repeated"),
-        ("assignee" = Option<String>, Query, description = "assignees, comma-separated or repeated"),
-        ("sla" = Option<String>, Query, description = "green, yellow, red, met or none"),
+        ("assignee" = Option<String>, Query, description = "assignees, comma-separated or repeated; `none` for unassigned"),
+        ("sla" = Option<String>, Query, description = "colours, any of them: green, yellow, red, met or none, comma-separated or repeated"),
         ("search" = Option<String>, Query, description = "words in subjects and conversations"),
         ("sort" = Option<String>, Query, description = "a sort key, `-` first for descending"),
         ("limit" = Option<u64>, Query, maximum = 9223372036854775807_u64, description = "page size (at most 5000)"),

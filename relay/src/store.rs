@@ -20,8 +20,8 @@ use tickets_core::index::{self, IndexEntry, ListQuery, ListSql, SqlArg};
 use tickets_core::ingest::{self, Principal, Refusal, RefusalCode};
 use tickets_core::par::parallel_map;
 use tickets_core::protocol::{
-    decode_data, encode_data, BootstrapPos, DocData, PullPage, PullRequest, PushResult, RawSlaInput, Settings,
-    PULL_PAGE_BYTES_MAX, PULL_PAGE_DOCS_MAX,
+    decode_data, encode_data, BootstrapPos, DirectoryEntry, DocData, PullPage, PullRequest, PushResult, RawSlaInput,
+    Settings, PULL_PAGE_BYTES_MAX, PULL_PAGE_DOCS_MAX,
 };
 use tickets_core::sla::{SlaPolicy, SlaSettings};
 use tickets_core::view;
@@ -501,10 +501,15 @@ impl Conn {
             .prepare_cached("SELECT DISTINCT team FROM agents WHERE team IS NOT NULL AND revoked = 0 ORDER BY team")
             .db(&self.path)?;
         let teams = st.query_map([], |r| r.get(0)).db(&self.path)?.collect::<Result<Vec<String>, _>>().db(&self.path)?;
-        let mut st = self.c.prepare_cached("SELECT name FROM agents WHERE revoked = 0 ORDER BY name").db(&self.path)?;
-        let agents =
-            st.query_map([], |r| r.get(0)).db(&self.path)?.collect::<Result<Vec<String>, _>>().db(&self.path)?;
-        Ok(Settings { categories, teams, agents, sla })
+        let mut st =
+            self.c.prepare_cached("SELECT name, team FROM agents WHERE revoked = 0 ORDER BY name").db(&self.path)?;
+        let directory = st
+            .query_map([], |r| Ok(DirectoryEntry { name: r.get(0)?, team: r.get(1)? }))
+            .db(&self.path)?
+            .collect::<Result<Vec<DirectoryEntry>, _>>()
+            .db(&self.path)?;
+        let agents = directory.iter().map(|d| d.name.clone()).collect();
+        Ok(Settings { categories, teams, agents, directory, sla })
     }
 
     pub fn sla_settings(&self) -> Result<SlaSettings, StoreError> {

@@ -55,3 +55,38 @@ fn a_ticket_is_found_by_its_id_even_when_another_subject_quotes_it() {
     assert_ne!(id_of(&t), duplicate, "GET /v1/tickets/{original} returned the duplicate {duplicate}");
     assert_eq!(id_of(&t), original);
 }
+
+/// `GET /v1/tickets?assignee=none` lists unassigned tickets (beside names,
+/// either), and `sla=A,B` any of several colours (core's `ListQuery`,
+/// shared with the node's app).
+#[test]
+fn the_board_filters_unassigned_tickets_and_several_sla_colours() {
+    let relay = Relay::start();
+    let lead_token = relay.agent("lea", "lead");
+    relay.category("hardware");
+    relay.sla("high", "1h", "8h");
+    let lea = Device::register(&relay.url, &lead_token);
+    let timed = lea.create("Printer jams", "high", "hardware");
+    let untimed = lea.create("Toner low", "low", "hardware");
+    let mine =
+        lea.create_with(&["--subject", "Fax", "--priority", "low", "--category", "hardware", "--assignee", "lea"]);
+    lea.sync();
+    let ids_of = |query: &str| {
+        let mut ids: Vec<String> =
+            relay.board(&lead_token, query)["tickets"].as_array().into_iter().flatten().map(id_of).collect();
+        ids.sort();
+        ids
+    };
+    let sorted = |mut v: Vec<&String>| {
+        v.sort();
+        v.into_iter().cloned().collect::<Vec<String>>()
+    };
+    assert_eq!(ids_of("assignee=none"), sorted(vec![&timed, &untimed]));
+    assert_eq!(ids_of("assignee=lea,none"), sorted(vec![&timed, &untimed, &mine]));
+    assert_eq!(ids_of("assignee=lea"), vec![mine.clone()]);
+    assert_eq!(ids_of("sla=green"), vec![timed.clone()]);
+    assert_eq!(ids_of("sla=green,none"), sorted(vec![&timed, &untimed, &mine]));
+    assert_eq!(ids_of("sla=yellow,red"), Vec::<String>::new());
+    let (status, bad) = relay.get(&lead_token, "/v1/tickets?sla=yellow,purple");
+    assert_eq!((status, bad["code"].as_str()), (400, Some("bad_request")), "{bad}");
+}
