@@ -67,7 +67,19 @@ try {
     const r = [...document.querySelectorAll("tbody tr[data-id]")];
     return r.length === n && r.every((x) => x.dataset.color === "red");
   }, expectRed), "the SLA filter did not show exactly the red tickets");
-  await page.getByRole("button", { name: "All" }).click();
+  // The everyday views: yellow and red together; nobody's tickets.
+  await page.getByRole("button", { name: "Approaching breach" }).click();
+  await expect(page.waitForFunction((n) => {
+    const r = [...document.querySelectorAll("tbody tr[data-id]")];
+    return r.length === n && r.every((x) => x.dataset.color === "red" || x.dataset.color === "yellow");
+  }, expectRed), "Approaching breach did not show exactly the yellow and red tickets");
+  if ((await page.getByRole("button", { name: "Approaching breach" }).getAttribute("aria-pressed")) !== "true") {
+    fail("the Approaching breach view is not marked as pressed");
+  }
+  await page.getByRole("button", { name: "Unassigned" }).click();
+  await expect(page.waitForFunction((n) => document.querySelectorAll("tbody tr[data-id]").length === n, expectTotal),
+    "Unassigned did not show the unassigned tickets (all of them here)");
+  await page.getByRole("button", { name: "All", exact: true }).click();
   await expect(page.waitForFunction((n) => document.querySelectorAll("tbody tr[data-id]").length === n, expectTotal),
     "All did not bring every ticket back");
 
