@@ -16,6 +16,11 @@ export function initForm(signedOut) {
     e.preventDefault();
     create();
   });
+  // An error goes once the user changes its field.
+  $("new-form").addEventListener("input", (e) => {
+    const field = e.target.id && e.target.id.startsWith("n-") ? e.target.id.slice(2) : "";
+    if (FIELDS.includes(field)) setError(field, "");
+  });
   $("new-cancel").addEventListener("click", () => {
     conversation = null;
     history.back();
