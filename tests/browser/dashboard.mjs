@@ -100,6 +100,20 @@ try {
     "clicking Subject did not sort ascending");
   await axe(page, "the dashboard's list");
 
+  // j / k move through the list's links; Enter opens one; Back returns.
+  const subjects = await page.$$eval("tbody tr[data-id] a", (as) => as.map((a) => a.textContent));
+  await page.getByRole("heading", { name: "Tickets", level: 1 }).click();
+  for (const key of ["j", "j", "k", "j"]) await page.keyboard.press(key);
+  const focused = await page.evaluate(() => document.activeElement.textContent);
+  if (focused !== subjects[1]) fail(`j j k j should reach the second ticket (${subjects[1]}), focus is on '${focused}'`);
+  await page.keyboard.press("Enter");
+  await expect(page.getByRole("heading", { name: subjects[1], level: 1 }).waitFor(), "Enter did not open the focused ticket");
+  await page.goBack();
+  await expect(page.getByRole("heading", { name: "Tickets", level: 1 }).waitFor(), "Back did not return to the list");
+  await page.keyboard.press("?");
+  await expect(page.getByRole("dialog", { name: "Keyboard shortcuts" }).waitFor(), "? did not list the shortcuts");
+  await page.keyboard.press("Escape");
+
   // A change made on a node appears without a reload.
   const subject = "Arrived live " + Date.now();
   execFileSync(bin, ["--home", home, "create", "--subject", subject, "--priority", "low", "--category", "hardware"]);
