@@ -10,7 +10,9 @@
 // To stop or start the relay it prints `@relay stop` / `@relay start` and
 // waits for `ok` on stdin. Exits non-zero with one line saying what failed.
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import http from "node:http";
 import readline from "node:readline";
 import { env, fail, expect, launch, watchErrors, noHorizontalScroll, axe } from "./lib.mjs";
@@ -136,6 +138,45 @@ try {
   if (listed.priority !== "high" || listed.category !== "network" || listed.assignee !== "ana") {
     fail(`the CLI shows the form's ticket as ${listed.priority}/${listed.category}/${listed.assignee}`);
   }
+
+  // ---- from a conversation: prefilled form; an existing ticket is shown ----
+  const dir = mkdtempSync(join(tmpdir(), "tickets-app-test-"));
+  const convId = `wa-${Date.now()}`;
+  const convFile = join(dir, "conversation.json");
+  writeFileSync(convFile, JSON.stringify({
+    id: convId, channel: "whatsapp", customer: { name: "Maria Lopez" },
+    messages: [{ from: "Maria Lopez", role: "customer", text: "My router blinks red", at: new Date().toISOString() }],
+  }));
+  const badFile = join(dir, "not-json.json");
+  writeFileSync(badFile, "{ this is not json");
+  const chooseFile = async (path) => {
+    const [chooser] = await Promise.all([page.waitForEvent("filechooser"),
+      page.getByRole("button", { name: "From conversation" }).click()]);
+    await chooser.setFiles(path);
+  };
+  const before = cliJson(agentHome, "list").length;
+  await chooseFile(badFile);
+  await expect(page.getByRole("alert").filter({ hasText: "not valid JSON" }).waitFor(), "a file that is not JSON got no clear message");
+  if (cliJson(agentHome, "list").length !== before) fail("a bad conversation file created a ticket");
+  await chooseFile(convFile);
+  await expect(poll("the form to be prefilled from the conversation", async () =>
+    (await page.getByRole("textbox", { name: "Description" }).inputValue()).includes("My router blinks red")),
+  "the form was not prefilled from the conversation");
+  const convSubject = await page.getByRole("textbox", { name: "Subject" }).inputValue();
+  if (!convSubject) fail("the conversation gave no subject");
+  await page.getByRole("combobox", { name: "Category" }).selectOption("network");
+  await page.getByRole("button", { name: "Create", exact: true }).click();
+  await expect(page.getByRole("heading", { name: convSubject, level: 1 }).waitFor(), "the conversation's ticket did not open");
+  const convTicketId = await poll("the conversation's ticket page", () => decodeURIComponent(page.url().split("#/tickets/")[1] || ""));
+  const convTicket = cliJson(agentHome, "show", convTicketId);
+  if (convTicket.conversation_id !== convId) fail(`the ticket links conversation ${convTicket.conversation_id}, not ${convId}`);
+  await page.goto(`${origin}/#/`);
+  await chooseFile(convFile);
+  await expect(poll("the existing ticket to be shown", () => page.url().includes(convTicketId)),
+    "a conversation that already has a ticket did not show it");
+  if (cliJson(agentHome, "list").length !== before + 1) fail("a second import of one conversation made another ticket");
+  await page.goto(`${origin}/#/tickets/${encodeURIComponent(id)}`);
+  await expect(page.getByRole("heading", { name: formSubject, level: 1 }).waitFor(), "going back to the form's ticket failed");
 
   // ---- the detail view ---------------------------------------------------
   if (await page.getByRole("tab", { name: "Internal notes" }).count()) fail("a plain agent sees an Internal notes tab");
