@@ -119,6 +119,7 @@ export async function loadList() {
   }
   refreshChoices();
   render();
+  noTargets();
   scheduleColourChange();
 }
 
@@ -189,4 +190,18 @@ export function moveInList(dir) {
   const next = at < 0 ? (dir > 0 ? 0 : links.length - 1) : Math.min(links.length - 1, Math.max(0, at + dir));
   links[next].focus();
   links[next].scrollIntoView({ block: "nearest" });
+}
+
+// Without targets the colours mean nothing: say plainly which priorities
+// (among the tickets shown) have none.
+function noTargets() {
+  const none = new Set(list.tickets
+    .filter((t) => t.sla && t.sla.first_response && t.sla.first_response.state === "none" &&
+      t.sla.resolution && t.sla.resolution.state === "none")
+    .map((t) => t.priority));
+  const el = $("no-targets");
+  el.hidden = none.size === 0;
+  el.textContent = none.size
+    ? `No SLA targets for priority ${[...none].sort().join(", ")}: those tickets have no colour. An admin sets targets with \`tickets relay sla set\`.`
+    : "";
 }
