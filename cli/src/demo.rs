@@ -338,10 +338,15 @@ fn story(work: &Path, out: &Path, serve: bool) -> Result<()> {
         say(&format!("ben (an agent) may not export: {e}"));
     }
 
+    let lea_home = work.join("lea");
     if serve {
         outln("");
         outln(&bold(&format!("Relay serving at {url}")));
         outln(&format!("Lead token (sign in to the dashboard with it): {}", tokens[2]));
+        outln(&format!(
+            "Open the app on lea's node (in another terminal; it syncs with this relay): tickets --home {} app",
+            lea_home.display()
+        ));
         outln("Ctrl-C stops it.");
         rt.block_on(async {
             let _ = tokio::signal::ctrl_c().await;
@@ -349,5 +354,13 @@ fn story(work: &Path, out: &Path, serve: bool) -> Result<()> {
     }
     let _ = shutdown_tx.send(());
     let _ = rt.block_on(server);
+    if !serve {
+        outln("");
+        outln(&format!(
+            "To work these tickets in the app (the web UI on an agent's node): run {} and then the `tickets --home \
+             ... app` line it prints, in another terminal.",
+            bold("tickets demo --serve")
+        ));
+    }
     Ok(())
 }

@@ -2,6 +2,7 @@
 //!
 //! - `main.rs`: argument parsing, dispatch and exit codes.
 //! - [`node_cmd`]: the agent's commands on the local node.
+//! - [`app_cmd`]: `tickets app`, the node's web app.
 //! - [`sync_cmd`]: registering with a relay, sync, watch and the board.
 //! - [`relay_cmd`]: the operator's `tickets relay ...` commands.
 //! - [`export_cmd`]: downloading an authoritative export.
@@ -20,6 +21,7 @@
 //! is one), with the same exit code; usage errors from argument parsing
 //! (exit 2) stay on stderr. Every command follows this one rule.
 
+mod app_cmd;
 mod config;
 mod demo;
 mod export_cmd;
@@ -150,6 +152,12 @@ pub enum Command {
         after_help = "Examples:\n  tickets export --format csv -o export/\n  tickets export --format ndjson --from 2026-11-01 --to 2026-11-30 --status resolved -o nov.ndjson"
     )]
     Export(export_cmd::ExportArgs),
+    /// Serve the node's app (the web UI) on loopback and print the URL to
+    /// open; syncs in the background while registered.
+    #[command(
+        after_help = "Examples:\n  tickets app\n  tickets app --no-open --offline\n  tickets app --listen 127.0.0.1:8090"
+    )]
+    App(app_cmd::AppArgs),
     /// Run and administer a relay.
     Relay(relay_cmd::RelayArgs),
     /// A relay and three agents in a temporary folder: offline edits,
@@ -371,6 +379,7 @@ impl Command {
             Command::Sync(a) => a.json,
             Command::Board(a) => a.json,
             Command::Export(a) => a.json,
+            Command::App(a) => a.json,
             Command::Relay(r) => r.json(),
             Command::Demo(_) | Command::Completions { .. } => false,
         }

@@ -141,6 +141,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Sync(a) => crate::sync_cmd::sync(&home, a)?,
         Command::Board(a) => crate::sync_cmd::board(&home, a)?,
         Command::Export(a) => crate::export_cmd::run(&home, a)?,
+        Command::App(a) => crate::app_cmd::run(&home, a)?,
         Command::Relay(_) | Command::Demo(_) | Command::Completions { .. } => {}
     }
     Ok(())

@@ -636,7 +636,7 @@ fn serve(db_path: &std::path::Path, listen: &str) -> Result<()> {
     served
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

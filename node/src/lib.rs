@@ -22,5 +22,6 @@ pub mod sync;
 
 pub use clock::WallClock;
 pub use error::NodeError;
-pub use node::{EditOutcome, Node, NodeStatus, DB_FILE};
+pub use node::{EditOutcome, ListPage, Node, NodeStatus, DB_FILE};
+pub use store::ChangeWatch;
 pub use tickets_core::index::{ListQuery, SortKey};

@@ -49,6 +49,21 @@ pub struct NodeStatus {
     /// Documents whose local changes the relay refused.
     pub refused: usize,
     pub last_sync: Option<String>,
+    /// Documents set aside because what the relay sent for them could not
+    /// be used.
+    pub damaged: usize,
+}
+
+/// A page of tickets as the board API answers it (`GET /v1/tickets`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ListPage {
+    /// Each ticket's JSON object (as `tickets show --json`).
+    pub tickets: Vec<serde_json::Value>,
+    pub total: usize,
+    pub counts: tickets_core::index::SlaCounts,
+    pub now: String,
+    /// The next instant at which some ticket changes colour.
+    pub next_change_at: Option<String>,
 }
 
 pub struct Node {
@@ -359,6 +374,31 @@ impl Node {
         Ok((out, total))
     }
 
+    /// One page of a list query with what a board shows beside it: the
+    /// total number of matches, tickets per SLA colour over the whole node,
+    /// and the next instant a colour changes. One transaction.
+    pub fn list_page(&mut self, q: &ListQuery) -> Result<ListPage, NodeError> {
+        let now = self.now_ms();
+        let path = self.store.path().to_path_buf();
+        let tx = self.store.tx()?;
+        let settings = Self::sla_settings(&tx)?;
+        let (rows, total) = tx.list(q, now)?;
+        let tickets = rows.iter().map(|r| with_sla(r, &settings, now, &path)).collect::<Result<Vec<_>, _>>()?;
+        Ok(ListPage {
+            tickets,
+            total,
+            counts: tx.color_counts(now)?,
+            now: tickets_core::time::iso_i64(now),
+            next_change_at: tx.next_color_change(now)?.map(tickets_core::time::iso_i64),
+        })
+    }
+
+    /// The ticket already made from a conversation, if any.
+    pub fn ticket_of_conversation(&mut self, conversation_id: &str) -> Result<Option<String>, NodeError> {
+        let tx = self.store.tx()?;
+        tx.ticket_of_conversation(conversation_id.trim())
+    }
+
     /// Stores documents built elsewhere with this node's author and clock
     /// (bulk loads: benchmarks, migrations), in one transaction.
     pub fn store_prepared(&mut self, docs: &mut [(TicketDoc, Option<TicketDoc>)]) -> Result<(), NodeError> {
@@ -422,6 +462,7 @@ impl Node {
             pending: tx.count_dirty()?,
             refused: tx.count_refused()?,
             last_sync: tx.get_meta(M_LAST_SYNC)?,
+            damaged: tx.count_quarantined()?,
         })
     }
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction};
 
-use tickets_core::index::{IndexEntry, ListQuery, ListSql, SlaColumns, SqlArg};
+use tickets_core::index::{self, IndexEntry, ListQuery, ListSql, SlaColumns, SqlArg};
 
 use crate::error::NodeError;
 
@@ -416,6 +416,48 @@ impl Tx<'_> {
         Ok(n as usize)
     }
 
+    /// Documents set aside because what arrived for them could not be
+    /// used (see [`Tx::quarantine`]).
+    pub fn count_quarantined(&self) -> Result<usize, NodeError> {
+        let n: i64 = self.tx.query_row("SELECT count(DISTINCT id) FROM quarantine", [], |r| r.get(0)).db(self.path)?;
+        Ok(n as usize)
+    }
+
+    /// Tickets per SLA colour at `now`, as the relay's board counts them.
+    pub fn color_counts(&self, now: i64) -> Result<index::SlaCounts, NodeError> {
+        let count = |filter: &str| -> Result<u64, NodeError> {
+            let sql = format!("SELECT count(*) FROM tickets WHERE {filter}");
+            let mut st = self.tx.prepare_cached(&sql).db(self.path)?;
+            let n: i64 = if filter.contains(":now") {
+                st.query_row(rusqlite::named_params! {":now": now}, |r| r.get(0))
+            } else {
+                st.query_row([], |r| r.get(0))
+            }
+            .db(self.path)?;
+            Ok(n as u64)
+        };
+        let total = self.count_tickets()? as u64;
+        let red = count(index::SLA_RED_SQL)?;
+        let yellow = count(index::SLA_YELLOW_SQL)?;
+        let none = count(index::SLA_NONE_SQL)?;
+        let met = count(index::SLA_MET_SQL)?;
+        let green = total.saturating_sub(red + yellow + none + met);
+        Ok(index::SlaCounts { green, yellow, red, met, none })
+    }
+
+    /// The earliest instant after `now` at which some ticket changes colour.
+    pub fn next_color_change(&self, now: i64) -> Result<Option<i64>, NodeError> {
+        let mut best: Option<i64> = None;
+        for col in ["fr_warn", "fr_due", "res_warn", "res_due"] {
+            let sql = format!("SELECT min({col}) FROM tickets WHERE {col} > ?1");
+            let v: Option<i64> = self.tx.query_row(&sql, [now], |r| r.get(0)).db(self.path)?;
+            if let Some(v) = v {
+                best = Some(best.map_or(v, |b: i64| b.min(v)));
+            }
+        }
+        Ok(best)
+    }
+
     pub fn count_dirty(&self) -> Result<usize, NodeError> {
         let n: i64 = self.tx.query_row("SELECT count(*) FROM docs WHERE dirty = 1", [], |r| r.get(0)).db(self.path)?;
         Ok(n as usize)
@@ -561,5 +603,33 @@ impl Tx<'_> {
         let n = self.tx.execute("DELETE FROM docs WHERE kind = 'notes'", []).db(self.path)?;
         self.tx.execute("UPDATE ticket_views SET notes_json = NULL WHERE notes_json IS NOT NULL", []).db(self.path)?;
         Ok(n)
+    }
+}
+
+/// Notices commits to a node's database by any other connection (another
+/// process's command, the app's own requests, a sync): SQLite's
+/// `PRAGMA data_version` on a connection of its own, which only reads a
+/// counter in shared memory, so asking often costs next to nothing.
+pub struct ChangeWatch {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl ChangeWatch {
+    /// Opens a read-only connection to the node's database.
+    pub fn open(db: &Path) -> Result<ChangeWatch, NodeError> {
+        if !db.exists() {
+            return Err(NodeError::NotInitialized(db.to_path_buf()));
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(db, flags).db(db)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10)).db(db)?;
+        Ok(ChangeWatch { conn, path: db.to_path_buf() })
+    }
+
+    /// A number that differs from the last one read whenever another
+    /// connection committed in between.
+    pub fn version(&self) -> Result<i64, NodeError> {
+        self.conn.query_row("PRAGMA data_version", [], |r| r.get(0)).db(&self.path)
     }
 }

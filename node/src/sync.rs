@@ -719,6 +719,25 @@ impl Node {
         keep_going: &dyn Fn() -> bool,
         on_round: &mut dyn FnMut(Result<&SyncReport, &SyncError>),
     ) -> Result<(), SyncError> {
+        self.sync_watch_with(keep_going, &|| false, &mut |e| {
+            if let WatchEvent::Done(r) = e {
+                on_round(r)
+            }
+        })
+    }
+
+    /// [`Node::sync_watch`] for a long-running host (the app): `wake` says
+    /// "sync now" (a button), checked several times a second, also while
+    /// backing off from an unreachable relay; `on_event` hears when a round
+    /// starts as well as how it ended. Backing off sleeps in short slices,
+    /// so that `keep_going` turning false stops the loop within a fraction
+    /// of a second of the round in flight.
+    pub fn sync_watch_with(
+        &mut self,
+        keep_going: &dyn Fn() -> bool,
+        wake: &dyn Fn() -> bool,
+        on_event: &mut dyn FnMut(WatchEvent<'_>),
+    ) -> Result<(), SyncError> {
         let Some(remote) = self.remote()? else { return Err(SyncError::NotRegistered) };
         let (tx, rx) = mpsc::channel::<()>();
         let cursor = {
@@ -757,19 +776,26 @@ impl Node {
         let mut due = true;
         while keep_going() {
             if !due {
+                due = wake();
+            }
+            if !due {
                 let t = self.store_tx()?;
                 due = t.count_dirty()? > 0;
             }
             if due {
+                on_event(WatchEvent::Syncing);
                 match self.sync(&mut |_| {}) {
                     Ok(r) => {
                         backoff = Duration::from_millis(250);
-                        on_round(Ok(&r));
+                        on_event(WatchEvent::Done(Ok(&r)));
                         due = false;
                     }
                     Err(e) if e.is_transient() => {
-                        on_round(Err(&e));
-                        std::thread::sleep(backoff);
+                        on_event(WatchEvent::Done(Err(&e)));
+                        let until = std::time::Instant::now() + backoff;
+                        while std::time::Instant::now() < until && keep_going() && !wake() {
+                            std::thread::sleep(Duration::from_millis(100));
+                        }
                         backoff = (backoff * 2).min(Duration::from_secs(10));
                         continue;
                     }
@@ -784,6 +810,16 @@ impl Node {
         }
         Ok(())
     }
+}
+
+/// What [`Node::sync_watch_with`] tells its host.
+#[derive(Debug)]
+pub enum WatchEvent<'a> {
+    /// A round begins.
+    Syncing,
+    /// A round ended: its report, or why it failed (a transient failure is
+    /// retried after a back-off).
+    Done(Result<&'a SyncReport, &'a SyncError>),
 }
 
 /// What this device held of a pulled ticket before merging the page.

@@ -1,0 +1,28 @@
+//! End-to-end tests of the node's app (`tickets app`): the real `tickets`
+//! binary serving on loopback, driven over real HTTP with reqwest, beside
+//! real `tickets` commands on the same home and, for sync, a real relay
+//! process. The page itself is tested in a browser by `tests/browser`.
+//!
+//! - `app_process`: starting `tickets app --no-open`, reading the printed
+//!   URL, requests with and without the session, the event stream, SIGTERM.
+//! - `test_security`: 401 without the session, 403 for a foreign `Host`,
+//!   the secret exchanged for an HttpOnly SameSite=Strict cookie, writes
+//!   from another origin refused with nothing written, the CSP header.
+//! - `test_api`: create, list filters, patch, closed is final, comments and
+//!   notes, bad input, and CLI commands seen on the open event stream.
+//! - `test_sync`: the background sync pushes the app's edits to another
+//!   node, the directory offline, `offline` when the relay stops.
+
+#[allow(dead_code)]
+#[path = "../e2e/support.rs"]
+mod support;
+
+#[allow(dead_code)]
+#[path = "../board/harness.rs"]
+mod harness;
+
+mod app_process;
+
+mod test_api;
+mod test_security;
+mod test_sync;
