@@ -26,7 +26,8 @@ const shot = (name) => `${artifacts}/${name}`;
 // ---- the harness: relay control over stdin/stdout ------------------------
 const lines = [];
 let waiting = null;
-readline.createInterface({ input: process.stdin }).on("line", (l) => {
+const harness = readline.createInterface({ input: process.stdin });
+harness.on("line", (l) => {
   if (waiting) {
     const w = waiting;
     waiting = null;
@@ -271,4 +272,6 @@ try {
   console.log("app test passed");
 } finally {
   await browser.close();
+  harness.close();
+  process.stdin.destroy();
 }

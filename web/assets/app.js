@@ -62,14 +62,25 @@ async function refreshVisible() {
   try {
     do {
       again = false;
+      // A local change moves the count of changes not yet pushed.
+      const status = readOnly ? null : refreshSyncStatus();
       if (visible("detail")) await refreshDetail();
       else if (visible("list")) await loadList();
+      await status;
     } while (again);
   } finally {
     refreshing = false;
   }
   lastLive = new Date().toISOString();
   if (readOnly) renderSync();
+}
+
+async function refreshSyncStatus() {
+  try {
+    onSync(await api("/v1/sync/status"));
+  } catch {
+    /* the event stream reports a lost link */
+  }
 }
 
 function onSync(s) {

@@ -5,13 +5,19 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::app::{check_browser_tools, workspace, App};
 use crate::harness::{sync, wait_for, Relay};
 use crate::support::{now_ms, tickets_bin};
 
 const SHOTS: [&str; 5] = ["app-list.png", "app-detail.png", "app-form.png", "app-phone.png", "app-export.png"];
+
+/// The most the browser script may run: its steps have their own timeouts,
+/// this only stops a script that hangs.
+const SCRIPT_LIMIT: Duration = Duration::from_secs(300);
 
 #[test]
 fn the_app_works_in_headless_chromium() {
@@ -56,6 +62,22 @@ fn the_app_works_in_headless_chromium() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("node runs");
+    // A script that hangs is killed, so the test fails instead of waiting.
+    let done = Arc::new(AtomicBool::new(false));
+    let watchdog = {
+        let (done, pid) = (done.clone(), child.id());
+        std::thread::spawn(move || {
+            let deadline = Instant::now() + SCRIPT_LIMIT;
+            while !done.load(Ordering::SeqCst) {
+                if Instant::now() > deadline {
+                    let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+                    return true;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            false
+        })
+    };
     let mut stdin = child.stdin.take().expect("piped stdin");
     let stdout = child.stdout.take().expect("piped stdout");
     let mut stderr = child.stderr.take().expect("piped stderr");
@@ -80,6 +102,9 @@ fn the_app_works_in_headless_chromium() {
         writeln!(stdin, "ok").expect("answer the script");
     }
     let status = child.wait().expect("node exits");
+    done.store(true, Ordering::SeqCst);
+    let killed = watchdog.join().unwrap_or(false);
+    assert!(!killed, "app.mjs was still running after {SCRIPT_LIMIT:?} and was killed:\n{printed}");
     let errors = errors.join().unwrap_or_default();
     assert!(
         status.success(),
