@@ -4,7 +4,7 @@
 // the focus is.
 
 import { api, ApiError, readOnly } from "./api.js";
-import { $, h, setOptions, badge, timeEl, label } from "./dom.js";
+import { $, h, setOptions, badge, timeEl, label, when } from "./dom.js";
 import { state, categories, assignees } from "./state.js";
 
 const STATUSES = ["open", "in-progress", "resolved", "closed"];
@@ -61,11 +61,24 @@ function showError(id, text) {
   el.hidden = !text;
 }
 
+/// A relay refusal ({kind, reason, at}) or any other message, in words.
 function describe(x) {
   if (x === null || x === undefined) return "";
   if (typeof x !== "object") return String(x);
-  const what = [x.field, x.message || x.reason || x.error || x.code].filter(Boolean).join(": ");
+  if (x.reason) {
+    const extra = [x.kind, x.at ? when(x.at) : ""].filter(Boolean).join(", ");
+    return extra ? `${x.reason} (${extra})` : x.reason;
+  }
+  const what = [x.field, x.message || x.error || x.code].filter(Boolean).join(": ");
   return what || JSON.stringify(x);
+}
+
+/// One of the user's own edits that did not take effect (superseded by a
+/// later edit, or ignored, e.g. out of closed).
+function notAppliedText(x) {
+  if (!x || typeof x !== "object") return describe(x);
+  const to = x.to === null || x.to === undefined ? "nothing" : `“${x.to}”`;
+  return `Your change of ${x.field} to ${to} was ${x.outcome || "not applied"}${x.note ? `: ${x.note}` : ""}.`;
 }
 
 function fieldControl(name) {
@@ -205,13 +218,15 @@ function fill(t) {
     view.description = t.description || "";
   }
 
-  const refusals = [...(t.refusals || [])].map(describe).filter(Boolean);
+  const refusals = [...(t.refusals || []), ...(t.problems || [])].map(describe).filter(Boolean);
   const box = $("d-refusals");
   box.hidden = !refusals.length;
   box.replaceChildren(...(refusals.length
     ? [h("h2", {}, "Refused by the relay"), h("ul", {}, ...refusals.map((r) => h("li", {}, r)))]
     : []));
-  showNotApplied([...(t.not_applied || []), ...view.notApplied]);
+  // The ticket lists everyone's; the user is told of their own.
+  const me = state.me ? state.me.agent : "";
+  showNotApplied([...(t.not_applied || []).filter((x) => x && x.by === me), ...view.notApplied]);
 
   $("d-comments").replaceChildren(...entries(t.comments, "No comments yet."));
   $("d-notes").replaceChildren(...entries(t.internal_notes, "No internal notes yet."));
@@ -242,9 +257,9 @@ function fillSelects(t) {
 
 function showNotApplied(items) {
   const list = $("d-not-applied");
-  const texts = items.map(describe).filter(Boolean);
+  const texts = [...new Set(items.map(notAppliedText).filter(Boolean))];
   list.hidden = !texts.length;
-  list.replaceChildren(...texts.map((x) => h("li", {}, `Not applied: ${x}`)));
+  list.replaceChildren(...texts.map((x) => h("li", {}, x)));
 }
 
 function entries(items, empty) {
