@@ -243,6 +243,12 @@ try {
   if (await dialog.getByRole("button", { name: "Download" }).isEnabled()) fail("offline, Download is still offered");
   await dialog.getByRole("button", { name: "Close" }).click();
 
+  // While both are offline the lead closes the ticket and the agent then
+  // resolves it: once synced, the close stands and the agent is told.
+  cli(leadHome, "status", id, "closed");
+  await page.getByRole("combobox", { name: "Status" }).selectOption("resolved");
+  await poll("the offline status change to be saved", () => cliJson(agentHome, "show", id).status === "resolved");
+
   await page.getByRole("button", { name: "New ticket" }).click();
   await page.getByRole("textbox", { name: "Subject" }).fill(offlineSubject);
   await page.getByRole("combobox", { name: "Category" }).selectOption("hardware");
@@ -254,6 +260,18 @@ try {
   await relay("start");
   await page.getByRole("button", { name: "Sync now" }).click();
   await expect(status.filter({ hasText: "Synced" }).waitFor({ timeout: 30000 }), "with the relay back, the header did not say Synced");
+
+  // The agent's resolve came after the lead's close: ignored, and said so.
+  await page.goto(`${origin}/#/tickets/${encodeURIComponent(id)}`);
+  await poll("the lead's close to reach the relay", () => { cli(leadHome, "sync"); return cliJson(leadHome, "show", id).status === "closed"; });
+  await page.getByRole("button", { name: "Sync now" }).click();
+  await expect(page.getByText("Your change of status to “resolved” was ignored").waitFor({ timeout: 20000 }),
+    "the agent was not told that their status change was ignored");
+  const statusBox = page.getByRole("combobox", { name: "Status" });
+  if ((await statusBox.inputValue()) !== "closed" || (await statusBox.isEnabled())) fail("a closed ticket's Status control offers a way out");
+  if ((await statusBox.locator("option").count()) !== 1) fail("a closed ticket's Status offers more than closed");
+  await page.getByRole("tab", { name: "Timeline" }).click();
+  await expect(page.getByRole("tabpanel", { name: "Timeline" }).getByText("ignored", { exact: true }).waitFor(), "the timeline does not mark the ignored edit");
 
   // ---- phone width -------------------------------------------------------
   const phone = await ctx.newPage();
