@@ -284,9 +284,11 @@ try {
   await phone.goto(`${origin}/#/tickets/${encodeURIComponent(id)}`);
   await expect(phone.getByRole("heading", { name: formSubject, level: 1 }).waitFor(), "the detail view did not load at 390 px");
   await noHorizontalScroll(phone, "the detail view at 390 px");
+  await phone.screenshot({ path: shot("app-phone-detail.png"), fullPage: true });
   await phone.goto(`${origin}/#/new`);
   await expect(phone.getByRole("heading", { name: "New ticket", level: 1 }).waitFor(), "the form did not load at 390 px");
   await noHorizontalScroll(phone, "the form at 390 px");
+  await phone.screenshot({ path: shot("app-phone-form.png"), fullPage: true });
   console.log("app test passed");
 } finally {
   await browser.close();

@@ -43,7 +43,7 @@ export function refreshFormChoices() {
     cat.replaceWith(next);
     cat = next;
   }
-  if (wantSelect) setOptions(cat, cats.map((c) => [c, c]));
+  if (wantSelect) setOptions(cat, [["", "Choose a category"], ...cats.map((c) => [c, c])]);
   setOptions($("n-assignee"), [["", "Unassigned"], ...assignees()]);
   field.hidden = false;
 }
@@ -76,6 +76,13 @@ async function create() {
   if (!subject) {
     setError("subject", "Enter a subject: a few words saying what is wrong.");
     $("n-subject").focus();
+    return;
+  }
+  if (!$("n-category").value.trim()) {
+    setError("category", $("n-category").tagName === "SELECT"
+      ? "Choose a category."
+      : "Enter a category (this node has not synced a taxonomy yet, so any name will do).");
+    $("n-category").focus();
     return;
   }
   const body = {

@@ -13,7 +13,15 @@ use crate::app::{check_browser_tools, workspace, App};
 use crate::harness::{sync, wait_for, Relay};
 use crate::support::{now_ms, tickets_bin};
 
-const SHOTS: [&str; 5] = ["app-list.png", "app-detail.png", "app-form.png", "app-phone.png", "app-export.png"];
+const SHOTS: [&str; 7] = [
+    "app-list.png",
+    "app-detail.png",
+    "app-form.png",
+    "app-export.png",
+    "app-phone.png",
+    "app-phone-detail.png",
+    "app-phone-form.png",
+];
 
 /// The most the browser script may run: its steps have their own timeouts,
 /// this only stops a script that hangs.
