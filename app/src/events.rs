@@ -16,11 +16,13 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use tokio::sync::watch;
 
 use crate::background::SyncState;
+use crate::error::ApiError;
 use crate::AppState;
 
 /// How often the store is asked whether it changed: a change shows on an
@@ -29,6 +31,10 @@ pub const CHANGE_POLL: Duration = Duration::from_millis(250);
 
 /// A comment line this often keeps an idle stream open.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// Event streams open at once (a page holds one; tabs and reloads add
+/// more for a while). One more is refused with 503.
+pub const EVENT_STREAMS_MAX: usize = 32;
 
 /// Starts the thread that notices store changes; it ends soon after `stop`
 /// is set.
@@ -59,19 +65,30 @@ enum Next {
 }
 
 struct Streams {
+    /// Held while the stream is open.
+    _slot: tokio::sync::OwnedSemaphorePermit,
     changes: watch::Receiver<u64>,
     sync: watch::Receiver<SyncState>,
     shutdown: watch::Receiver<bool>,
     state: AppState,
 }
 
-pub async fn stream(State(state): State<AppState>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+pub async fn stream(
+    State(state): State<AppState>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let slot = state.streams.clone().try_acquire_owned().map_err(|_| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too_many_streams",
+            format!("{EVENT_STREAMS_MAX} event streams are open already; close a tab of the app"),
+        )
+    })?;
     let mut changes = state.changes.subscribe();
     changes.mark_unchanged();
     let mut sync = state.sync.subscribe();
     sync.mark_unchanged();
     let shutdown = state.shutdown.clone();
-    let start = Streams { changes, sync, shutdown, state };
+    let start = Streams { _slot: slot, changes, sync, shutdown, state };
     let events = futures_util::stream::unfold(start, |mut s| async move {
         loop {
             if *s.shutdown.borrow() {
@@ -105,5 +122,5 @@ pub async fn stream(State(state): State<AppState>) -> Sse<impl Stream<Item = Res
             return Some((Ok(event), s));
         }
     });
-    Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
 }

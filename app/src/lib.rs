@@ -68,6 +68,8 @@ pub struct AppState {
     /// Turns true when the app stops: open event streams end.
     pub(crate) shutdown: watch::Receiver<bool>,
     pub(crate) work: Arc<Semaphore>,
+    /// Open event streams ([`events::EVENT_STREAMS_MAX`]).
+    pub(crate) streams: Arc<Semaphore>,
 }
 
 impl AppState {
@@ -118,6 +120,7 @@ impl App {
             wake: Arc::new(AtomicBool::new(false)),
             shutdown,
             work: Arc::new(Semaphore::new(WORK_MAX)),
+            streams: Arc::new(Semaphore::new(events::EVENT_STREAMS_MAX)),
         };
         Ok(App { state, addr, stop })
     }

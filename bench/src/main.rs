@@ -12,6 +12,8 @@
 //! Each figure prints one line (median, min, max over its runs) and the suite
 //! writes a JSON summary to `target/bench-sync.json` (or `--out PATH`).
 
+mod app_bench;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -332,7 +334,7 @@ fn main() -> Result<()> {
             "--quick" => cfg.quick = true,
             "--out" => cfg.out = PathBuf::from(args.next().context("--out PATH")?),
             "--only" => cfg.only = Some(args.next().context("--only a,b")?.split(',').map(String::from).collect()),
-            other => bail!("unknown argument {other} (use --quick, --out PATH, --only push,pull,edits,idle,watch,concurrent,board)"),
+            other => bail!("unknown argument {other} (use --quick, --out PATH, --only push,pull,edits,idle,watch,concurrent,board,app)"),
         }
     }
     let bin = std::env::var_os("TICKETS_BIN").map(PathBuf::from).unwrap_or_else(|| {
@@ -568,6 +570,9 @@ fn run(cfg: &Config, bin: &Path, work: &Path, report: &mut Report) -> Result<()>
 
     if wants(cfg, "concurrent") {
         concurrent(cfg, bin, work, report)?;
+    }
+    if wants(cfg, "app") {
+        app_bench::run(cfg, bin, work, report)?;
     }
     report.single("bench process peak RSS (nodes + generator)", "MiB", self_peak_rss_mb(), None);
     Ok(())

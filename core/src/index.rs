@@ -378,8 +378,14 @@ impl ListQuery {
         // than walk the whole deadline index (`+ 0` keeps SQLite from
         // choosing that index for the order).
         let few = !self.sla_ranks.is_empty() && self.sla_ranks.iter().all(|r| matches!(r, 2 | 3));
+        // A search tests every subject (a LIKE with a leading wildcard uses
+        // no index): sort its matches rather than walk a time index and test
+        // each row in turn, which reads every row when matches are few
+        // (150 ms instead of 20 at 100 000 tickets).
+        let searching = self.search.as_deref().is_some_and(|s| !s.trim().is_empty());
         let column = match key {
             SortKey::Sla if few => format!("({}) + 0", key.column()),
+            SortKey::Created | SortKey::Updated if searching => format!("{} + 0", key.column()),
             _ => key.column().to_string(),
         };
         let mut tail = format!(" ORDER BY {column} {dir}, id {dir}");
@@ -540,6 +546,16 @@ mod list_query_tests {
         assert!(tail(&[("sla", "yellow,red"), ("sort", "sla")]).contains("+ 0"));
         assert!(!tail(&[("sla", "yellow,green"), ("sort", "sla")]).contains("+ 0"));
         assert!(!tail(&[("sort", "sla")]).contains("+ 0"));
+    }
+
+    #[test]
+    fn a_search_sorts_its_matches_instead_of_walking_a_time_index() {
+        let tail = |pairs: &[(&str, &str)]| parse(pairs).map(|q| q.to_sql(0).tail).unwrap_or_default();
+        assert_eq!(tail(&[("search", "printer")]), " ORDER BY created_at + 0 DESC, id DESC");
+        assert_eq!(tail(&[("search", "3f2a"), ("sort", "updated")]), " ORDER BY updated_at + 0 ASC, id ASC");
+        assert_eq!(tail(&[("search", "printer"), ("sort", "subject")]), " ORDER BY subject_lc ASC, id ASC");
+        assert_eq!(tail(&[("search", " ")]), " ORDER BY created_at DESC, id DESC");
+        assert_eq!(tail(&[]), " ORDER BY created_at DESC, id DESC");
     }
 
     #[test]

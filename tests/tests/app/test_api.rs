@@ -179,3 +179,24 @@ fn a_conversation_makes_one_ticket_and_the_second_attempt_points_at_it() {
     assert_eq!((status, v["field"].as_str()), (400, Some("conversation")), "{v}");
     assert_eq!(home.list(&[]).len(), 1);
 }
+
+#[test]
+fn event_streams_are_bounded_and_a_closed_one_frees_its_slot() {
+    let home = Home::new();
+    let app = AppProcess::start(&home.path(), &[]);
+    let open = |n: usize| -> Vec<reqwest::blocking::Response> {
+        (0..n).map(|_| app.request(Method::GET, "/v1/events").send().expect("GET /v1/events")).collect()
+    };
+    let streams = open(32);
+    assert!(streams.iter().all(|r| r.status().as_u16() == 200));
+    let (status, v) = app.get("/v1/events");
+    assert_eq!((status, v["code"].as_str()), (503, Some("too_many_streams")), "{v}");
+    drop(streams);
+    crate::harness::wait_for("a closed stream to free its slot", Duration::from_secs(10), || {
+        let resp = app.request(Method::GET, "/v1/events").send().map_err(|e| e.to_string())?;
+        match resp.status().as_u16() {
+            200 => Ok(()),
+            s => Err(s.to_string()),
+        }
+    });
+}

@@ -123,3 +123,37 @@ fn a_write_from_another_origin_is_refused_and_writes_nothing() {
     assert_eq!(same_site.send().expect("POST").status().as_u16(), 201);
     assert_eq!(home.subjects(&[]), vec!["Forged".to_string()]);
 }
+
+#[test]
+fn a_listen_address_that_is_not_loopback_is_refused_unless_asked_for() {
+    let home = Home::new();
+    let out = home.run(&["app", "--no-open", "--listen", "192.0.2.10:0"]).fails();
+    assert!(out.stderr.contains("not loopback"), "{}", out.stderr);
+    assert!(out.stderr.contains("--allow-non-loopback"), "the hint names the flag: {}", out.stderr);
+    let out = home.run(&["app", "--no-open", "--listen", "0.0.0.0:0", "--allow-non-loopback"]).fails();
+    assert!(out.stderr.contains("names no single address"), "{}", out.stderr);
+    let out = home.run(&["app", "--no-open", "--listen", "nowhere"]).fails();
+    assert!(out.stderr.contains("not an address"), "{}", out.stderr);
+}
+
+#[test]
+fn with_json_the_url_is_one_json_object() {
+    use std::io::BufRead;
+    let home = Home::new();
+    let mut child = std::process::Command::new(crate::support::tickets_bin())
+        .arg("--home")
+        .arg(home.path())
+        .args(["app", "--no-open", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("tickets app starts");
+    let mut line = String::new();
+    let stdout = child.stdout.take().expect("piped stdout");
+    std::io::BufReader::new(stdout).read_line(&mut line).expect("a line");
+    let _ = child.kill();
+    let _ = child.wait();
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line:?}: {e}"));
+    let url = v["url"].as_str().unwrap_or_default();
+    assert!(url.starts_with("http://127.0.0.1:") && url.contains("/?session="), "{v}");
+}
