@@ -200,6 +200,20 @@ fn the_dashboard_and_its_assets_are_served() {
     assert!(page.content_type.starts_with("text/html"), "{}", page.content_type);
     let html = String::from_utf8_lossy(&page.body);
     assert!(html.contains("data-host=\"relay\""), "the page is not marked as the relay's: {html}");
+    // Nothing may load from elsewhere, no inline script runs, no site frames it.
+    let mut s = TcpStream::connect(relay.addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(20))).expect("read timeout");
+    s.write_all(b"GET / HTTP/1.1\r\nHost: relay\r\nConnection: close\r\n\r\n").expect("send");
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let head = String::from_utf8_lossy(&raw).to_ascii_lowercase();
+    let head = head.split("\r\n\r\n").next().unwrap_or_default();
+    for line in [
+        "content-security-policy: default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'",
+        "x-content-type-options: nosniff",
+    ] {
+        assert!(head.contains(line), "GET / lacks `{line}`:\n{head}");
+    }
     for name in tickets_web::asset_names() {
         let a = get(&relay, &format!("/assets/{name}"));
         assert_eq!(a.status, 200, "/assets/{name}");
