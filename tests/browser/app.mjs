@@ -190,6 +190,15 @@ try {
     const t = cliJson(agentHome, "show", id);
     return t.status === "in-progress" && t.comments.some((c) => c.body === "Tray cleared, testing now") ? t : null;
   });
+  // The description and the assignee, edited in place.
+  const detailDesc = page.getByRole("textbox", { name: "Description" });
+  await detailDesc.fill("The tray is stuck.\nSecond line.\nThird line, added later.");
+  await page.getByRole("button", { name: "Save description" }).click();
+  await page.getByRole("combobox", { name: "Assignee" }).selectOption("lea");
+  await poll("`tickets show` to see the description and the assignee", () => {
+    const t = cliJson(agentHome, "show", id);
+    return t.description.endsWith("Third line, added later.") && t.assignee === "lea" ? t : null;
+  });
   await page.getByRole("tab", { name: "Timeline" }).click();
   await expect(page.getByRole("tabpanel", { name: "Timeline" }).getByText("in-progress").first().waitFor(), "the timeline does not show the status change");
   await axe(page, "the detail view");
