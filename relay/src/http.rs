@@ -512,15 +512,47 @@ pub(crate) async fn ticket(
     .await
 }
 
-/// The team lead's dashboard (one self-contained page).
+/// The team lead's dashboard: the UI shared with the node's app
+/// (`tickets-web`), read-only here; it signs in with a bearer token.
 #[utoipa::path(get, path = "/", tag = "board",
-    responses((status = 200, description = "the lead's dashboard, one HTML page", body = String,
+    responses((status = 200, description = "the lead's dashboard, one HTML page (its scripts and styles under /assets/)", body = String,
         content_type = "text/html"), (status = "default", description = "any error: what was wrong, and a stable code", body = crate::openapi::ErrorDoc)))]
 pub(crate) async fn dashboard() -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")],
-        include_str!("../assets/dashboard.html"),
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+            (header::CONTENT_SECURITY_POLICY, DASHBOARD_CSP),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        tickets_web::index_html(tickets_web::Host::Relay),
     )
+}
+
+/// The dashboard loads nothing from outside the relay and runs no inline
+/// script; no other site may frame it.
+const DASHBOARD_CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'";
+
+/// One of the dashboard's scripts or its style sheet.
+#[utoipa::path(get, path = "/assets/{name}", tag = "board",
+    params(("name" = String, Path, description = "a file name, such as app.js")),
+    responses((status = 200, description = "the file", body = String, content_type = "text/javascript"),
+        (status = 404, description = "no such asset", body = crate::openapi::ErrorDoc),
+        (status = "default", description = "any error: what was wrong, and a stable code", body = crate::openapi::ErrorDoc)))]
+pub(crate) async fn asset(name: Result<UrlPath<String>, PathRejection>) -> Result<Response, AppError> {
+    let UrlPath(name) = name.map_err(|e| AppError::new(StatusCode::BAD_REQUEST, "bad_path", e.body_text()))?;
+    let (content_type, bytes) = tickets_web::asset(&name).ok_or_else(|| {
+        AppError::new(StatusCode::NOT_FOUND, "not_found", format!("no asset '{name}'; the dashboard is at /"))
+    })?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "no-cache"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        bytes,
+    )
+        .into_response())
 }
 
 /// Who the token belongs to, and the relay's current sequence.
@@ -573,6 +605,7 @@ pub fn router(state: AppState) -> Router {
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), require_caller));
     Router::new()
         .route("/", get(dashboard))
+        .route("/assets/{name}", get(asset))
         .route("/v1/me", get(me))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))

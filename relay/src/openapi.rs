@@ -182,6 +182,7 @@ pub async fn document() -> impl IntoResponse {
     ),
     paths(
         crate::http::dashboard,
+        crate::http::asset,
         crate::http::healthz,
         crate::http::metrics,
         crate::http::me,
@@ -232,6 +233,7 @@ mod tests {
             serde_json::from_str(&ApiDoc::openapi().to_json().expect("the document serializes")).expect("json");
         for path in [
             "/",
+            "/assets/{name}",
             "/healthz",
             "/metrics",
             "/v1/me",

@@ -189,6 +189,45 @@ fn an_unknown_path_is_a_json_404() {
     assert_eq!(a.error()["code"], "not_found");
 }
 
+/// `GET /` is the shared UI marked as the relay's (read-only) host, and
+/// every file it needs is served under `/assets/`; anything else there is
+/// a JSON 404, a path that climbs out included.
+#[test]
+fn the_dashboard_and_its_assets_are_served() {
+    let relay = Relay::start();
+    let page = exchange(relay.addr, b"GET / HTTP/1.1\r\nHost: relay\r\nConnection: close\r\n\r\n");
+    assert_eq!(page.status, 200);
+    assert!(page.content_type.starts_with("text/html"), "{}", page.content_type);
+    let html = String::from_utf8_lossy(&page.body);
+    assert!(html.contains("data-host=\"relay\""), "the page is not marked as the relay's: {html}");
+    // Nothing may load from elsewhere, no inline script runs, no site frames it.
+    let mut s = TcpStream::connect(relay.addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(20))).expect("read timeout");
+    s.write_all(b"GET / HTTP/1.1\r\nHost: relay\r\nConnection: close\r\n\r\n").expect("send");
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let head = String::from_utf8_lossy(&raw).to_ascii_lowercase();
+    let head = head.split("\r\n\r\n").next().unwrap_or_default();
+    for line in [
+        "content-security-policy: default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'",
+        "x-content-type-options: nosniff",
+    ] {
+        assert!(head.contains(line), "GET / lacks `{line}`:\n{head}");
+    }
+    for name in tickets_web::asset_names() {
+        let a = get(&relay, &format!("/assets/{name}"));
+        assert_eq!(a.status, 200, "/assets/{name}");
+        let (content_type, bytes) = tickets_web::asset(name).expect("a listed asset");
+        assert_eq!(a.content_type, content_type, "/assets/{name}");
+        assert_eq!(a.body, bytes, "/assets/{name}");
+    }
+    for bad in ["/assets/nothing.js", "/assets/..%2FCargo.toml", "/assets/"] {
+        let a = get(&relay, bad);
+        assert_eq!(a.status, 404, "{bad}");
+        assert_eq!(a.error()["code"], "not_found", "{bad}");
+    }
+}
+
 #[test]
 fn a_path_that_is_not_utf8_is_a_json_400() {
     let relay = Relay::start();

@@ -1,1 +1,360 @@
-// The UI script (filled in by the app issue).
+// The page's entry point: sign-in (relay) or session check (app), the
+// header's sync status, hash routing (`#/`, `#/new`, `#/tickets/ID`, so the
+// browser's back and forward work), live updates, the Export dialog and the
+// keyboard shortcuts.
+
+import { api, ApiError, readOnly, hasToken, setToken, follow, download } from "./api.js";
+import { $, tickBadges, time, setOptions } from "./dom.js";
+import { state, mayExport, online, categories } from "./state.js";
+import { initList, loadList, refreshChoices, moveInList } from "./list.js";
+import { initDetail, showDetail, refreshDetail } from "./detail.js";
+import { initForm, openForm, refreshFormChoices, fromConversation } from "./form.js";
+
+const SCREENS = ["signin", "list", "new", "detail"];
+let stopFollowing = null;
+let linkUp = true;
+let lastLive = null;
+
+function screen(name) {
+  for (const s of SCREENS) $(`screen-${s}`).hidden = s !== name;
+}
+
+function visible(name) {
+  return !$(`screen-${name}`).hidden;
+}
+
+function banner(text) {
+  $("banner").textContent = text || "";
+  $("banner").hidden = !text;
+}
+
+function route() {
+  if (!state.me) return;
+  const hash = location.hash || "#/";
+  const m = hash.match(/^#\/tickets\/([^/?#]+)$/);
+  if (m) {
+    screen("detail");
+    showDetail(decodeURIComponent(m[1]));
+  } else if (hash === "#/new" && !readOnly) {
+    screen("new");
+    document.title = "New ticket · Tickets";
+    openForm();
+    $("new-h").focus();
+  } else {
+    const fromElsewhere = !visible("list");
+    screen("list");
+    document.title = "Tickets";
+    loadList();
+    if (fromElsewhere) $("list-h").focus();
+  }
+}
+
+// ---- live updates -------------------------------------------------------
+
+let refreshing = false, again = false;
+/// Re-fetches what is on screen; changes arriving meanwhile cause one more.
+async function refreshVisible() {
+  if (refreshing) {
+    again = true;
+    return;
+  }
+  refreshing = true;
+  try {
+    do {
+      again = false;
+      // A local change moves the count of changes not yet pushed.
+      const status = readOnly ? null : refreshSyncStatus();
+      if (visible("detail")) await refreshDetail();
+      else if (visible("list")) await loadList();
+      await status;
+    } while (again);
+  } finally {
+    refreshing = false;
+  }
+  lastLive = new Date().toISOString();
+  if (readOnly) renderSync();
+}
+
+async function refreshSyncStatus() {
+  try {
+    onSync(await api("/v1/sync/status"));
+  } catch {
+    /* the event stream reports a lost link */
+  }
+}
+
+function onSync(s) {
+  const before = state.sync && state.sync.state;
+  state.sync = s;
+  renderSync();
+  if (before !== s.state) {
+    // A sync may bring a new taxonomy, people and access; offline changes
+    // what Export can do.
+    reloadNodeState();
+    refreshVisible();
+  }
+}
+
+function onLink(up, why) {
+  if (why === "signed-out") return signedOut();
+  if (linkUp !== up) {
+    linkUp = up;
+    renderSync();
+  }
+}
+
+function renderSync() {
+  const el = $("sync-status");
+  let text;
+  if (readOnly) {
+    text = linkUp ? `Live · updated ${time(lastLive || new Date().toISOString())}` : "Offline: the relay cannot be reached";
+  } else if (!linkUp) {
+    text = "Disconnected: the app is not answering; is `tickets app` still running?";
+  } else {
+    const s = state.sync;
+    if (!s) text = "Sync status unknown";
+    else {
+      const parts = [];
+      if (s.state === "offline") parts.push("Offline");
+      else if (s.state === "syncing") parts.push("Syncing");
+      else if (s.state === "synced") parts.push(`Synced ${s.last_sync_at ? time(s.last_sync_at) : ""}`.trim());
+      else parts.push("Local only: not registered with a relay");
+      if (s.pending) parts.push(`${s.pending} change${s.pending === 1 ? "" : "s"} not yet pushed`);
+      else if (s.state !== "local") parts.push("nothing to push");
+      if (s.refused) parts.push(`${s.refused} refused by the relay`);
+      if (s.damaged) parts.push(`${s.damaged} damaged`);
+      if (s.error && s.state === "offline") parts.push(s.error);
+      text = parts.join(" · ");
+    }
+    const btn = $("sync-now");
+    btn.hidden = !s || s.state === "local";
+    btn.disabled = !!s && s.state === "syncing";
+  }
+  if (el.textContent !== text) el.textContent = text;
+  el.dataset.state = readOnly ? (linkUp ? "synced" : "offline") : linkUp && state.sync ? state.sync.state : "offline";
+  if ($("export-dialog").open) exportAvailability();
+}
+
+async function reloadNodeState() {
+  if (readOnly) return;
+  try {
+    state.me = await api("/v1/me");
+  } catch {
+    /* keep what we had */
+  }
+  try {
+    state.directory = { ...state.directory, ...(await api("/v1/directory")) };
+  } catch {
+    /* a node without a directory accepts any category and assignee */
+  }
+  showActions();
+  refreshChoices();
+  if (visible("new")) refreshFormChoices();
+}
+
+function showActions() {
+  const me = state.me;
+  $("new-ticket").hidden = readOnly || !me;
+  $("from-conversation").hidden = readOnly || !me;
+  $("export-open").hidden = !mayExport();
+  $("sign-out").hidden = !readOnly || !me;
+  $("who").textContent = me ? `${me.agent} (${me.role}${me.team ? `, ${me.team}` : ""})` : "";
+}
+
+// ---- sessions -----------------------------------------------------------
+
+function signedOut() {
+  if (stopFollowing) stopFollowing();
+  stopFollowing = null;
+  if (readOnly) {
+    const had = hasToken();
+    setToken("");
+    state.me = null;
+    showActions();
+    showSignIn(had ? "That token is not valid any more; sign in again." : "");
+  } else {
+    banner("This session has ended: open the URL that `tickets app` printed (start it again if it stopped).");
+  }
+}
+
+function showSignIn(message) {
+  screen("signin");
+  $("signin-error").textContent = message || "";
+  $("sync-status").textContent = "Signed out";
+  $("token").focus();
+}
+
+async function signIn(tokenText) {
+  if (tokenText !== null) setToken(tokenText.trim());
+  let me;
+  try {
+    me = await api("/v1/me");
+  } catch (e) {
+    setToken("");
+    showSignIn(e instanceof ApiError && e.status === 401
+      ? "Unknown or revoked token. Use a lead's or admin's token from `tickets relay agent add`."
+      : `Sign-in failed: ${e.message}`);
+    return;
+  }
+  if (me.role !== "lead" && me.role !== "admin") {
+    setToken("");
+    showSignIn(`The dashboard is for leads and admins only; ${me.agent} is an ${me.role}. Agents work in \`tickets app\` on their own node.`);
+    return;
+  }
+  state.me = me;
+  $("token").value = "";
+  $("signin-error").textContent = "";
+  showActions();
+  linkUp = true;
+  lastLive = new Date().toISOString();
+  renderSync();
+  stopFollowing = follow(Number(me.seq) || 0, refreshVisible, () => {}, onLink);
+  screen("list");
+  route();
+}
+
+async function startApp() {
+  try {
+    state.me = await api("/v1/me");
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 401) {
+      banner("This page needs the session of `tickets app`: open the URL it printed (http://127.0.0.1:PORT/?session=…).");
+    } else {
+      banner(`The app could not start: ${e.message}`);
+    }
+    $("sync-status").textContent = "Not connected";
+    return;
+  }
+  try {
+    state.sync = await api("/v1/sync/status");
+  } catch {
+    state.sync = null;
+  }
+  await reloadNodeState();
+  renderSync();
+  stopFollowing = follow(0, refreshVisible, onSync, onLink);
+  route();
+}
+
+// ---- export -------------------------------------------------------------
+
+function exportAvailability() {
+  const off = !readOnly && !online();
+  const why = $("export-why");
+  why.hidden = !off;
+  why.textContent = off
+    ? "Export is not available offline: it downloads the relay's authoritative data, and the relay cannot be reached now. Try again once the header says Synced."
+    : "";
+  $("x-download").disabled = off;
+}
+
+function openExport() {
+  setOptions($("x-category"), [["", "Any"], ...categories().map((c) => [c, c])]);
+  $("export-error").textContent = "";
+  exportAvailability();
+  $("export-dialog").showModal();
+}
+
+async function runExport() {
+  const p = new URLSearchParams();
+  const format = $("x-format").value;
+  p.set("format", format);
+  for (const [k, id] of [["from", "x-from"], ["to", "x-to"], ["status", "x-status"], ["category", "x-category"]]) {
+    if ($(id).value) p.set(k, $(id).value);
+  }
+  if ($("x-from").value && $("x-to").value && $("x-from").value > $("x-to").value) {
+    $("export-error").textContent = "From is after To: choose a From date on or before the To date.";
+    return;
+  }
+  $("export-error").textContent = "Downloading…";
+  $("x-download").disabled = true;
+  try {
+    await download(`/v1/export?${p}`, `tickets.${format}`);
+    $("export-error").textContent = "";
+    $("export-dialog").close();
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 401) {
+      $("export-dialog").close();
+      return signedOut();
+    }
+    $("export-error").textContent = e.code === "offline"
+      ? "Not exported: the relay cannot be reached now, and exports come from the relay. Try again once the header says Synced."
+      : `Not exported: ${e.message}`;
+  } finally {
+    exportAvailability();
+  }
+}
+
+// ---- keyboard -----------------------------------------------------------
+
+function onKey(e) {
+  if (e.defaultPrevented || e.ctrlKey || e.metaKey || e.altKey) return;
+  if (!state.me || document.querySelector("dialog[open]")) return;
+  const t = e.target;
+  if (t instanceof Element && t.closest("input, textarea, select, [contenteditable]")) return;
+  if (e.key === "/") {
+    e.preventDefault();
+    if (!visible("list")) location.hash = "#/";
+    screen("list");
+    $("f-search").focus();
+  } else if ((e.key === "j" || e.key === "k") && visible("list")) {
+    e.preventDefault();
+    moveInList(e.key === "j" ? 1 : -1);
+  } else if (e.key === "c" && !readOnly) {
+    e.preventDefault();
+    location.hash = "#/new";
+  } else if (e.key === "?") {
+    e.preventDefault();
+    $("keys-dialog").showModal();
+  }
+}
+
+// ---- start --------------------------------------------------------------
+
+function start() {
+  initList(signedOut);
+  initDetail(signedOut);
+  initForm(signedOut);
+  window.addEventListener("hashchange", route);
+  document.addEventListener("keydown", onKey);
+  setInterval(tickBadges, 1000);
+
+  $("new-ticket").addEventListener("click", () => { location.hash = "#/new"; });
+  $("from-conversation").addEventListener("click", () => $("conversation-file").click());
+  $("conversation-file").addEventListener("change", (e) => {
+    const f = e.target.files && e.target.files[0];
+    e.target.value = "";
+    if (f) fromConversation(f);
+  });
+  $("sync-now").addEventListener("click", async () => {
+    $("sync-now").disabled = true;
+    try {
+      await api("/v1/sync/now", { method: "POST", body: {} });
+    } catch (err) {
+      banner(`Sync now failed: ${err.message}`);
+    } finally {
+      renderSync();
+    }
+  });
+  $("export-open").addEventListener("click", openExport);
+  $("x-download").addEventListener("click", runExport);
+  $("x-close").addEventListener("click", () => $("export-dialog").close());
+  $("keys-open").addEventListener("click", () => $("keys-dialog").showModal());
+  $("sign-out").addEventListener("click", () => {
+    setToken("");
+    signedOut();
+  });
+  $("signin-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    signIn($("token").value);
+  });
+
+  if (readOnly) {
+    if (hasToken()) signIn(null);
+    else showSignIn("");
+  } else {
+    startApp();
+  }
+}
+
+start();

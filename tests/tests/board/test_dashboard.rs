@@ -1,7 +1,10 @@
-//! The team lead's dashboard in a real headless Chromium (SPEC §6):
+//! The team lead's dashboard in a real headless Chromium (SPEC §6, §8): the
+//! UI shared with the app, read-only on the relay.
 //! `tests/browser/dashboard.mjs` (playwright-core driving Debian's
-//! /usr/bin/chromium) signs in, checks counts, badges, the red filter,
-//! search, sorting and a live update, and takes a screenshot.
+//! /usr/bin/chromium, only by roles and accessible names) signs in, checks
+//! counts, badges, the SLA filter, search, sorting, a live update, the
+//! detail view, the Export dialog, markup in a subject shown as text, axe
+//! and 390 px, and takes screenshots.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -49,7 +52,8 @@ fn the_dashboard_shows_the_relays_board_in_headless_chromium() {
         ana.create("Server room flooded", "urgent", "hardware"),
         ana.create("Badge reader dead", "urgent", "hardware"),
     ];
-    for s in ["Zebra printer offline", "Monitor flickers", "Keyboard missing keys"] {
+    let html_subject = "Keyboard <img src=x onerror=window.pwned=1> missing keys";
+    for s in ["Zebra printer offline", "Monitor flickers", html_subject] {
         ana.create(s, "high", "hardware");
     }
     ana.sync();
@@ -66,7 +70,10 @@ fn the_dashboard_shows_the_relays_board_in_headless_chromium() {
     let artifacts = workspace().join("artifacts");
     std::fs::create_dir_all(&artifacts).expect("the artifacts folder");
     let shot = artifacts.join("dashboard.png");
-    let _ = std::fs::remove_file(&shot);
+    let others = ["dashboard-detail.png", "dashboard-phone.png"].map(|n| artifacts.join(n));
+    for f in std::iter::once(&shot).chain(&others) {
+        let _ = std::fs::remove_file(f);
+    }
     let out = Command::new("node")
         .arg(browser_dir.join("dashboard.mjs"))
         .current_dir(&browser_dir)
@@ -78,6 +85,7 @@ fn the_dashboard_shows_the_relays_board_in_headless_chromium() {
         .env("EXPECT_RED", red.len().to_string())
         .env("EXPECT_TOTAL", "5")
         .env("SEARCH", "zebra")
+        .env("HTML_SUBJECT", html_subject)
         .env("SCREENSHOT", &shot)
         .env("CHROMIUM", &chromium)
         .env("NO_COLOR", "1")
@@ -93,9 +101,11 @@ fn the_dashboard_shows_the_relays_board_in_headless_chromium() {
         String::from_utf8_lossy(&out.stderr),
         relay.log()
     );
-    let png = std::fs::read(&shot).unwrap_or_else(|e| panic!("no screenshot at {}: {e}", shot.display()));
-    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "{} is not a PNG", shot.display());
-    assert!(png.len() > 1000, "the screenshot is suspiciously small ({} bytes)", png.len());
+    for shot in std::iter::once(&shot).chain(&others) {
+        let png = std::fs::read(shot).unwrap_or_else(|e| panic!("no screenshot at {}: {e}", shot.display()));
+        assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "{} is not a PNG", shot.display());
+        assert!(png.len() > 1000, "the screenshot is suspiciously small ({} bytes)", png.len());
+    }
     // The script's live update went through the relay: one more ticket.
     assert_eq!(relay.board(&lead_token, "")["total"], 6);
 }
