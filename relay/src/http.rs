@@ -18,7 +18,7 @@ use axum::{Json, Router};
 use serde::Serialize;
 use tickets_core::index::{ListQuery, SortKey};
 use tickets_core::protocol::{
-    ErrorBody, RegisterRequest, RegisterResponse, SyncRequest, PROTOCOL_VERSION, REQUEST_BODY_BYTES_MAX,
+    ErrorBody, ErrorCode, RegisterRequest, RegisterResponse, SyncRequest, PROTOCOL_VERSION, REQUEST_BODY_BYTES_MAX,
     WATCH_HOLD_SECS,
 };
 use tokio::net::TcpListener;
@@ -65,26 +65,26 @@ impl AppState {
 #[derive(Debug)]
 pub struct AppError {
     status: StatusCode,
-    code: &'static str,
+    code: ErrorCode,
     message: String,
 }
 
 impl AppError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> AppError {
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> AppError {
         AppError { status, code, message: message.into() }
     }
 
     fn bad_request(message: impl Into<String>) -> AppError {
-        AppError::new(StatusCode::BAD_REQUEST, "bad_request", message)
+        AppError::new(StatusCode::BAD_REQUEST, ErrorCode::BadRequest, message)
     }
 
     fn unauthorized() -> AppError {
-        AppError::new(StatusCode::UNAUTHORIZED, "unauthorized", "missing, unknown or revoked bearer token")
+        AppError::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, "missing, unknown or revoked bearer token")
     }
 
     pub(crate) fn internal(e: impl std::fmt::Display) -> AppError {
         tracing::error!(error = %e, "internal error");
-        AppError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
+        AppError::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal, "internal error")
     }
 }
 
@@ -96,7 +96,7 @@ impl From<StoreError> for AppError {
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        let body = ErrorBody { error: self.message, code: self.code.to_string() };
+        let body = ErrorBody::new(self.code, self.message);
         (self.status, Json(body)).into_response()
     }
 }
@@ -106,7 +106,7 @@ fn body_error(r: BytesRejection) -> AppError {
     if status == StatusCode::PAYLOAD_TOO_LARGE {
         return AppError::new(
             status,
-            "too_large",
+            ErrorCode::TooLarge,
             format!("request body is larger than {REQUEST_BODY_BYTES_MAX} bytes; send smaller pages"),
         );
     }
@@ -116,7 +116,7 @@ fn body_error(r: BytesRejection) -> AppError {
         if e.is::<tower_http::timeout::TimeoutError>() {
             return AppError::new(
                 StatusCode::REQUEST_TIMEOUT,
-                "body_timeout",
+                ErrorCode::BodyTimeout,
                 format!(
                     "the request body sent nothing for {} s; send it again",
                     crate::edge::REQUEST_BODY_TIMEOUT_SECS
@@ -125,7 +125,7 @@ fn body_error(r: BytesRejection) -> AppError {
         }
         source = e.source();
     }
-    AppError::new(status, "bad_body", format!("unreadable request body: {}", r.body_text()))
+    AppError::new(status, ErrorCode::BadBody, format!("unreadable request body: {}", r.body_text()))
 }
 
 fn now_ms() -> i64 {
@@ -174,7 +174,7 @@ fn check_protocol(v: u32) -> Result<(), AppError> {
     if v != PROTOCOL_VERSION {
         return Err(AppError::new(
             StatusCode::BAD_REQUEST,
-            "protocol_version",
+            ErrorCode::ProtocolVersion,
             format!("protocol version {v} is not supported; this relay speaks version {PROTOCOL_VERSION}"),
         ));
     }
@@ -232,7 +232,7 @@ pub(crate) async fn register(
     if let Some(agent) = req.agent.as_deref().filter(|a| *a != caller.agent.name) {
         return Err(AppError::new(
             StatusCode::FORBIDDEN,
-            "wrong_agent",
+            ErrorCode::WrongAgent,
             format!("this device belongs to agent '{agent}' but the token is agent '{}'s", caller.agent.name),
         ));
     }
@@ -243,7 +243,7 @@ pub(crate) async fn register(
             c.register_device(&req.device, &agent.name, now_ms()).map_err(|e| match e {
                 StoreError::DeviceTaken(other) => AppError::new(
                     StatusCode::CONFLICT,
-                    "device_taken",
+                    ErrorCode::DeviceTaken,
                     format!("this device is already registered to agent '{other}'"),
                 ),
                 e => AppError::from(e),
@@ -496,7 +496,7 @@ pub(crate) async fn ticket(
     id: Result<UrlPath<String>, PathRejection>,
 ) -> Result<Json<serde_json::Value>, AppError> {
     let caller = authenticate(&state, &headers).await?;
-    let UrlPath(id) = id.map_err(|e| AppError::new(StatusCode::BAD_REQUEST, "bad_path", e.body_text()))?;
+    let UrlPath(id) = id.map_err(|e| AppError::new(StatusCode::BAD_REQUEST, ErrorCode::BadPath, e.body_text()))?;
     let prefix = id.trim().to_ascii_lowercase();
     if prefix.is_empty() || prefix.len() > 36 || !prefix.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
         return Err(AppError::bad_request("a ticket id is hex digits and dashes"));
@@ -511,21 +511,21 @@ pub(crate) async fn ticket(
                 [] => {
                     return Err(AppError::new(
                         StatusCode::NOT_FOUND,
-                        "not_found",
+                        ErrorCode::NotFound,
                         format!("no ticket matches '{prefix}'"),
                     ))
                 }
                 _ => {
                     return Err(AppError::new(
                         StatusCode::CONFLICT,
-                        "ambiguous",
+                        ErrorCode::Ambiguous,
                         format!("'{prefix}' matches several tickets; give more of the id"),
                     ))
                 }
             };
             c.ticket(&id, now_ms(), notes_ok)?
                 .map(Json)
-                .ok_or_else(|| AppError::new(StatusCode::NOT_FOUND, "not_found", "no such ticket"))
+                .ok_or_else(|| AppError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, "no such ticket"))
         })
     })
     .await
@@ -571,13 +571,17 @@ pub(crate) struct Me {
 }
 
 async fn not_found() -> AppError {
-    AppError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint; the API is described at /v1/openapi.json")
+    AppError::new(
+        StatusCode::NOT_FOUND,
+        ErrorCode::NotFound,
+        "no such endpoint; the API is described at /v1/openapi.json",
+    )
 }
 
 async fn method_not_allowed() -> AppError {
     AppError::new(
         StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+        ErrorCode::MethodNotAllowed,
         "this endpoint does not take that method; see /v1/openapi.json",
     )
 }
@@ -678,5 +682,21 @@ async fn checkpoints(state: AppState) {
         if let Ok(Err(e)) = tokio::task::spawn_blocking(move || db.checkpoint()).await {
             tracing::warn!(error = %e, "checkpoint failed");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_5xx_body_says_nothing_of_the_inside() {
+        let join = tokio::task::spawn_blocking(|| -> () { panic!("secret detail at store.rs:42") }).await;
+        let Err(e) = join else { panic!("the task was meant to panic") };
+        let resp = AppError::internal(e).into_response();
+        assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let bytes = axum::body::to_bytes(resp.into_body(), 1024).await.unwrap_or_default();
+        let body: ErrorBody = serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(body, ErrorBody::new(ErrorCode::Internal, "internal error"));
     }
 }

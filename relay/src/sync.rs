@@ -3,7 +3,7 @@
 //! simulation both call [`handle_sync`].
 
 use tickets_core::change_policy::CLOCK_OFFSET_MS_MAX;
-use tickets_core::protocol::{Access, SyncRequest, SyncResponse, PROTOCOL_VERSION};
+use tickets_core::protocol::{Access, ErrorCode, SyncRequest, SyncResponse, PROTOCOL_VERSION};
 
 use crate::store::{Caller, Conn, Heads, StoreError};
 
@@ -21,12 +21,12 @@ pub enum SyncRefusal {
 
 impl SyncRefusal {
     /// The HTTP status and error code of the refusal.
-    pub fn status_and_code(&self) -> (u16, &'static str) {
+    pub fn status_and_code(&self) -> (u16, ErrorCode) {
         match self {
-            SyncRefusal::Protocol(_) => (400, "protocol_version"),
-            SyncRefusal::DeviceUnregistered => (403, "device_unregistered"),
-            SyncRefusal::NonCanonicalDevice => (400, "non_canonical_id"),
-            SyncRefusal::ClockSkew(_) => (400, "clock_skew"),
+            SyncRefusal::Protocol(_) => (400, ErrorCode::ProtocolVersion),
+            SyncRefusal::DeviceUnregistered => (403, ErrorCode::DeviceUnregistered),
+            SyncRefusal::NonCanonicalDevice => (400, ErrorCode::NonCanonicalId),
+            SyncRefusal::ClockSkew(_) => (400, ErrorCode::ClockSkew),
         }
     }
 
@@ -114,11 +114,11 @@ pub fn handle_sync(conn: &mut Conn, caller: &Caller, req: &SyncRequest, now: i64
         if o.accepted == 0 && o.forbidden > 0 {
             status = 403;
             error = Some("every pushed document was refused: forbidden write".to_string());
-            code = Some("forbidden".to_string());
+            code = Some(ErrorCode::Forbidden.as_str().to_string());
         } else if o.accepted == 0 && o.invalid > 0 {
             status = 400;
             error = Some("every pushed document was refused: invalid data".to_string());
-            code = Some("invalid_data".to_string());
+            code = Some(ErrorCode::InvalidData.as_str().to_string());
         }
         pushed = o.results;
     }
