@@ -5,7 +5,7 @@
 use tickets_core::change_policy::CLOCK_OFFSET_MS_MAX;
 use tickets_core::protocol::{Access, ErrorCode, SyncRequest, SyncResponse, PROTOCOL_VERSION};
 
-use crate::store::{Caller, Conn, Heads, StoreError};
+use crate::store::{Caller, Heads, RelayStore, StoreError};
 
 /// Why a request was refused before any work (a 4xx).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,13 +91,21 @@ pub fn check(caller: &Caller, req: &SyncRequest, now: i64) -> Result<(), SyncRef
 /// Applies the push page and reads the pull page of one request at `now`.
 /// The push commits before the pull is read, so a device sees its own
 /// accepted work reflected in the same exchange.
-pub fn handle_sync(conn: &mut Conn, caller: &Caller, req: &SyncRequest, now: i64) -> Result<Handled, StoreError> {
+pub fn handle_sync<S: RelayStore + ?Sized>(
+    conn: &mut S,
+    caller: &Caller,
+    req: &SyncRequest,
+    now: i64,
+) -> Result<Handled, StoreError> {
     let offset = req.clock_ms.saturating_sub(now);
     conn.touch_device(&req.device, offset, now)?;
-    let outcome =
-        if req.push.is_empty() { None } else { Some(conn.push(caller, &req.device, offset, &req.push, now)?) };
+    let outcome = if req.push.is_empty() {
+        None
+    } else {
+        Some(crate::push::push(conn, caller, &req.device, offset, &req.push, now)?)
+    };
     let (pull, settings) = match &req.pull {
-        Some(p) => (Some(conn.pull(caller, &req.device, p)?), Some(conn.settings()?)),
+        Some(p) => (Some(crate::pull::pull(conn, caller, &req.device, p)?), Some(conn.settings()?)),
         None => (None, None),
     };
     let heads = conn.heads()?;
