@@ -22,6 +22,7 @@ use tickets_core::ingest::Principal;
 use tickets_core::protocol::{PushResult, Settings};
 use tickets_core::sla::SlaSettings;
 
+pub mod postgres;
 pub mod sqlite;
 pub mod testing;
 
@@ -43,6 +44,11 @@ pub enum StoreError {
     DeviceTaken(String),
     #[error("stored data is damaged: {0}")]
     Damaged(String),
+    /// The database cannot be reached (or refused the relay): retry later.
+    #[error("the database {what} cannot be reached: {why}")]
+    Unavailable { what: String, why: String },
+    #[error("database {what}: {why}")]
+    Postgres { what: String, why: String },
     /// A push kept finding its tickets written by others between its read
     /// and its commit (see [`crate::push::COMMIT_ATTEMPTS_MAX`]).
     #[error("the tickets of this push are being written by others at the same moment; send it again")]

@@ -27,3 +27,21 @@ impl Backend for Sqlite {
         Box::new(self.db.conn().expect("connection"))
     }
 }
+
+/// A fresh database in this test run's PostgreSQL cluster.
+pub struct Postgres {
+    db: tickets_relay::store::postgres::PgDb,
+}
+
+impl Postgres {
+    pub fn new() -> Postgres {
+        let url = crate::pg::fresh_database();
+        Postgres { db: tickets_relay::store::postgres::PgDb::open(&url, true).expect("relay database on PostgreSQL") }
+    }
+}
+
+impl Backend for Postgres {
+    fn connect(&self) -> Box<dyn RelayStore + Send> {
+        Box::new(self.db.conn().expect("connection"))
+    }
+}

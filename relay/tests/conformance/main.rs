@@ -20,6 +20,8 @@ use tickets_relay::{auth, sync as relay_sync};
 
 mod backends;
 mod delegate;
+#[path = "../support/pg.rs"]
+mod pg;
 
 use backends::Backend;
 
@@ -403,3 +405,4 @@ macro_rules! conformance {
 }
 
 conformance!(sqlite, Some(backends::Sqlite::new()));
+conformance!(postgres, Some(backends::Postgres::new()));
