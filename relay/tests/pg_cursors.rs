@@ -12,7 +12,7 @@ use tickets_core::protocol::{SyncRequest, SyncResponse};
 use tickets_node::sync::{SyncError, Transport};
 use tickets_node::{Node, WallClock};
 use tickets_relay::store::postgres::PgDb;
-use tickets_relay::store::{PullQuery, PullRow, PullSink, RelayStore};
+use tickets_relay::store::{PullQuery, PullRow, PullSink};
 use tickets_relay::{auth, sync as relay_sync};
 
 #[path = "support/pg.rs"]
@@ -62,7 +62,7 @@ fn seqs_after(db: &PgDb, after: u64) -> Vec<u64> {
 
 fn node(db: &PgDb, dir: &std::path::Path, name: &str) -> (Node, String) {
     let token_hash = auth::token_hash(&format!("tk_{name}"));
-    let mut c = db.conn().expect("connection");
+    let c = db.conn().expect("connection");
     c.add_agent(name, "agent", None, false, &token_hash, 0).expect("agent");
     let actor = Node::new_actor();
     c.register_device(&actor.to_hex_string(), name, 0).expect("device");
