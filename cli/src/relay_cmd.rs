@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 use tickets_core::duration::parse_duration;
 use tickets_core::model::{check_name, Priority};
 use tickets_relay::auth;
-use tickets_relay::store::Db;
+use tickets_relay::store::{Db, RelayDb};
 
 use crate::output::{self, bold, outln, table};
 use crate::{coded_error, user_error};
@@ -225,9 +225,15 @@ pub fn run(a: RelayArgs) -> Result<()> {
         return serve(&a.db, listen);
     }
     if let RelayCommand::Restore { backup } = &a.command {
+        if is_url(&a.db) {
+            return Err(user_error(
+                "restore is not possible on PostgreSQL",
+                Some(tickets_relay::store::PG_BACKUP_HINT),
+            ));
+        }
         return restore(backup, &a.db);
     }
-    let db = Db::open(&a.db, false).map_err(|e| user_error(e.to_string(), None))?;
+    let db = RelayDb::open(&a.db, false).map_err(|e| user_error(e.to_string(), None))?;
     let mut c = db.conn()?;
     match a.command {
         RelayCommand::Serve { .. } | RelayCommand::Restore { .. } => {}
@@ -600,7 +606,15 @@ fn restore(backup: &std::path::Path, db_path: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
+/// Whether `--db` is a PostgreSQL URL.
+fn is_url(db: &std::path::Path) -> bool {
+    db.to_str().is_some_and(tickets_relay::store::postgres::is_url)
+}
+
 fn serve(db_path: &std::path::Path, listen: &str) -> Result<()> {
+    if is_url(db_path) {
+        return serve_on(RelayDb::open(db_path, true).map_err(|e| user_error(e.to_string(), None))?, listen);
+    }
     // Held (shared: other relays may serve the same file) until the process
     // ends, so that `tickets relay restore` can tell the database is in use.
     let lock = open_serve_lock(db_path)?;
@@ -618,22 +632,27 @@ fn serve(db_path: &std::path::Path, listen: &str) -> Result<()> {
         }
     }
     let db = Db::open(db_path, true).map_err(|e| user_error(e.to_string(), None))?;
+    let served = serve_on(db.into(), listen);
+    drop(lock);
+    served
+}
+
+fn serve_on(db: RelayDb, listen: &str) -> Result<()> {
+    let shown = db.describe();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let served = rt.block_on(async move {
+    rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
             user_error(format!("cannot listen on {listen}: {e}"), Some("pick another --listen address"))
         })?;
         let addr = listener.local_addr()?;
         let (state, stop) = tickets_relay::AppState::new(db)?;
         // The first line is for people (and scripts that wait for it).
-        let _ = writeln!(std::io::stderr(), "relay listening on http://{addr} (database {})", db_path.display());
-        tracing::info!(%addr, db = %db_path.display(), "relay started");
+        let _ = writeln!(std::io::stderr(), "relay listening on http://{addr} (database {shown})");
+        tracing::info!(%addr, db = %shown, "relay started");
         tickets_relay::serve(listener, state, stop, shutdown_signal()).await?;
         tracing::info!("relay stopped");
         Ok(())
-    });
-    drop(lock);
-    served
+    })
 }
 
 async fn shutdown_signal() {

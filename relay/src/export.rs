@@ -119,10 +119,12 @@ pub async fn export(
     tokio::task::spawn_blocking(move || {
         let send = |b: Vec<u8>| tx.blocking_send(Ok(Bytes::from(b))).is_ok();
         let result = (|| -> Result<(), crate::store::StoreError> {
-            let conn = db.conn()?;
+            let mut conn = db.conn()?;
             // An export reads every page once: a big cache would only grow
             // the relay's memory.
-            conn.use_small_cache()?;
+            if let Some(c) = conn.sqlite() {
+                c.use_small_cache()?;
+            }
             // One snapshot for the whole export, however long it streams.
             conn.begin_read()?;
             let settings = conn.sla_settings()?;
@@ -153,7 +155,8 @@ pub async fn export(
                 let count = match format {
                     // JSON and NDJSON splice stored text: no parse per ticket.
                     Format::Json | Format::Ndjson => {
-                        let page = conn.export_page_text(&filter, &after, EXPORT_PAGE_ROWS, now, &settings)?;
+                        let page =
+                            crate::board::export_page_text(&*conn, &filter, &after, EXPORT_PAGE_ROWS, now, &settings)?;
                         let Some((last, _)) = page.last() else { break };
                         after = last.clone();
                         for (_, text) in &page {
@@ -172,7 +175,8 @@ pub async fn export(
                         page.len()
                     }
                     Format::Csv(_) | Format::CsvBundle => {
-                        let page = conn.export_page(&filter, &after, EXPORT_PAGE_ROWS, now, &settings)?;
+                        let page =
+                            crate::board::export_page(&*conn, &filter, &after, EXPORT_PAGE_ROWS, now, &settings)?;
                         let Some(last) = page.last() else { break };
                         after = last["id"].as_str().unwrap_or_default().to_string();
                         for t in &page {

@@ -26,12 +26,12 @@ use tokio::sync::watch;
 
 use crate::auth;
 use crate::metrics::Metrics;
-use crate::store::{Caller, Db, Heads, StoreError};
+use crate::store::{Caller, Heads, RelayDb, StoreError};
 
 /// Shared by every request.
 #[derive(Clone)]
 pub struct AppState {
-    pub db: Db,
+    pub db: RelayDb,
     pub metrics: Arc<Metrics>,
     /// The latest change sequence number; watchers wait on it.
     pub seq: Arc<watch::Sender<Heads>>,
@@ -47,8 +47,12 @@ pub struct AppState {
 const WORK_PER_CORE: usize = 4;
 
 impl AppState {
-    pub fn new(db: Db) -> Result<(AppState, watch::Sender<bool>), StoreError> {
-        let heads = db.conn()?.heads()?;
+    pub fn new(db: impl Into<RelayDb>) -> Result<(AppState, watch::Sender<bool>), StoreError> {
+        let db = db.into();
+        // On a thread of its own: a backend may run a runtime of its own,
+        // which cannot be entered from the server's.
+        let heads = std::thread::scope(|s| s.spawn(|| db.with(|c| c.heads())).join())
+            .map_err(|_| StoreError::Damaged("reading the heads failed".into()))??;
         let (seq, _) = watch::channel(heads);
         let (stop_tx, stop_rx) = watch::channel(false);
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
@@ -90,7 +94,17 @@ impl AppError {
 
 impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
-        AppError::internal(e)
+        match e {
+            StoreError::Unavailable { .. } => {
+                tracing::warn!(error = %e, "database unavailable");
+                AppError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorCode::Unavailable,
+                    "the relay's database cannot be reached for now; retry shortly",
+                )
+            }
+            e => AppError::internal(e),
+        }
     }
 }
 
@@ -191,9 +205,17 @@ pub(crate) struct Health {
 }
 
 #[utoipa::path(get, path = "/healthz", tag = "operations",
-    responses((status = 200, description = "the relay is up", body = Health), (status = "default", description = "any error: what was wrong, and a stable code", body = crate::openapi::ErrorDoc)))]
-pub(crate) async fn healthz() -> Json<Health> {
-    Json(Health { status: "ok", protocol: PROTOCOL_VERSION })
+    responses((status = 200, description = "the relay is up", body = Health),
+        (status = 503, description = "the relay's database cannot be reached (PostgreSQL)", body = crate::openapi::ErrorDoc), (status = "default", description = "any error: what was wrong, and a stable code", body = crate::openapi::ErrorDoc)))]
+pub(crate) async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, AppError> {
+    // On PostgreSQL the database is another machine: a relay that cannot
+    // reach it answers 503 (a load balancer then sends requests to the
+    // others) until it can again.
+    if let RelayDb::Postgres(_) = &state.db {
+        let db = state.db.clone();
+        tokio::task::spawn_blocking(move || db.with(|c| c.heads())).await.map_err(AppError::internal)??;
+    }
+    Ok(Json(Health { status: "ok", protocol: PROTOCOL_VERSION }))
 }
 
 #[utoipa::path(get, path = "/metrics", tag = "operations",
@@ -652,6 +674,13 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     tokio::spawn(checkpoints(state.clone()));
+    if let RelayDb::Postgres(db) = &state.db {
+        tokio::spawn(crate::store::postgres::watch::follow_heads(
+            db.clone(),
+            state.seq.clone(),
+            state.shutdown.clone(),
+        ));
+    }
     let app = router(state);
     crate::edge::serve_connections(listener, app, async move {
         shutdown.await;

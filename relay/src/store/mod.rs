@@ -22,10 +22,12 @@ use tickets_core::ingest::Principal;
 use tickets_core::protocol::{PushResult, Settings};
 use tickets_core::sla::SlaSettings;
 
+mod open;
 pub mod postgres;
 pub mod sqlite;
 pub mod testing;
 
+pub use open::{RelayConn, RelayDb, PG_BACKUP_HINT};
 pub use sqlite::{Conn, Db, BACKUP_PAGES_PER_STEP, SCHEMA_VERSION};
 
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +51,8 @@ pub enum StoreError {
     Unavailable { what: String, why: String },
     #[error("database {what}: {why}")]
     Postgres { what: String, why: String },
+    #[error("{0} is not possible on PostgreSQL: use pg_dump and pg_restore")]
+    Unsupported(String),
     /// A push kept finding its tickets written by others between its read
     /// and its commit (see [`crate::push::COMMIT_ATTEMPTS_MAX`]).
     #[error("the tickets of this push are being written by others at the same moment; send it again")]
@@ -318,7 +322,21 @@ pub trait RelayStore {
     fn next_color_change(&self, now: i64) -> Result<Option<i64>, StoreError>;
 
     // ---- exports
+    /// Starts a read-only snapshot that every query until [`RelayStore::end_read`]
+    /// sees (an export is one consistent picture).
+    fn begin_read(&mut self) -> Result<(), StoreError>;
+    fn end_read(&mut self) -> Result<(), StoreError>;
     fn export_count(&self, f: &ExportFilter) -> Result<u64, StoreError>;
     /// One page in id order after `after`.
     fn export_rows(&self, f: &ExportFilter, after: &str, limit: usize) -> Result<Vec<TicketRow>, StoreError>;
+
+    // ---- above the seam, for every backend (not for backends to override)
+    /// Authoritative ticket objects matching a query (see [`crate::board`]).
+    fn tickets(&self, q: &ListQuery, now: i64, notes_ok: bool) -> Result<(Vec<serde_json::Value>, usize), StoreError> {
+        crate::board::tickets(self, q, now, notes_ok)
+    }
+    /// One ticket's authoritative object (see [`crate::board`]).
+    fn ticket(&self, id: &str, now: i64, notes_ok: bool) -> Result<Option<serde_json::Value>, StoreError> {
+        crate::board::ticket(self, id, now, notes_ok)
+    }
 }

@@ -95,4 +95,10 @@ impl RelayStore for Interleave<'_> {
     fn export_rows(&self, f: &ExportFilter, after: &str, limit: usize) -> Result<Vec<TicketRow>, StoreError> {
         self.inner.export_rows(f, after, limit)
     }
+    fn begin_read(&mut self) -> Result<(), StoreError> {
+        self.inner.begin_read()
+    }
+    fn end_read(&mut self) -> Result<(), StoreError> {
+        self.inner.end_read()
+    }
 }

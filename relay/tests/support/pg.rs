@@ -24,7 +24,8 @@ fn bin(name: &str) -> PathBuf {
 }
 
 fn is_root() -> bool {
-    rustix::process::geteuid().is_root()
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
 
 /// Runs a PostgreSQL program, as the `postgres` user when root.

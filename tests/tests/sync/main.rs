@@ -33,6 +33,9 @@
 //! - `test_status`: `/metrics`, `tickets status` and `sync --dry-run`.
 //! - `test_quarantine_cli`: what `sync` (text and `--json`) and `show` say
 //!   about a pulled document the node kept aside.
+//! - `test_postgres`: several relay instances on one PostgreSQL database
+//!   (a throwaway cluster per run): nodes on different instances converge,
+//!   a watcher on one instance wakes for an edit pushed to another.
 //! - `test_timeline_unchanged`: an edit to the value already there
 //!   shows as `(unchanged)`.
 //!
@@ -45,6 +48,9 @@ mod support;
 
 mod harness;
 mod hostile_support;
+#[allow(dead_code)]
+#[path = "../../../relay/tests/support/pg.rs"]
+mod pg;
 mod proxy;
 
 mod test_bad_input;
@@ -55,6 +61,7 @@ mod test_hostile;
 mod test_impersonation;
 mod test_notes;
 mod test_offline;
+mod test_postgres;
 mod test_quarantine_cli;
 mod test_status;
 mod test_timeline_unchanged;

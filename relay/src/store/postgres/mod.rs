@@ -22,6 +22,7 @@ use super::StoreError;
 mod log;
 mod queries;
 mod schema;
+pub mod watch;
 
 pub use schema::SCHEMA_VERSION;
 
@@ -61,6 +62,7 @@ impl Rt {
 #[derive(Clone)]
 pub struct PgDb {
     url: String,
+    config: Arc<tokio_postgres::Config>,
     pool: Pool,
     rt: Arc<Rt>,
 }
@@ -96,7 +98,8 @@ impl PgDb {
             .enable_all()
             .build()
             .map_err(|e| StoreError::Unavailable { what: shown.clone(), why: e.to_string() })?;
-        let mgr = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let mgr =
+            Manager::from_config(config.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(mgr)
             .max_size(POOL_SIZE_MAX)
             .runtime(deadpool_postgres::Runtime::Tokio1)
@@ -105,7 +108,7 @@ impl PgDb {
             .recycle_timeout(Some(Duration::from_secs(CONNECT_TIMEOUT_SECS)))
             .build()
             .map_err(|e| StoreError::Unavailable { what: shown.clone(), why: e.to_string() })?;
-        let db = PgDb { url: shown, pool, rt: Arc::new(Rt(Some(rt))) };
+        let db = PgDb { url: shown, config: Arc::new(config), pool, rt: Arc::new(Rt(Some(rt))) };
         db.conn()?.migrate(create)?;
         Ok(db)
     }
@@ -122,7 +125,12 @@ impl PgDb {
             .rt
             .block_on(async move { pool.get().await })
             .map_err(|e| StoreError::Unavailable { what: self.url.clone(), why: pool_error(&e) })?;
-        Ok(PgConn { client: std::cell::RefCell::new(client), rt: self.rt.clone(), url: self.url.clone() })
+        Ok(PgConn {
+            client: std::cell::RefCell::new(client),
+            in_read: false,
+            rt: self.rt.clone(),
+            url: self.url.clone(),
+        })
     }
 
     /// Runs `f` on a pooled connection.
@@ -215,6 +223,15 @@ impl crate::store::RelayStore for PgConn {
     fn next_color_change(&self, now: i64) -> Result<Option<i64>, StoreError> {
         PgConn::next_color_change(self, now)
     }
+    fn begin_read(&mut self) -> Result<(), StoreError> {
+        self.run(async |c| c.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await)?;
+        self.in_read = true;
+        Ok(())
+    }
+    fn end_read(&mut self) -> Result<(), StoreError> {
+        self.in_read = false;
+        self.run(async |c| c.batch_execute("COMMIT").await)
+    }
     fn export_count(&self, f: &crate::store::ExportFilter) -> Result<u64, StoreError> {
         PgConn::export_count(self, f)
     }
@@ -254,9 +271,27 @@ pub(super) fn db_error_text(e: &tokio_postgres::Error) -> String {
     }
 }
 
+impl Drop for PgConn {
+    fn drop(&mut self) {
+        if self.in_read {
+            let _ = self.run(async |c| c.batch_execute("ROLLBACK").await);
+        }
+    }
+}
+
+impl PgConn {
+    /// The database's URL, password hidden.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
 /// One pooled connection to the relay's PostgreSQL database.
 pub struct PgConn {
     client: std::cell::RefCell<deadpool_postgres::Object>,
+    /// Inside [`crate::store::RelayStore::begin_read`]'s transaction (rolled
+    /// back if the connection goes back to the pool still in it).
+    in_read: bool,
     rt: Arc<Rt>,
     url: String,
 }

@@ -292,6 +292,12 @@ impl super::RelayStore for Conn {
     fn next_color_change(&self, now: i64) -> Result<Option<i64>, StoreError> {
         Conn::next_color_change(self, now)
     }
+    fn begin_read(&mut self) -> Result<(), StoreError> {
+        Conn::begin_read(self)
+    }
+    fn end_read(&mut self) -> Result<(), StoreError> {
+        Conn::end_read(self)
+    }
     fn export_count(&self, f: &super::ExportFilter) -> Result<u64, StoreError> {
         Conn::export_count(self, f)
     }
