@@ -95,12 +95,12 @@ impl AppError {
 impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Unavailable { .. } => {
+            StoreError::Unavailable { .. } | StoreError::Contended => {
                 tracing::warn!(error = %e, "database unavailable");
                 AppError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     ErrorCode::Unavailable,
-                    "the relay's database cannot be reached for now; retry shortly",
+                    "the relay's database cannot be reached or is busy for now; retry shortly",
                 )
             }
             e => AppError::internal(e),

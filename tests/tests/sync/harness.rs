@@ -55,7 +55,12 @@ impl Relay {
     /// `n` relay instances on one fresh PostgreSQL database (in this test
     /// run's throwaway cluster), with the test categories.
     pub fn start_postgres(n: usize) -> Vec<Relay> {
-        let url = crate::pg::fresh_database();
+        Relay::start_postgres_at(&crate::pg::fresh_database(), n)
+    }
+
+    /// `n` relay instances on the PostgreSQL database at `url`.
+    pub fn start_postgres_at(url: &str, n: usize) -> Vec<Relay> {
+        let url = url.to_string();
         let relays: Vec<Relay> = (0..n)
             .map(|_| {
                 let log = Arc::new(Mutex::new(String::new()));

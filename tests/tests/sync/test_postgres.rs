@@ -2,9 +2,132 @@
 //! serve` instances on one database (in this run's throwaway cluster), and
 //! nodes registered with different instances.
 
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::harness::{bodies, client, sync, Relay};
+use crate::harness::{bodies, client, sync, wait_for, Relay};
+
+/// A TCP proxy between the relay and PostgreSQL that can take the database
+/// away: [`DbLink::cut`] closes every open connection and refuses new ones
+/// until [`DbLink::restore`].
+struct DbLink {
+    port: u16,
+    down: Arc<AtomicBool>,
+    open: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl DbLink {
+    fn start(upstream: u16) -> DbLink {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("address").port();
+        let down = Arc::new(AtomicBool::new(false));
+        let open: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+        let (down2, open2) = (down.clone(), open.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                if down2.load(Ordering::SeqCst) {
+                    let _ = client.shutdown(Shutdown::Both);
+                    continue;
+                }
+                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else { continue };
+                if let (Ok(c), Ok(s), Ok(mut o)) = (client.try_clone(), server.try_clone(), open2.lock()) {
+                    o.push(c);
+                    o.push(s);
+                }
+                let (c2, s2) = match (client.try_clone(), server.try_clone()) {
+                    (Ok(c), Ok(s)) => (c, s),
+                    _ => continue,
+                };
+                std::thread::spawn(move || pipe(client, server));
+                std::thread::spawn(move || pipe(s2, c2));
+            }
+        });
+        DbLink { port, down, open }
+    }
+
+    fn cut(&self) {
+        self.down.store(true, Ordering::SeqCst);
+        if let Ok(mut o) = self.open.lock() {
+            for s in o.drain(..) {
+                let _ = s.shutdown(Shutdown::Both);
+            }
+        }
+    }
+
+    fn restore(&self) {
+        self.down.store(false, Ordering::SeqCst);
+    }
+}
+
+fn pipe(mut from: TcpStream, mut to: TcpStream) {
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        match from.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                if to.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    let _ = to.shutdown(Shutdown::Both);
+}
+
+fn health(relay: &Relay) -> u16 {
+    client().get(format!("{}/healthz", relay.url())).send().map(|r| r.status().as_u16()).unwrap_or(0)
+}
+
+#[test]
+fn an_instance_answers_503_while_the_database_is_away_and_recovers_by_itself() {
+    let direct = crate::pg::fresh_database();
+    let cluster_port = crate::pg::cluster_port();
+    let link = DbLink::start(cluster_port);
+    let url = direct.replace(&format!(":{cluster_port}/"), &format!(":{}/", link.port));
+    let relays = Relay::start_postgres_at(&url, 1);
+    let relay = &relays[0];
+    let ana = relay.agent("ana", "agent", &[]);
+    let first = ana.create("Before the outage", "medium", "hardware");
+    sync(&ana);
+    assert_eq!(health(relay), 200);
+
+    link.cut();
+    wait_for("/healthz to say 503", Duration::from_secs(30), || (health(relay) == 503).then_some(()));
+    let resp = relay.get("/v1/tickets", &ana.token);
+    assert_eq!(resp.status().as_u16(), 503);
+    let body: serde_json::Value = resp.json().expect("a JSON error body");
+    assert_eq!(body["code"], "unavailable", "{body}");
+    assert!(!body["error"].as_str().unwrap_or_default().contains("127.0.0.1"), "{body}");
+
+    link.restore();
+    wait_for("/healthz to recover", Duration::from_secs(30), || (health(relay) == 200).then_some(()));
+    let second = ana.create("After the outage", "medium", "hardware");
+    sync(&ana);
+    let lea_token = relay.add_agent("lea", "lead", &[]);
+    let ids: Vec<String> =
+        relay.tickets(&lea_token).iter().filter_map(|t| t["id"].as_str().map(String::from)).collect();
+    assert!(ids.contains(&first) && ids.contains(&second), "{ids:?}");
+}
+
+#[test]
+fn a_database_url_that_cannot_be_reached_is_one_line_and_a_failure() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("port");
+    let out = std::process::Command::new(crate::support::tickets_bin())
+        .args(["relay", "agent", "list", "--db", &format!("postgres://nobody:secret@127.0.0.1:{port}/none")])
+        .env_remove("TICKETS_RELAY_DB")
+        .output()
+        .expect("run tickets");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(err.contains("cannot be reached"), "{err}");
+    assert!(!err.contains("secret"), "the password was printed: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
 
 #[test]
 fn nodes_on_three_instances_of_one_database_converge() {
