@@ -195,3 +195,87 @@ fn a_watcher_on_one_instance_wakes_for_an_edit_pushed_to_another() {
     eprintln!("instance B's watcher woke {delay:?} after the push to A (watching for {:?})", started.elapsed());
     assert!(delay < Duration::from_secs(10), "woke {delay:?} after the push");
 }
+
+/// A round-robin TCP balancer over relay instances: each connection goes to
+/// the next instance that accepts it.
+fn round_robin(upstreams: Vec<std::net::SocketAddr>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("address");
+    std::thread::spawn(move || {
+        let mut next = 0usize;
+        for client in listener.incoming() {
+            let Ok(client) = client else { continue };
+            let server = (0..upstreams.len()).find_map(|k| {
+                let u = upstreams[(next + k) % upstreams.len()];
+                TcpStream::connect(u).ok()
+            });
+            next += 1;
+            let Some(server) = server else { continue };
+            let (c2, s2) = match (client.try_clone(), server.try_clone()) {
+                (Ok(c), Ok(s)) => (c, s),
+                _ => continue,
+            };
+            std::thread::spawn(move || pipe(client, server));
+            std::thread::spawn(move || pipe(s2, c2));
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[test]
+fn kill_9_of_an_instance_in_the_middle_of_a_2000_ticket_push_loses_nothing() {
+    let mut relays = Relay::start_postgres(3);
+    let balancer = round_robin(relays.iter().map(|r| r.addr).collect());
+    let token = relays[0].add_agent("ana", "agent", &[]);
+    let ana = relays[0].node_at(&balancer, &token);
+    crate::harness::import_many(&ana, 2000, "bulk");
+    let lea_token = relays[0].add_agent("lea", "lead", &[]);
+    let pushing = crate::harness::spawn_tickets(&ana, &["sync"]);
+    // Once some of the push has landed, kill an instance.
+    wait_for("the first pages on the relay", Duration::from_secs(120), || {
+        let n = relays[1].get("/v1/tickets?limit=1", &lea_token).json::<serde_json::Value>().ok()?["total"].as_u64()?;
+        (n > 0).then_some(())
+    });
+    relays[0].kill9();
+    let first = crate::harness::finish(pushing, Duration::from_secs(300));
+    eprintln!("the sync that saw the kill exited {:?}", first.code);
+    // Whatever that sync saw, the next ones finish the push.
+    wait_for("a clean sync", Duration::from_secs(300), || (ana.run(&["sync"]).out().code == 0).then_some(()));
+    let ids = crate::harness::relay_ids(&relays[1], &lea_token);
+    assert_eq!(ids.len(), 2000);
+    assert_eq!(crate::harness::relay_ids(&relays[2], &lea_token), ids);
+    // A fresh device through the balancer gets every ticket.
+    let fresh = relays[1].node_at(&balancer, &lea_token);
+    sync(&fresh);
+    assert_eq!(crate::harness::node_ids(&fresh).len(), 2000);
+}
+
+#[test]
+fn eight_devices_push_through_three_instances_while_a_ninth_watches() {
+    let relays = Relay::start_postgres(3);
+    let balancer = round_robin(relays.iter().map(|r| r.addr).collect());
+    let lea_token = relays[0].add_agent("lea", "lead", &[]);
+    let watcher = relays[1].node_with_token(&lea_token);
+    sync(&watcher);
+    let watching = crate::harness::spawn_tickets(&watcher, &["sync", "--watch"]);
+    let devices: Vec<_> = (0..8)
+        .map(|i| {
+            let token = relays[0].add_agent(&format!("dev{i}"), "agent", &[]);
+            let h = relays[0].node_at(&balancer, &token);
+            crate::harness::import_many(&h, 25, &format!("d{i}"));
+            h
+        })
+        .collect();
+    std::thread::scope(|s| {
+        for h in &devices {
+            s.spawn(move || sync(h));
+        }
+    });
+    wait_for("every ticket on the watching device", Duration::from_secs(60), || {
+        (crate::harness::node_ids(&watcher).len() == 200).then_some(())
+    });
+    drop(watching);
+    let fresh = relays[2].node_with_token(&lea_token);
+    sync(&fresh);
+    assert_eq!(crate::harness::node_ids(&fresh).len(), 200);
+}
