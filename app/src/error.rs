@@ -108,8 +108,8 @@ impl From<SyncError> for ApiError {
                 "unauthorized",
                 "the relay no longer accepts this device's token; ask the relay operator for a new one",
             ),
-            SyncError::Refused { status: 403, message } => ApiError::new(StatusCode::FORBIDDEN, "forbidden", message),
-            SyncError::Refused { status: 400, message } => {
+            SyncError::Refused { status: 403, message, .. } => ApiError::new(StatusCode::FORBIDDEN, "forbidden", message),
+            SyncError::Refused { status: 400, message, .. } => {
                 ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
             }
             other => ApiError::new(StatusCode::BAD_GATEWAY, "relay_error", other.to_string()),

@@ -146,6 +146,23 @@ fn fill(node: &mut Node, n: usize, offset: usize) -> Result<()> {
     Ok(())
 }
 
+/// The relay's `--db`: a SQLite file in `dir`, or with `BENCH_PG_PORT` set,
+/// a fresh database in the PostgreSQL server on that port of 127.0.0.1
+/// (user `postgres`, made with `createdb`).
+fn relay_db(dir: &Path) -> Result<PathBuf> {
+    let Ok(port) = std::env::var("BENCH_PG_PORT") else { return Ok(dir.join("relay.db")) };
+    let name = format!(
+        "bench_{}_{}",
+        std::process::id(),
+        dir.file_name().and_then(|n| n.to_str()).unwrap_or("db").replace('-', "_")
+    );
+    let out = Command::new("createdb").args(["-h", "127.0.0.1", "-p", &port, "-U", "postgres", &name]).output()?;
+    if !out.status.success() {
+        bail!("createdb {name}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(PathBuf::from(format!("postgres://postgres@127.0.0.1:{port}/{name}")))
+}
+
 struct Relay {
     child: Child,
     url: String,
@@ -156,7 +173,7 @@ struct Relay {
 impl Relay {
     fn start(bin: &Path, dir: &Path) -> Result<Relay> {
         std::fs::create_dir_all(dir)?;
-        let db = dir.join("relay.db");
+        let db = relay_db(dir)?;
         let port = free_port()?;
         let child = Command::new(bin)
             .args(["relay", "serve", "--db"])
@@ -353,6 +370,7 @@ fn main() -> Result<()> {
     result?;
     let summary = json!({
         "machine": {"cores": std::thread::available_parallelism().map(|p| p.get()).unwrap_or(0)},
+        "backend": if std::env::var("BENCH_PG_PORT").is_ok() { "postgres" } else { "sqlite" },
         "quick": cfg.quick,
         "figures": report.figures,
     });

@@ -477,6 +477,8 @@ fn sync_code(e: &tickets_node::sync::SyncError) -> &'static str {
         SyncError::NotRegistered => "not_registered",
         SyncError::Unauthorized => "unauthorized",
         SyncError::Protocol(_) => "protocol_version",
+        // The relay's own code, when it sent one this build knows.
+        SyncError::Refused { code: Some(code), .. } => code.as_str(),
         SyncError::Refused { status: 400, .. } => "bad_request",
         SyncError::Refused { status: 403, .. } => "forbidden",
         SyncError::Refused { status: 404, .. } => "not_found",
@@ -521,4 +523,19 @@ fn report(d: &Described, json: bool) -> ExitCode {
         }
     }
     ExitCode::from(d.exit)
+}
+
+#[cfg(test)]
+mod code_tests {
+    use tickets_core::protocol::ErrorCode;
+    use tickets_node::sync::SyncError;
+
+    #[test]
+    fn a_refusal_reports_the_relay_s_own_code() {
+        let refused = |status, code| SyncError::Refused { status, message: "any words".into(), code };
+        assert_eq!(super::sync_code(&refused(400, Some(ErrorCode::ClockSkew))), "clock_skew");
+        assert_eq!(super::sync_code(&refused(403, Some(ErrorCode::DeviceUnregistered))), "device_unregistered");
+        assert_eq!(super::sync_code(&refused(409, Some(ErrorCode::DeviceTaken))), "device_taken");
+        assert_eq!(super::sync_code(&refused(400, None)), "bad_request");
+    }
 }

@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 use tickets_core::duration::parse_duration;
 use tickets_core::model::{check_name, Priority};
 use tickets_relay::auth;
-use tickets_relay::store::Db;
+use tickets_relay::store::{Db, RelayDb};
 
 use crate::output::{self, bold, outln, table};
 use crate::{coded_error, user_error};
@@ -251,7 +251,7 @@ pub enum InboxCommand {
     },
 }
 
-fn inbox(c: &mut tickets_relay::store::Conn, cmd: InboxCommand) -> Result<()> {
+fn inbox(c: &mut dyn tickets_relay::store::RelayStore, cmd: InboxCommand) -> Result<()> {
     use tickets_relay::inbox::store as inbox_store;
     match cmd {
         InboxCommand::Add { name, kind, team, url, json } => {
@@ -320,9 +320,15 @@ pub fn run(a: RelayArgs) -> Result<()> {
         return serve(&a.db, listen);
     }
     if let RelayCommand::Restore { backup } = &a.command {
+        if is_url(&a.db) {
+            return Err(user_error(
+                "restore is not possible on PostgreSQL",
+                Some(tickets_relay::store::PG_BACKUP_HINT),
+            ));
+        }
         return restore(backup, &a.db);
     }
-    let db = Db::open(&a.db, false).map_err(|e| user_error(e.to_string(), None))?;
+    let db = RelayDb::open(&a.db, false).map_err(|e| user_error(e.to_string(), None))?;
     let mut c = db.conn()?;
     match a.command {
         RelayCommand::Serve { .. } | RelayCommand::Restore { .. } => {}
@@ -362,7 +368,7 @@ pub fn run(a: RelayArgs) -> Result<()> {
                 started.elapsed().as_secs_f64()
             ));
         }
-        RelayCommand::Inbox(cmd) => inbox(&mut c, cmd)?,
+        RelayCommand::Inbox(cmd) => inbox(&mut *c, cmd)?,
         RelayCommand::Agent(cmd) => match cmd {
             AgentCommand::Add { name, role, team, internal_notes, json } => {
                 let name = check_name("agent", &name).map_err(|e| user_error(e.to_string(), None))?;
@@ -696,7 +702,15 @@ fn restore(backup: &std::path::Path, db_path: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
+/// Whether `--db` is a PostgreSQL URL.
+fn is_url(db: &std::path::Path) -> bool {
+    db.to_str().is_some_and(tickets_relay::store::postgres::is_url)
+}
+
 fn serve(db_path: &std::path::Path, listen: &str) -> Result<()> {
+    if is_url(db_path) {
+        return serve_on(RelayDb::open(db_path, true).map_err(|e| user_error(e.to_string(), None))?, listen);
+    }
     // Held (shared: other relays may serve the same file) until the process
     // ends, so that `tickets relay restore` can tell the database is in use.
     let lock = open_serve_lock(db_path)?;
@@ -714,22 +728,27 @@ fn serve(db_path: &std::path::Path, listen: &str) -> Result<()> {
         }
     }
     let db = Db::open(db_path, true).map_err(|e| user_error(e.to_string(), None))?;
+    let served = serve_on(db.into(), listen);
+    drop(lock);
+    served
+}
+
+fn serve_on(db: RelayDb, listen: &str) -> Result<()> {
+    let shown = db.describe();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let served = rt.block_on(async move {
+    rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
             user_error(format!("cannot listen on {listen}: {e}"), Some("pick another --listen address"))
         })?;
         let addr = listener.local_addr()?;
         let (state, stop) = tickets_relay::AppState::new(db)?;
         // The first line is for people (and scripts that wait for it).
-        let _ = writeln!(std::io::stderr(), "relay listening on http://{addr} (database {})", db_path.display());
-        tracing::info!(%addr, db = %db_path.display(), "relay started");
+        let _ = writeln!(std::io::stderr(), "relay listening on http://{addr} (database {shown})");
+        tracing::info!(%addr, db = %shown, "relay started");
         tickets_relay::serve(listener, state, stop, shutdown_signal()).await?;
         tracing::info!("relay stopped");
         Ok(())
-    });
-    drop(lock);
-    served
+    })
 }
 
 pub(crate) async fn shutdown_signal() {

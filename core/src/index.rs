@@ -75,8 +75,12 @@ pub struct SlaColumns {
 /// (each column has a partial index), so SQLite reads only the red rows.
 pub const SLA_RED_SQL: &str = "(sla_static = 3 OR fr_due <= :now OR res_due <= :now)";
 /// Rows that are yellow at `:now`.
+///
+/// (`IS NOT TRUE` rather than `NOT`: with one of the two clocks without a
+/// target its column is NULL, `NOT (… OR NULL)` is NULL, and the row would
+/// be in no colour at all.)
 pub const SLA_YELLOW_SQL: &str =
-    "((sla_static = 2 OR fr_warn <= :now OR res_warn <= :now) AND NOT (sla_static = 3 OR fr_due <= :now OR res_due <= :now))";
+    "((sla_static = 2 OR fr_warn <= :now OR res_warn <= :now) AND (sla_static = 3 OR fr_due <= :now OR res_due <= :now) IS NOT TRUE)";
 /// Rows with no SLA at all (no target for their priority).
 pub const SLA_NONE_SQL: &str = "(sla_static = 0 AND fr_due IS NULL AND res_due IS NULL)";
 /// Rows whose clocks all stopped within target (`met`, not green).
@@ -84,7 +88,7 @@ pub const SLA_MET_SQL: &str = "(sla_static = 1 AND fr_due IS NULL AND res_due IS
 /// Rows green at `:now`: a running clock on time, nothing yellow or red.
 /// Red, yellow, green, met and none split every row exactly once, as
 /// [`crate::json::ticket_color`] does.
-pub const SLA_GREEN_SQL: &str = "((fr_due IS NOT NULL OR res_due IS NOT NULL) AND NOT (sla_static = 3 OR fr_due <= :now OR res_due <= :now) AND NOT (sla_static = 2 OR fr_warn <= :now OR res_warn <= :now))";
+pub const SLA_GREEN_SQL: &str = "((fr_due IS NOT NULL OR res_due IS NOT NULL) AND (sla_static = 3 OR fr_due <= :now OR res_due <= :now) IS NOT TRUE AND (sla_static = 2 OR fr_warn <= :now OR res_warn <= :now) IS NOT TRUE)";
 
 /// Tickets per SLA colour, as the board API and the dashboard count them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -243,11 +243,119 @@ pub struct RegisterResponse {
     pub settings: Settings,
 }
 
-/// Error bodies of the relay: `{"error": "...", "code": "..."}`.
+/// Error bodies of the relay: `{"error": "...", "code": "..."}`. The
+/// code is one of [`ErrorCode`] (kept as text on the wire, so that a node
+/// reads a code added by a newer relay as "unknown" instead of failing).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
     pub error: String,
     pub code: String,
+}
+
+impl ErrorBody {
+    pub fn new(code: ErrorCode, error: impl Into<String>) -> ErrorBody {
+        ErrorBody { error: error.into(), code: code.as_str().to_string() }
+    }
+
+    /// The body's code, when this build knows it.
+    pub fn error_code(&self) -> Option<ErrorCode> {
+        ErrorCode::parse(&self.code)
+    }
+}
+
+macro_rules! error_codes {
+    ($($(#[doc = $doc:literal])* $name:ident = $text:literal,)*) => {
+        /// Every stable code of the relay's error bodies: the relay answers
+        /// with these and the node matches on them (never on the English
+        /// message, which may be reworded).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ErrorCode {
+            $($(#[doc = $doc])* $name,)*
+        }
+
+        impl ErrorCode {
+            /// Every code, in declaration order.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$name,)*];
+
+            /// The code as it is on the wire.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$name => $text,)*
+                }
+            }
+
+            /// The code of a wire string (`None` for a code this build does
+            /// not know).
+            pub fn parse(s: &str) -> Option<ErrorCode> {
+                match s {
+                    $($text => Some(ErrorCode::$name),)*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    /// A malformed request: query parameters, JSON body or fields.
+    BadRequest = "bad_request",
+    /// The request body could not be read.
+    BadBody = "bad_body",
+    /// A path parameter is not valid (or not UTF-8 once decoded).
+    BadPath = "bad_path",
+    /// The request line or headers are not valid HTTP/1.1.
+    BadRequestHead = "bad_request_head",
+    /// Missing, unknown or revoked bearer token.
+    Unauthorized = "unauthorized",
+    /// The caller may not do this (a push whose every document was
+    /// forbidden, an export by an agent who is not a lead).
+    Forbidden = "forbidden",
+    /// The device belongs to another agent than the token's.
+    WrongAgent = "wrong_agent",
+    /// The device is already registered to another agent.
+    DeviceTaken = "device_taken",
+    /// The device is not registered to the token's agent.
+    DeviceUnregistered = "device_unregistered",
+    /// An id is not in its canonical form.
+    NonCanonicalId = "non_canonical_id",
+    /// The device's clock is too far from the relay's.
+    ClockSkew = "clock_skew",
+    /// The request speaks another protocol version.
+    ProtocolVersion = "protocol_version",
+    /// A push whose every document was invalid.
+    InvalidData = "invalid_data",
+    /// No such ticket or endpoint.
+    NotFound = "not_found",
+    /// A ticket id prefix matches several tickets.
+    Ambiguous = "ambiguous",
+    /// The endpoint does not take this method.
+    MethodNotAllowed = "method_not_allowed",
+    /// The request body is over the size limit.
+    TooLarge = "too_large",
+    /// The request body stalled.
+    BodyTimeout = "body_timeout",
+    /// The request URI is over the limit.
+    UriTooLong = "uri_too_long",
+    /// The request head is over the limits.
+    HeadersTooLarge = "headers_too_large",
+    /// The relay failed; the body says nothing more (it is logged).
+    Internal = "internal",
+    /// The relay's database cannot be reached for now: retry later.
+    Unavailable = "unavailable",
+    /// A webhook body that is not JSON.
+    MalformedJson = "malformed_json",
+    /// A webhook body that is JSON but not a delivery this inbox reads.
+    UnknownShape = "unknown_shape",
+    /// A conversation that came through another inbox.
+    OtherInbox = "other_inbox",
+    /// What this relay's database backend does not do yet.
+    NotImplemented = "not_implemented",
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 pub fn encode_data(bytes: &[u8]) -> String {
@@ -258,4 +366,22 @@ pub fn encode_data(bytes: &[u8]) -> String {
 pub fn decode_data(s: &str) -> Result<Vec<u8>, String> {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.decode(s).map_err(|e| format!("document data is not base64: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_code_reads_back_from_its_wire_text() {
+        let mut seen = std::collections::HashSet::new();
+        for &c in ErrorCode::ALL {
+            assert!(seen.insert(c.as_str()), "{} twice", c.as_str());
+            assert_eq!(ErrorCode::parse(c.as_str()), Some(c));
+            assert!(c.as_str().bytes().all(|b| b.is_ascii_lowercase() || b == b'_'), "{c}");
+        }
+        assert_eq!(ErrorCode::parse("a_code_from_a_newer_relay"), None);
+        let body: ErrorBody = serde_json::from_str(r#"{"error":"reworded","code":"clock_skew"}"#).unwrap();
+        assert_eq!(body.error_code(), Some(ErrorCode::ClockSkew));
+    }
 }

@@ -19,9 +19,9 @@ use tickets_core::change_policy::RefusalCode;
 use tickets_core::doc::{DocKind, TicketDoc};
 use tickets_core::index::{self, SlaInputJson};
 use tickets_core::protocol::{
-    decode_data, encode_data, Access, BootstrapPos, DocData, ErrorBody, PullRequest, RawSlaInput, RegisterRequest,
-    RegisterResponse, Settings, SyncRequest, SyncResponse, PROTOCOL_VERSION, PUSH_PAGE_BYTES_MAX, PUSH_PAGE_DOCS_MAX,
-    SYNC_ROUNDS_MAX,
+    decode_data, encode_data, Access, BootstrapPos, DocData, ErrorBody, ErrorCode, PullRequest, RawSlaInput,
+    RegisterRequest, RegisterResponse, Settings, SyncRequest, SyncResponse, PROTOCOL_VERSION, PUSH_PAGE_BYTES_MAX,
+    PUSH_PAGE_DOCS_MAX, SYNC_ROUNDS_MAX,
 };
 use tickets_core::sla::SlaSettings;
 use uuid::Uuid;
@@ -54,7 +54,12 @@ pub enum SyncError {
     #[error("the relay speaks another protocol version: {0}")]
     Protocol(String),
     #[error("the relay refused the request ({status}): {message}")]
-    Refused { status: u16, message: String },
+    Refused {
+        status: u16,
+        message: String,
+        /// The relay's code for the refusal, when this build knows it.
+        code: Option<ErrorCode>,
+    },
     #[error("cannot reach the relay at {url}: {message}")]
     Transport { url: String, message: String },
     #[error("relay error ({status}): {message}")]
@@ -901,14 +906,17 @@ fn merge_pulled(
 /// message is for people).
 fn error_of_body(status: u16, bytes: &[u8]) -> SyncError {
     let (message, code) = match serde_json::from_slice::<ErrorBody>(bytes) {
-        Ok(e) => (e.error, e.code),
-        Err(_) => (String::from_utf8_lossy(bytes).chars().take(300).collect(), String::new()),
+        Ok(e) => {
+            let code = e.error_code();
+            (e.error, code)
+        }
+        Err(_) => (String::from_utf8_lossy(bytes).chars().take(300).collect(), None),
     };
-    match status {
-        401 => SyncError::Unauthorized,
-        400 if code == "protocol_version" => SyncError::Protocol(message),
-        500..=599 => SyncError::Server { status, message },
-        _ => SyncError::Refused { status, message },
+    match (status, code) {
+        (401, _) => SyncError::Unauthorized,
+        (_, Some(ErrorCode::ProtocolVersion)) => SyncError::Protocol(message),
+        (500..=599, _) => SyncError::Server { status, message },
+        _ => SyncError::Refused { status, message, code },
     }
 }
 
@@ -1099,6 +1107,23 @@ mod tests {
     use tickets_core::hlc::Hlc;
 
     use super::*;
+
+    #[test]
+    fn relay_errors_are_told_apart_by_their_code_not_their_words() {
+        let body = |code: &str| format!(r#"{{"error":"worded any way at all","code":"{code}"}}"#).into_bytes();
+        assert!(matches!(error_of_body(400, &body("protocol_version")), SyncError::Protocol(_)));
+        assert!(matches!(
+            error_of_body(400, &body("clock_skew")),
+            SyncError::Refused { status: 400, code: Some(ErrorCode::ClockSkew), .. }
+        ));
+        assert!(matches!(
+            error_of_body(409, &body("device_taken")),
+            SyncError::Refused { code: Some(ErrorCode::DeviceTaken), .. }
+        ));
+        assert!(matches!(error_of_body(400, &body("from_a_newer_relay")), SyncError::Refused { code: None, .. }));
+        assert!(matches!(error_of_body(503, &body("unavailable")), SyncError::Server { status: 503, .. }));
+        assert!(matches!(error_of_body(502, b"<html>bad gateway</html>"), SyncError::Server { status: 502, .. }));
+    }
 
     const T0: i64 = 1_767_225_600_000;
 

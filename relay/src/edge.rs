@@ -46,6 +46,7 @@ use tokio::sync::Notify;
 use tower::ServiceExt;
 
 use crate::http::AppError;
+use tickets_core::protocol::ErrorCode;
 
 /// The most connections open at once (lowered to fit the open-files limit).
 pub const CONNECTIONS_MAX: usize = 16_384;
@@ -359,12 +360,12 @@ fn json_parse_error(out: &[u8]) -> Option<Vec<u8>> {
         return None;
     }
     let (status, code, error) = match head.get(9..12)? {
-        "400" => (StatusCode::BAD_REQUEST, "bad_request_head", "the request line or headers are not valid HTTP/1.1 (a path must be URI characters; percent-encode the rest)".to_string()),
-        "414" => (StatusCode::URI_TOO_LONG, "uri_too_long", format!("the request URI is too long; the relay reads at most {URI_BYTES_MAX} bytes")),
-        "431" => (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "headers_too_large", format!("the request head is too large; the relay reads at most {HEADERS_MAX} headers of {HEADER_BYTES_MAX} bytes")),
+        "400" => (StatusCode::BAD_REQUEST, ErrorCode::BadRequestHead, "the request line or headers are not valid HTTP/1.1 (a path must be URI characters; percent-encode the rest)".to_string()),
+        "414" => (StatusCode::URI_TOO_LONG, ErrorCode::UriTooLong, format!("the request URI is too long; the relay reads at most {URI_BYTES_MAX} bytes")),
+        "431" => (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, ErrorCode::HeadersTooLarge, format!("the request head is too large; the relay reads at most {HEADERS_MAX} headers of {HEADER_BYTES_MAX} bytes")),
         _ => return None,
     };
-    let body = serde_json::to_vec(&tickets_core::protocol::ErrorBody { error, code: code.to_string() }).ok()?;
+    let body = serde_json::to_vec(&tickets_core::protocol::ErrorBody::new(code, error)).ok()?;
     let mut answer = format!(
         "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
         status.as_str(),
@@ -389,7 +390,7 @@ pub async fn check_request(req: Request, next: Next) -> Response {
     if uri_bytes > URI_BYTES_MAX {
         return AppError::new(
             StatusCode::URI_TOO_LONG,
-            "uri_too_long",
+            ErrorCode::UriTooLong,
             format!("the request URI is {uri_bytes} bytes; the relay reads at most {URI_BYTES_MAX}: send fewer or shorter query parameters"),
         )
         .into_response();
@@ -398,7 +399,7 @@ pub async fn check_request(req: Request, next: Next) -> Response {
     if headers.len() > HEADERS_MAX {
         return AppError::new(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            "headers_too_large",
+            ErrorCode::HeadersTooLarge,
             format!("the request has {} header lines; the relay reads at most {HEADERS_MAX}", headers.len()),
         )
         .into_response();
@@ -407,7 +408,7 @@ pub async fn check_request(req: Request, next: Next) -> Response {
     if header_bytes > HEADER_BYTES_MAX {
         return AppError::new(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            "headers_too_large",
+            ErrorCode::HeadersTooLarge,
             format!("the request's headers are {header_bytes} bytes; the relay reads at most {HEADER_BYTES_MAX}"),
         )
         .into_response();
@@ -415,7 +416,7 @@ pub async fn check_request(req: Request, next: Next) -> Response {
     if percent_encoding::percent_decode_str(req.uri().path()).decode_utf8().is_err() {
         return AppError::new(
             StatusCode::BAD_REQUEST,
-            "bad_path",
+            ErrorCode::BadPath,
             "the request path is not UTF-8 once percent-decoded",
         )
         .into_response();

@@ -15,6 +15,7 @@ use tickets_core::export::{rows, write_csv, CsvTable};
 
 use crate::http::{authenticate, AppError, AppState};
 use crate::store::ExportFilter;
+use tickets_core::protocol::ErrorCode;
 
 /// Tickets read per page.
 pub const EXPORT_PAGE_ROWS: usize = 500;
@@ -45,7 +46,7 @@ fn frame(out: &mut Vec<u8>, table: usize, payload: &[u8]) {
 
 fn parse_date(s: &str, what: &str) -> Result<NaiveDate, AppError> {
     NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|_| {
-        AppError::new(StatusCode::BAD_REQUEST, "bad_request", format!("{what} must be a date as YYYY-MM-DD"))
+        AppError::new(StatusCode::BAD_REQUEST, ErrorCode::BadRequest, format!("{what} must be a date as YYYY-MM-DD"))
     })
 }
 
@@ -54,7 +55,7 @@ fn day_start_ms(d: NaiveDate) -> i64 {
 }
 
 fn parse(query: Option<&str>, notes: bool) -> Result<(Format, ExportFilter), AppError> {
-    let bad = |m: String| AppError::new(StatusCode::BAD_REQUEST, "bad_request", m);
+    let bad = |m: String| AppError::new(StatusCode::BAD_REQUEST, ErrorCode::BadRequest, m);
     let mut format = None;
     let mut table = CsvTable::Tickets;
     let mut f = ExportFilter { from_ms: i64::MIN, to_ms: i64::MAX, statuses: vec![], categories: vec![], notes };
@@ -104,7 +105,7 @@ pub async fn export(
     if !caller.agent.is_lead() {
         return Err(AppError::new(
             StatusCode::FORBIDDEN,
-            "forbidden",
+            ErrorCode::Forbidden,
             format!("only leads and admins export; {} is an {}", caller.agent.name, caller.agent.role),
         ));
     }
@@ -118,10 +119,12 @@ pub async fn export(
     tokio::task::spawn_blocking(move || {
         let send = |b: Vec<u8>| tx.blocking_send(Ok(Bytes::from(b))).is_ok();
         let result = (|| -> Result<(), crate::store::StoreError> {
-            let conn = db.conn()?;
+            let mut conn = db.conn()?;
             // An export reads every page once: a big cache would only grow
             // the relay's memory.
-            conn.use_small_cache()?;
+            if let Some(c) = conn.sqlite() {
+                c.use_small_cache()?;
+            }
             // One snapshot for the whole export, however long it streams.
             conn.begin_read()?;
             let settings = conn.sla_settings()?;
@@ -152,7 +155,8 @@ pub async fn export(
                 let count = match format {
                     // JSON and NDJSON splice stored text: no parse per ticket.
                     Format::Json | Format::Ndjson => {
-                        let page = conn.export_page_text(&filter, &after, EXPORT_PAGE_ROWS, now, &settings)?;
+                        let page =
+                            crate::board::export_page_text(&*conn, &filter, &after, EXPORT_PAGE_ROWS, now, &settings)?;
                         let Some((last, _)) = page.last() else { break };
                         after = last.clone();
                         for (_, text) in &page {
@@ -171,7 +175,8 @@ pub async fn export(
                         page.len()
                     }
                     Format::Csv(_) | Format::CsvBundle => {
-                        let page = conn.export_page(&filter, &after, EXPORT_PAGE_ROWS, now, &settings)?;
+                        let page =
+                            crate::board::export_page(&*conn, &filter, &after, EXPORT_PAGE_ROWS, now, &settings)?;
                         let Some(last) = page.last() else { break };
                         after = last["id"].as_str().unwrap_or_default().to_string();
                         for t in &page {

@@ -18,7 +18,7 @@ use axum::{Json, Router};
 use serde::Serialize;
 use tickets_core::index::ListQuery;
 use tickets_core::protocol::{
-    ErrorBody, RegisterRequest, RegisterResponse, SyncRequest, PROTOCOL_VERSION, REQUEST_BODY_BYTES_MAX,
+    ErrorBody, ErrorCode, RegisterRequest, RegisterResponse, SyncRequest, PROTOCOL_VERSION, REQUEST_BODY_BYTES_MAX,
     WATCH_HOLD_SECS,
 };
 use tokio::net::TcpListener;
@@ -26,12 +26,12 @@ use tokio::sync::watch;
 
 use crate::auth;
 use crate::metrics::Metrics;
-use crate::store::{Caller, Db, Heads, StoreError};
+use crate::store::{Caller, Heads, RelayDb, StoreError};
 
 /// Shared by every request.
 #[derive(Clone)]
 pub struct AppState {
-    pub db: Db,
+    pub db: RelayDb,
     pub metrics: Arc<Metrics>,
     /// The latest change sequence number; watchers wait on it.
     pub seq: Arc<watch::Sender<Heads>>,
@@ -49,10 +49,14 @@ pub struct AppState {
 const WORK_PER_CORE: usize = 4;
 
 impl AppState {
-    pub fn new(db: Db) -> Result<(AppState, watch::Sender<bool>), StoreError> {
-        let heads = db.conn()?.heads()?;
+    pub fn new(db: impl Into<RelayDb>) -> Result<(AppState, watch::Sender<bool>), StoreError> {
+        let db = db.into();
+        // On a thread of its own: a backend may run a runtime of its own,
+        // which cannot be entered from the server's.
+        let heads = std::thread::scope(|s| s.spawn(|| db.with(|c| c.heads())).join())
+            .map_err(|_| StoreError::Damaged("reading the heads failed".into()))??;
         let (seq, _) = watch::channel(heads);
-        let (inbox, _) = watch::channel(crate::inbox::store::head(&mut db.conn()?)?); // inbox
+        let (inbox, _) = watch::channel(db.with(|c| crate::inbox::store::head(c))?); // inbox
         let (stop_tx, stop_rx) = watch::channel(false);
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         let work = Arc::new(tokio::sync::Semaphore::new((cores * WORK_PER_CORE).max(8)));
@@ -75,38 +79,48 @@ impl AppState {
 #[derive(Debug)]
 pub struct AppError {
     status: StatusCode,
-    code: &'static str,
+    code: ErrorCode,
     message: String,
 }
 
 impl AppError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> AppError {
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> AppError {
         AppError { status, code, message: message.into() }
     }
 
     fn bad_request(message: impl Into<String>) -> AppError {
-        AppError::new(StatusCode::BAD_REQUEST, "bad_request", message)
+        AppError::new(StatusCode::BAD_REQUEST, ErrorCode::BadRequest, message)
     }
 
     fn unauthorized() -> AppError {
-        AppError::new(StatusCode::UNAUTHORIZED, "unauthorized", "missing, unknown or revoked bearer token")
+        AppError::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, "missing, unknown or revoked bearer token")
     }
 
     pub(crate) fn internal(e: impl std::fmt::Display) -> AppError {
         tracing::error!(error = %e, "internal error");
-        AppError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
+        AppError::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal, "internal error")
     }
 }
 
 impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
-        AppError::internal(e)
+        match e {
+            StoreError::Unavailable { .. } | StoreError::Contended => {
+                tracing::warn!(error = %e, "database unavailable");
+                AppError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorCode::Unavailable,
+                    "the relay's database cannot be reached or is busy for now; retry shortly",
+                )
+            }
+            e => AppError::internal(e),
+        }
     }
 }
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        let body = ErrorBody { error: self.message, code: self.code.to_string() };
+        let body = ErrorBody::new(self.code, self.message);
         (self.status, Json(body)).into_response()
     }
 }
@@ -116,7 +130,7 @@ fn body_error(r: BytesRejection) -> AppError {
     if status == StatusCode::PAYLOAD_TOO_LARGE {
         return AppError::new(
             status,
-            "too_large",
+            ErrorCode::TooLarge,
             format!("request body is larger than {REQUEST_BODY_BYTES_MAX} bytes; send smaller pages"),
         );
     }
@@ -126,7 +140,7 @@ fn body_error(r: BytesRejection) -> AppError {
         if e.is::<tower_http::timeout::TimeoutError>() {
             return AppError::new(
                 StatusCode::REQUEST_TIMEOUT,
-                "body_timeout",
+                ErrorCode::BodyTimeout,
                 format!(
                     "the request body sent nothing for {} s; send it again",
                     crate::edge::REQUEST_BODY_TIMEOUT_SECS
@@ -135,7 +149,7 @@ fn body_error(r: BytesRejection) -> AppError {
         }
         source = e.source();
     }
-    AppError::new(status, "bad_body", format!("unreadable request body: {}", r.body_text()))
+    AppError::new(status, ErrorCode::BadBody, format!("unreadable request body: {}", r.body_text()))
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -184,7 +198,7 @@ fn check_protocol(v: u32) -> Result<(), AppError> {
     if v != PROTOCOL_VERSION {
         return Err(AppError::new(
             StatusCode::BAD_REQUEST,
-            "protocol_version",
+            ErrorCode::ProtocolVersion,
             format!("protocol version {v} is not supported; this relay speaks version {PROTOCOL_VERSION}"),
         ));
     }
@@ -201,9 +215,17 @@ pub(crate) struct Health {
 }
 
 #[utoipa::path(get, path = "/healthz", tag = "operations",
-    responses((status = 200, description = "the relay is up", body = Health), (status = "default", description = "any error: what was wrong, and a stable code", body = crate::openapi::ErrorDoc)))]
-pub(crate) async fn healthz() -> Json<Health> {
-    Json(Health { status: "ok", protocol: PROTOCOL_VERSION })
+    responses((status = 200, description = "the relay is up", body = Health),
+        (status = 503, description = "the relay's database cannot be reached (PostgreSQL)", body = crate::openapi::ErrorDoc), (status = "default", description = "any error: what was wrong, and a stable code", body = crate::openapi::ErrorDoc)))]
+pub(crate) async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, AppError> {
+    // On PostgreSQL the database is another machine: a relay that cannot
+    // reach it answers 503 (a load balancer then sends requests to the
+    // others) until it can again.
+    if let RelayDb::Postgres(_) = &state.db {
+        let db = state.db.clone();
+        tokio::task::spawn_blocking(move || db.with(|c| c.heads())).await.map_err(AppError::internal)??;
+    }
+    Ok(Json(Health { status: "ok", protocol: PROTOCOL_VERSION }))
 }
 
 #[utoipa::path(get, path = "/metrics", tag = "operations",
@@ -242,7 +264,7 @@ pub(crate) async fn register(
     if let Some(agent) = req.agent.as_deref().filter(|a| *a != caller.agent.name) {
         return Err(AppError::new(
             StatusCode::FORBIDDEN,
-            "wrong_agent",
+            ErrorCode::WrongAgent,
             format!("this device belongs to agent '{agent}' but the token is agent '{}'s", caller.agent.name),
         ));
     }
@@ -253,7 +275,7 @@ pub(crate) async fn register(
             c.register_device(&req.device, &agent.name, now_ms()).map_err(|e| match e {
                 StoreError::DeviceTaken(other) => AppError::new(
                     StatusCode::CONFLICT,
-                    "device_taken",
+                    ErrorCode::DeviceTaken,
                     format!("this device is already registered to agent '{other}'"),
                 ),
                 e => AppError::from(e),
@@ -477,7 +499,7 @@ pub(crate) async fn ticket(
     id: Result<UrlPath<String>, PathRejection>,
 ) -> Result<Json<serde_json::Value>, AppError> {
     let caller = authenticate(&state, &headers).await?;
-    let UrlPath(id) = id.map_err(|e| AppError::new(StatusCode::BAD_REQUEST, "bad_path", e.body_text()))?;
+    let UrlPath(id) = id.map_err(|e| AppError::new(StatusCode::BAD_REQUEST, ErrorCode::BadPath, e.body_text()))?;
     let prefix = id.trim().to_ascii_lowercase();
     if prefix.is_empty() || prefix.len() > 36 || !prefix.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
         return Err(AppError::bad_request("a ticket id is hex digits and dashes"));
@@ -492,21 +514,21 @@ pub(crate) async fn ticket(
                 [] => {
                     return Err(AppError::new(
                         StatusCode::NOT_FOUND,
-                        "not_found",
+                        ErrorCode::NotFound,
                         format!("no ticket matches '{prefix}'"),
                     ))
                 }
                 _ => {
                     return Err(AppError::new(
                         StatusCode::CONFLICT,
-                        "ambiguous",
+                        ErrorCode::Ambiguous,
                         format!("'{prefix}' matches several tickets; give more of the id"),
                     ))
                 }
             };
             c.ticket(&id, now_ms(), notes_ok)?
                 .map(Json)
-                .ok_or_else(|| AppError::new(StatusCode::NOT_FOUND, "not_found", "no such ticket"))
+                .ok_or_else(|| AppError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, "no such ticket"))
         })
     })
     .await
@@ -540,9 +562,9 @@ const DASHBOARD_CSP: &str = "default-src 'self'; img-src 'self' data:; style-src
         (status = 404, description = "no such asset", body = crate::openapi::ErrorDoc),
         (status = "default", description = "any error: what was wrong, and a stable code", body = crate::openapi::ErrorDoc)))]
 pub(crate) async fn asset(name: Result<UrlPath<String>, PathRejection>) -> Result<Response, AppError> {
-    let UrlPath(name) = name.map_err(|e| AppError::new(StatusCode::BAD_REQUEST, "bad_path", e.body_text()))?;
+    let UrlPath(name) = name.map_err(|e| AppError::new(StatusCode::BAD_REQUEST, ErrorCode::BadPath, e.body_text()))?;
     let (content_type, bytes) = tickets_web::asset(&name).ok_or_else(|| {
-        AppError::new(StatusCode::NOT_FOUND, "not_found", format!("no asset '{name}'; the dashboard is at /"))
+        AppError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, format!("no asset '{name}'; the dashboard is at /"))
     })?;
     Ok((
         [
@@ -584,13 +606,17 @@ pub(crate) struct Me {
 }
 
 async fn not_found() -> AppError {
-    AppError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint; the API is described at /v1/openapi.json")
+    AppError::new(
+        StatusCode::NOT_FOUND,
+        ErrorCode::NotFound,
+        "no such endpoint; the API is described at /v1/openapi.json",
+    )
 }
 
 async fn method_not_allowed() -> AppError {
     AppError::new(
         StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+        ErrorCode::MethodNotAllowed,
         "this endpoint does not take that method; see /v1/openapi.json",
     )
 }
@@ -667,6 +693,13 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     tokio::spawn(checkpoints(state.clone()));
+    if let RelayDb::Postgres(db) = &state.db {
+        tokio::spawn(crate::store::postgres::watch::follow_heads(
+            db.clone(),
+            state.seq.clone(),
+            state.shutdown.clone(),
+        ));
+    }
     let app = router(state);
     crate::edge::serve_connections(listener, app, async move {
         shutdown.await;
@@ -697,5 +730,21 @@ async fn checkpoints(state: AppState) {
         if let Ok(Err(e)) = tokio::task::spawn_blocking(move || db.checkpoint()).await {
             tracing::warn!(error = %e, "checkpoint failed");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_5xx_body_says_nothing_of_the_inside() {
+        let join = tokio::task::spawn_blocking(|| -> () { panic!("secret detail at store.rs:42") }).await;
+        let Err(e) = join else { panic!("the task was meant to panic") };
+        let resp = AppError::internal(e).into_response();
+        assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let bytes = axum::body::to_bytes(resp.into_body(), 1024).await.unwrap_or_default();
+        let body: ErrorBody = serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(body, ErrorBody::new(ErrorCode::Internal, "internal error"));
     }
 }

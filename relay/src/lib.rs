@@ -1,8 +1,13 @@
 //! The relay: an axum server over SQLite that merges everyone's edits,
 //! decides who may see what, and computes the authoritative SLA state.
 //!
-//! - [`store`]: all SQL of the relay (agents, devices, documents, the change
+//! - [`store`]: the storage seam ([`store::RelayStore`]) and its backends,
+//!   which hold all SQL of the relay (agents, devices, documents, the change
 //!   log, effective event times, the ticket index, settings).
+//! - [`push`]: the push pipeline above the seam (merge, authorize, index,
+//!   commit, merge again on conflict).
+//! - [`pull`]: pull pages and the notes rule, above the seam.
+//! - [`board`]: ticket objects for the board and exports, above the seam.
 //! - [`sync`]: one sync exchange, independent of HTTP.
 //! - [`inbox`]: conversations from chat tools' webhooks, their own tables
 //!   and the inbox's pull page.
@@ -15,12 +20,15 @@
 //! - [`metrics`]: counters and latency histograms in Prometheus text.
 
 pub mod auth;
+pub mod board;
 pub mod edge;
 pub mod export;
 pub mod http;
 pub mod inbox;
 pub mod metrics;
 pub mod openapi;
+pub mod pull;
+pub mod push;
 pub mod store;
 pub mod sync;
 

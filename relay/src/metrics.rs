@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::store::{Conn, StoreError};
+use crate::store::{RelayStore, StoreError};
 
 /// "Seen recently" for the devices gauge.
 pub const DEVICES_RECENT_MS: i64 = 3_600_000;
@@ -132,7 +132,7 @@ pub struct StoreGauges {
 }
 
 impl StoreGauges {
-    pub fn read(c: &Conn, now: i64) -> Result<StoreGauges, StoreError> {
+    pub fn read<S: RelayStore + ?Sized>(c: &S, now: i64) -> Result<StoreGauges, StoreError> {
         let counts = c.color_counts(now)?;
         let devices_recent = c.devices_seen_since(now - DEVICES_RECENT_MS)?;
         Ok(StoreGauges { sla: [counts.green, counts.yellow, counts.red], devices_recent })

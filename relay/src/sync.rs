@@ -3,9 +3,9 @@
 //! simulation both call [`handle_sync`].
 
 use tickets_core::change_policy::CLOCK_OFFSET_MS_MAX;
-use tickets_core::protocol::{Access, SyncRequest, SyncResponse, PROTOCOL_VERSION};
+use tickets_core::protocol::{Access, ErrorCode, SyncRequest, SyncResponse, PROTOCOL_VERSION};
 
-use crate::store::{Caller, Conn, Heads, StoreError};
+use crate::store::{Caller, Heads, RelayStore, StoreError};
 
 /// Why a request was refused before any work (a 4xx).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,12 +21,12 @@ pub enum SyncRefusal {
 
 impl SyncRefusal {
     /// The HTTP status and error code of the refusal.
-    pub fn status_and_code(&self) -> (u16, &'static str) {
+    pub fn status_and_code(&self) -> (u16, ErrorCode) {
         match self {
-            SyncRefusal::Protocol(_) => (400, "protocol_version"),
-            SyncRefusal::DeviceUnregistered => (403, "device_unregistered"),
-            SyncRefusal::NonCanonicalDevice => (400, "non_canonical_id"),
-            SyncRefusal::ClockSkew(_) => (400, "clock_skew"),
+            SyncRefusal::Protocol(_) => (400, ErrorCode::ProtocolVersion),
+            SyncRefusal::DeviceUnregistered => (403, ErrorCode::DeviceUnregistered),
+            SyncRefusal::NonCanonicalDevice => (400, ErrorCode::NonCanonicalId),
+            SyncRefusal::ClockSkew(_) => (400, ErrorCode::ClockSkew),
         }
     }
 
@@ -91,18 +91,28 @@ pub fn check(caller: &Caller, req: &SyncRequest, now: i64) -> Result<(), SyncRef
 /// Applies the push page and reads the pull page of one request at `now`.
 /// The push commits before the pull is read, so a device sees its own
 /// accepted work reflected in the same exchange.
-pub fn handle_sync(conn: &mut Conn, caller: &Caller, req: &SyncRequest, now: i64) -> Result<Handled, StoreError> {
+pub fn handle_sync<S: RelayStore + ?Sized>(
+    conn: &mut S,
+    caller: &Caller,
+    req: &SyncRequest,
+    now: i64,
+) -> Result<Handled, StoreError> {
     let offset = req.clock_ms.saturating_sub(now);
     conn.touch_device(&req.device, offset, now)?;
-    let outcome =
-        if req.push.is_empty() { None } else { Some(conn.push(caller, &req.device, offset, &req.push, now)?) };
+    let outcome = if req.push.is_empty() {
+        None
+    } else {
+        Some(crate::push::push(conn, caller, &req.device, offset, &req.push, now)?)
+    };
     let (pull, settings) = match &req.pull {
-        Some(p) => (Some(conn.pull(caller, &req.device, p)?), Some(conn.settings()?)),
+        Some(p) => (Some(crate::pull::pull(conn, caller, &req.device, p)?), Some(conn.settings()?)),
         None => (None, None),
     };
     // inbox: its own page, with its own cursor (SPEC §10).
     let inbox = match &req.inbox {
-        Some(p) => Some(crate::inbox::store::pull(conn, caller, p, now)?),
+        // No inbox on PostgreSQL yet: the device gets none, the sync goes on.
+        Some(p) if conn.as_sqlite().is_some() => Some(crate::inbox::store::pull(conn, caller, p, now)?),
+        Some(_) => None,
         None => None,
     };
     let heads = conn.heads()?;
@@ -119,11 +129,11 @@ pub fn handle_sync(conn: &mut Conn, caller: &Caller, req: &SyncRequest, now: i64
         if o.accepted == 0 && o.forbidden > 0 {
             status = 403;
             error = Some("every pushed document was refused: forbidden write".to_string());
-            code = Some("forbidden".to_string());
+            code = Some(ErrorCode::Forbidden.as_str().to_string());
         } else if o.accepted == 0 && o.invalid > 0 {
             status = 400;
             error = Some("every pushed document was refused: invalid data".to_string());
-            code = Some("invalid_data".to_string());
+            code = Some(ErrorCode::InvalidData.as_str().to_string());
         }
         pushed = o.results;
     }

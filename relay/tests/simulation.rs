@@ -1605,7 +1605,8 @@ fn deliver(relay: &mut Conn, token_hash: &str, req: &SyncRequest, now: i64) -> R
     let caller = relay.caller(token_hash).unwrap_or_else(|e| panic!("relay: looking up the caller failed: {e}"));
     let Some(caller) = caller else { return Err(SyncError::Unauthorized) };
     if let Err(refusal) = relay_sync::check(&caller, req, now) {
-        return Err(SyncError::Refused { status: 400, message: refusal.message() });
+        let (status, code) = refusal.status_and_code();
+        return Err(SyncError::Refused { status, message: refusal.message(), code: Some(code) });
     }
     match relay_sync::handle_sync(relay, &caller, req, now) {
         Ok(handled) => Ok(handled.response),

@@ -7,7 +7,7 @@ use tickets_core::inbox::{
 };
 use tickets_core::protocol::{InboxPage, InboxPull, INBOX_PAGE_BYTES_MAX, INBOX_PAGE_CONVERSATIONS_MAX};
 
-use crate::store::{Caller, Conn, StoreError};
+use crate::store::{Caller, Conn, RelayStore, StoreError};
 
 /// The inbox's tables, created when missing (called from `Db::open`).
 const SCHEMA: &str = "
@@ -58,6 +58,12 @@ fn db(path: &std::path::Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
 }
 
 /// Creates the inbox's tables when missing.
+/// The SQLite connection under `conn`: the inbox's tables live there only,
+/// for now (a PostgreSQL relay answers [`StoreError::InboxNeedsSqlite`]).
+fn sqlite<S: RelayStore + ?Sized>(conn: &mut S) -> Result<&mut Conn, StoreError> {
+    conn.as_sqlite().ok_or(StoreError::InboxNeedsSqlite)
+}
+
 pub fn schema(c: &Connection, path: &std::path::Path) -> Result<(), StoreError> {
     c.execute_batch(SCHEMA).map_err(db(path))
 }
@@ -101,15 +107,15 @@ pub enum Ingested {
     },
 }
 
-pub fn add_inbox(
-    conn: &mut Conn,
+pub fn add_inbox<S: RelayStore + ?Sized>(
+    conn: &mut S,
     name: &str,
     kind: InboxKind,
     team: Option<&str>,
     secret_hash: &str,
     now: i64,
 ) -> Result<(), InboxStoreError> {
-    let (c, path) = conn.inbox_sql();
+    let (c, path) = sqlite(conn)?.inbox_sql();
     let n = c
         .execute(
             "INSERT INTO inboxes (name, kind, team, secret_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
@@ -125,8 +131,8 @@ pub fn add_inbox(
 
 /// Removes an inbox: its URL stops working at once. Its conversations stay
 /// until they age out.
-pub fn remove_inbox(conn: &mut Conn, name: &str) -> Result<(), InboxStoreError> {
-    let (c, path) = conn.inbox_sql();
+pub fn remove_inbox<S: RelayStore + ?Sized>(conn: &mut S, name: &str) -> Result<(), InboxStoreError> {
+    let (c, path) = sqlite(conn)?.inbox_sql();
     let n = c.execute("DELETE FROM inboxes WHERE name = ?1", [name]).map_err(db(path))?;
     if n == 0 {
         return Err(InboxStoreError::NoInbox(name.to_string()));
@@ -134,8 +140,8 @@ pub fn remove_inbox(conn: &mut Conn, name: &str) -> Result<(), InboxStoreError> 
     Ok(())
 }
 
-pub fn inboxes(conn: &mut Conn) -> Result<Vec<InboxRow>, InboxStoreError> {
-    let (c, path) = conn.inbox_sql();
+pub fn inboxes<S: RelayStore + ?Sized>(conn: &mut S) -> Result<Vec<InboxRow>, InboxStoreError> {
+    let (c, path) = sqlite(conn)?.inbox_sql();
     let mut st = c
         .prepare(
             "SELECT i.name, i.kind, i.team, (SELECT count(*) FROM inbox_conversations c WHERE c.inbox = i.name)
@@ -159,9 +165,14 @@ pub fn inboxes(conn: &mut Conn) -> Result<Vec<InboxRow>, InboxStoreError> {
 /// that inbox's kind, merges it into the stored conversation and gives the
 /// conversation the next inbox sequence number if anything changed. Nothing
 /// is stored from a refused delivery.
-pub fn ingest(conn: &mut Conn, secret_hash: &str, body: &[u8], now: i64) -> Result<Ingested, InboxStoreError> {
-    let gate = conn.inbox_gate();
-    let (c, path) = conn.inbox_sql();
+pub fn ingest<S: RelayStore + ?Sized>(
+    conn: &mut S,
+    secret_hash: &str,
+    body: &[u8],
+    now: i64,
+) -> Result<Ingested, InboxStoreError> {
+    let gate = sqlite(conn)?.inbox_gate();
+    let (c, path) = sqlite(conn)?.inbox_sql();
     let inbox: Option<(String, String, Option<String>)> = c
         .query_row("SELECT name, kind, team FROM inboxes WHERE secret_hash = ?1", [secret_hash], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?))
@@ -222,7 +233,10 @@ pub fn ingest(conn: &mut Conn, secret_hash: &str, body: &[u8], now: i64) -> Resu
 }
 
 /// The inbox's head: the latest inbox sequence number.
-pub fn head(conn: &mut Conn) -> Result<u64, StoreError> {
+pub fn head<S: RelayStore + ?Sized>(conn: &mut S) -> Result<u64, StoreError> {
+    let Some(conn) = conn.as_sqlite() else {
+        return Ok(0); // no inbox on PostgreSQL yet: nothing to wait for
+    };
     let (c, path) = conn.inbox_sql();
     let n: Option<i64> = c.query_row("SELECT max(seq) FROM inbox_conversations", [], |r| r.get(0)).map_err(db(path))?;
     Ok(n.unwrap_or(0) as u64)
@@ -232,8 +246,13 @@ pub fn head(conn: &mut Conn) -> Result<u64, StoreError> {
 /// have: of the last [`RECENT_MS`] or with an open ticket, and of a
 /// team-scoped inbox only for that team's agents and leads. Rows it may not
 /// have move the cursor without being sent, so an idle pull reads nothing.
-pub fn pull(conn: &mut Conn, caller: &Caller, req: &InboxPull, now: i64) -> Result<InboxPage, StoreError> {
-    let (c, path) = conn.inbox_sql();
+pub fn pull<S: RelayStore + ?Sized>(
+    conn: &mut S,
+    caller: &Caller,
+    req: &InboxPull,
+    now: i64,
+) -> Result<InboxPage, StoreError> {
+    let (c, path) = sqlite(conn)?.inbox_sql();
     // One read snapshot: the head read at the end is the one the page saw.
     let tx = c.transaction().map_err(db(path))?;
     let mut st = tx

@@ -15,6 +15,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::Serialize;
 use tickets_core::inbox::{InboxError as DeliveryError, WEBHOOK_BODY_BYTES_MAX};
+use tickets_core::protocol::ErrorCode;
 
 use super::store::{self, InboxStoreError, Ingested};
 use crate::http::{AppError, AppState};
@@ -34,13 +35,17 @@ pub struct Delivered {
 }
 
 fn not_found() -> AppError {
-    AppError::new(StatusCode::NOT_FOUND, "not_found", "no inbox has this URL: it was removed, or the secret is wrong")
+    AppError::new(
+        StatusCode::NOT_FOUND,
+        ErrorCode::NotFound,
+        "no inbox has this URL: it was removed, or the secret is wrong",
+    )
 }
 
 fn too_large() -> AppError {
     AppError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
-        "too_large",
+        ErrorCode::TooLarge,
         format!("the webhook body is larger than {WEBHOOK_BODY_BYTES_MAX} bytes; send one event per request"),
     )
 }
@@ -72,7 +77,11 @@ pub async fn deliver(
         Ok(b) => b,
         Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => return Err(too_large()),
         Err(r) => {
-            return Err(AppError::new(r.status(), "bad_body", format!("unreadable request body: {}", r.body_text())))
+            return Err(AppError::new(
+                r.status(),
+                ErrorCode::BadBody,
+                format!("unreadable request body: {}", r.body_text()),
+            ))
         }
     };
     if body.len() > WEBHOOK_BODY_BYTES_MAX {
@@ -86,13 +95,16 @@ pub async fn deliver(
                 InboxStoreError::UnknownSecret => not_found(),
                 InboxStoreError::Delivery(DeliveryError::TooLarge) => too_large(),
                 InboxStoreError::Delivery(e @ DeliveryError::Json(_)) => {
-                    AppError::new(StatusCode::BAD_REQUEST, "malformed_json", e.to_string())
+                    AppError::new(StatusCode::BAD_REQUEST, ErrorCode::MalformedJson, e.to_string())
                 }
                 InboxStoreError::Delivery(e @ DeliveryError::Shape(_)) => {
-                    AppError::new(StatusCode::BAD_REQUEST, "unknown_shape", e.to_string())
+                    AppError::new(StatusCode::BAD_REQUEST, ErrorCode::UnknownShape, e.to_string())
                 }
                 e @ InboxStoreError::OtherInbox(..) => {
-                    AppError::new(StatusCode::CONFLICT, "other_inbox", e.to_string())
+                    AppError::new(StatusCode::CONFLICT, ErrorCode::OtherInbox, e.to_string())
+                }
+                e @ InboxStoreError::Store(crate::store::StoreError::InboxNeedsSqlite) => {
+                    AppError::new(StatusCode::NOT_IMPLEMENTED, ErrorCode::NotImplemented, e.to_string())
                 }
                 e => AppError::internal(e),
             })

@@ -13,6 +13,9 @@ mod support;
 #[allow(dead_code)]
 #[path = "../sync/harness.rs"]
 mod harness;
+#[allow(dead_code)]
+#[path = "../../../relay/tests/support/pg.rs"]
+mod pg;
 
 mod app;
 mod test_app;

@@ -10,6 +10,9 @@ mod support;
 #[path = "../sync/harness.rs"]
 #[allow(dead_code)]
 mod harness;
+#[allow(dead_code)]
+#[path = "../../../relay/tests/support/pg.rs"]
+mod pg;
 
 mod test_new_user;
 

@@ -26,6 +26,8 @@ const RELAY_START_SECS: u64 = 30;
 /// Killed on drop; its stderr is kept, and a panic in it fails the test.
 pub struct Relay {
     dir: TempDir,
+    /// What `--db` says: the SQLite file, or a PostgreSQL URL.
+    db_arg: String,
     /// Runs the operator's `tickets relay ...` commands.
     admin: Home,
     pub addr: SocketAddr,
@@ -42,11 +44,36 @@ impl Relay {
         let log = Arc::new(Mutex::new(String::new()));
         let (child, addr) =
             spawn_relay(&db, "127.0.0.1:0", &log).unwrap_or_else(|out| panic!("relay did not start:\n{out}"));
-        let relay = Relay { dir, admin: Home::empty(), addr, child: Some(child), log };
+        let db_arg = db.to_str().expect("utf-8 path").to_string();
+        let relay = Relay { dir, db_arg, admin: Home::empty(), addr, child: Some(child), log };
         for c in CATEGORIES {
             relay.admin(&["category", "add", c]).ok();
         }
         relay
+    }
+
+    /// `n` relay instances on one fresh PostgreSQL database (in this test
+    /// run's throwaway cluster), with the test categories.
+    pub fn start_postgres(n: usize) -> Vec<Relay> {
+        Relay::start_postgres_at(&crate::pg::fresh_database(), n)
+    }
+
+    /// `n` relay instances on the PostgreSQL database at `url`.
+    pub fn start_postgres_at(url: &str, n: usize) -> Vec<Relay> {
+        let url = url.to_string();
+        let relays: Vec<Relay> = (0..n)
+            .map(|_| {
+                let log = Arc::new(Mutex::new(String::new()));
+                let (child, addr) = spawn_relay(Path::new(&url), "127.0.0.1:0", &log)
+                    .unwrap_or_else(|out| panic!("relay did not start:\n{out}"));
+                let dir = tempfile::tempdir().expect("a temp dir");
+                Relay { dir, db_arg: url.clone(), admin: Home::empty(), addr, child: Some(child), log }
+            })
+            .collect();
+        for c in CATEGORIES {
+            relays[0].admin(&["category", "add", c]).ok();
+        }
+        relays
     }
 
     pub fn url(&self) -> String {
@@ -96,7 +123,7 @@ impl Relay {
         assert!(self.child.is_none(), "stop the relay before restarting it");
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            match spawn_relay(&self.db(), &self.addr.to_string(), &self.log) {
+            match spawn_relay(Path::new(&self.db_arg), &self.addr.to_string(), &self.log) {
                 Ok((child, addr)) => {
                     assert_eq!(addr, self.addr);
                     self.child = Some(child);
@@ -112,10 +139,9 @@ impl Relay {
 
     /// `tickets relay ARGS --db DB`.
     pub fn admin(&self, args: &[&str]) -> Run {
-        let db = self.db();
         let mut all = vec!["relay"];
         all.extend_from_slice(args);
-        all.extend_from_slice(&["--db", db.to_str().expect("utf-8 path")]);
+        all.extend_from_slice(&["--db", &self.db_arg]);
         self.admin.run(&all)
     }
 

@@ -36,6 +36,9 @@
 //! - `test_inbox`: Chatwoot-shaped webhooks (repeated, out of order) to
 //!   `tickets inbox` on devices, one ticket from two offline devices, a
 //!   team-scoped inbox absent from another team's files, bad webhook input.
+//! - `test_postgres`: several relay instances on one PostgreSQL database
+//!   (a throwaway cluster per run): nodes on different instances converge,
+//!   a watcher on one instance wakes for an edit pushed to another.
 //! - `test_timeline_unchanged`: an edit to the value already there
 //!   shows as `(unchanged)`.
 //!
@@ -48,6 +51,9 @@ mod support;
 
 mod harness;
 mod hostile_support;
+#[allow(dead_code)]
+#[path = "../../../relay/tests/support/pg.rs"]
+mod pg;
 mod proxy;
 
 mod test_bad_input;
@@ -59,6 +65,7 @@ mod test_impersonation;
 mod test_inbox;
 mod test_notes;
 mod test_offline;
+mod test_postgres;
 mod test_quarantine_cli;
 mod test_status;
 mod test_timeline_unchanged;

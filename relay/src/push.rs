@@ -1,0 +1,319 @@
+//! The push pipeline, once for every backend: decode each pushed document,
+//! merge it onto the stored copy and authorize it (the allow-list in
+//! `ingest`), index each touched ticket, commit the page, and merge again
+//! what others wrote meanwhile.
+//!
+//! 1. one snapshot: the stored copies of both documents of every ticket
+//!    the page touches (with the sequence numbers of their last change),
+//!    their event times and the SLA settings;
+//! 2. without any lock, on all cores: merge and authorize each item, save
+//!    the merged documents, then materialize each touched ticket and
+//!    compute its index row;
+//! 3. commit the page with the sequence numbers it read. A ticket another
+//!    request wrote meanwhile (two devices pushing it at the same moment)
+//!    makes the commit write nothing: its items are merged again onto a new
+//!    snapshot of it, and the page is committed again.
+
+use std::collections::{HashMap, HashSet};
+
+use tickets_core::doc::{DocKind, TicketDoc};
+use tickets_core::hlc::Hlc;
+use tickets_core::index;
+use tickets_core::ingest::{self, Refusal, RefusalCode};
+use tickets_core::par::parallel_map;
+use tickets_core::protocol::{decode_data, DocData, PushResult, RawSlaInput};
+use tickets_core::sla::SlaSettings;
+use tickets_core::view;
+use uuid::Uuid;
+
+use crate::store::{
+    effective_time, parse_sla_settings, Caller, Commit, DocWrite, Expect, PageWrite, PushOutcome, RelayStore, Snapshot,
+    StoreError, TicketSnapshot,
+};
+
+/// Commits tried before a push gives up (each after merging again what
+/// others wrote to its tickets meanwhile).
+pub const COMMIT_ATTEMPTS_MAX: usize = 16;
+
+/// A pushed document merged and authorized, with the bytes to store when
+/// it brought new changes.
+struct Merged {
+    ing: ingest::Ingested,
+    bytes: Option<Vec<u8>>,
+}
+
+/// A ticket's index row computed from its documents.
+struct Indexed {
+    entry: index::IndexEntry,
+    notes_json: Option<String>,
+}
+
+/// Applies one push page of `device` (whose clock is `offset_ms` ahead of
+/// the relay's) at `now`.
+pub fn push<S: RelayStore + ?Sized>(
+    store: &mut S,
+    caller: &Caller,
+    device: &str,
+    offset_ms: i64,
+    items: &[DocData],
+    now: i64,
+) -> Result<PushOutcome, StoreError> {
+    let principal = caller.principal();
+
+    // 1. Decode, and read what is stored.
+    let mut seen: HashSet<(&str, &str)> = HashSet::new();
+    let mut decoded: Vec<Result<Vec<u8>, Refusal>> = Vec::with_capacity(items.len());
+    let mut ids: Vec<String> = Vec::new();
+    for item in items {
+        if !seen.insert((item.id.as_str(), item.kind.as_str())) {
+            decoded.push(Err(Refusal::new(RefusalCode::Duplicate, "the same document twice in one push")));
+            continue;
+        }
+        decoded.push(decode_data(&item.data).map_err(|e| Refusal::new(RefusalCode::CorruptData, e)));
+        // (A bad id or kind is refused by ingest, which names it.)
+        let valid = DocKind::parse(&item.kind).is_some() && Uuid::parse_str(&item.id).is_ok();
+        if valid && !ids.contains(&item.id) {
+            ids.push(item.id.clone());
+        }
+    }
+    let mut snap = store.snapshot(&ids)?;
+    let mut settings = parse_sla_settings(snap.settings.as_deref())?;
+
+    // 2. Merge, authorize, save and index, on all cores.
+    let all: Vec<usize> = (0..items.len()).collect();
+    let mut merged: Vec<Result<Merged, Refusal>> = Vec::with_capacity(items.len());
+    for m in merge_items(items, &decoded, &all, &snap, &principal, now)? {
+        merged.push(m);
+    }
+    let mut rows = index_tickets(items, &merged, &all, &snap, &settings, offset_ms, now)?;
+
+    // 3. Commit; merge again what others wrote meanwhile.
+    for _ in 0..COMMIT_ATTEMPTS_MAX {
+        let page = page_write(items, &decoded, &merged, &rows, &snap, device, offset_ms, now);
+        let (redo, settings_changed) = match store.commit_page(&page)? {
+            Commit::Done(_) => return Ok(outcome(items, merged, &rows, &snap)),
+            Commit::Conflict { ids: changed, settings } => (if settings { ids.clone() } else { changed }, settings),
+        };
+        let fresh = store.snapshot(&redo)?;
+        snap.settings = fresh.settings;
+        if settings_changed {
+            settings = parse_sla_settings(snap.settings.as_deref())?;
+        }
+        for (id, t) in fresh.tickets {
+            snap.tickets.insert(id, t);
+        }
+        let again: Vec<usize> = (0..items.len()).filter(|&i| redo.contains(&items[i].id)).collect();
+        let remerged = merge_items(items, &decoded, &again, &snap, &principal, now)?;
+        for (&i, m) in again.iter().zip(remerged) {
+            merged[i] = m;
+        }
+        for id in &redo {
+            rows.remove(id);
+        }
+        rows.extend(index_tickets(items, &merged, &again, &snap, &settings, offset_ms, now)?);
+    }
+    Err(StoreError::Contended)
+}
+
+/// Merges and authorizes the items at `which` onto their stored copies.
+fn merge_items(
+    items: &[DocData],
+    decoded: &[Result<Vec<u8>, Refusal>],
+    which: &[usize],
+    snap: &Snapshot,
+    principal: &ingest::Principal,
+    now: i64,
+) -> Result<Vec<Result<Merged, Refusal>>, StoreError> {
+    parallel_map(which.to_vec(), |i| {
+        let item = &items[i];
+        let data = decoded[i].as_ref().map_err(Clone::clone)?;
+        let stored = snap.tickets.get(&item.id).and_then(|t| stored_bytes(t, &item.kind));
+        let mut ing = ingest::ingest(&item.id, &item.kind, stored, data, principal, now)?;
+        let bytes = match (ing.new_changes, ing.whole_save.take()) {
+            (0, _) => None,
+            (_, Some(b)) => Some(b),
+            (_, None) => Some(ing.doc.save()),
+        };
+        Ok(Merged { ing, bytes })
+    })
+    .ok_or_else(|| StoreError::Damaged("a merge worker failed".into()))
+}
+
+fn stored_bytes<'a>(t: &'a TicketSnapshot, kind: &str) -> Option<&'a [u8]> {
+    match DocKind::parse(kind)? {
+        DocKind::Ticket => t.ticket.as_ref().map(|d| d.bytes.as_slice()),
+        DocKind::Notes => t.notes.as_ref().map(|d| d.bytes.as_slice()),
+    }
+}
+
+/// The index rows of the tickets whose items at `which` brought new
+/// changes: each document as merged in this push, or else as stored.
+fn index_tickets(
+    items: &[DocData],
+    merged: &[Result<Merged, Refusal>],
+    which: &[usize],
+    snap: &Snapshot,
+    settings: &SlaSettings,
+    offset_ms: i64,
+    now: i64,
+) -> Result<HashMap<String, Option<Indexed>>, StoreError> {
+    let mut accepted: HashMap<(&str, &str), &Merged> = HashMap::new();
+    for (item, m) in items.iter().zip(merged) {
+        if let Ok(m) = m {
+            accepted.insert((item.id.as_str(), item.kind.as_str()), m);
+        }
+    }
+    let mut touched: Vec<&str> = Vec::new();
+    for &i in which {
+        let id = items[i].id.as_str();
+        if matches!(&merged[i], Ok(m) if m.ing.new_changes > 0) && !touched.contains(&id) {
+            touched.push(id);
+        }
+    }
+    let merged_doc = |id: &str, kind: DocKind| accepted.get(&(id, kind.as_str())).map(|m| &m.ing.doc);
+    let indexed: Vec<Result<Option<Indexed>, StoreError>> = parallel_map(touched.clone(), |id| {
+        let Some(snap) = snap.tickets.get(id) else { return Ok(None) };
+        let load = |kind: DocKind| match merged_doc(id, kind) {
+            Some(_) => Ok(None),
+            None => stored_bytes(snap, kind.as_str()).map(|b| load_stored(id, kind, b)).transpose(),
+        };
+        let (stored_ticket, stored_notes) = (load(DocKind::Ticket)?, load(DocKind::Notes)?);
+        let notes = merged_doc(id, DocKind::Notes).or(stored_notes.as_ref());
+        let Some(ticket) = merged_doc(id, DocKind::Ticket).or(stored_ticket.as_ref()) else { return Ok(None) };
+        let mut times = snap.times.clone();
+        for kind in [DocKind::Ticket, DocKind::Notes] {
+            let Some(m) = accepted.get(&(id, kind.as_str())) else { continue };
+            for e in &m.ing.new_events {
+                times.entry(e.key.clone()).or_insert_with(|| effective_time(e.written_ms, offset_ms, now));
+            }
+        }
+        Ok(index_row(ticket, notes, &times, settings, now))
+    })
+    .ok_or_else(|| StoreError::Damaged("an index worker failed".into()))?;
+    let mut rows = HashMap::new();
+    for (id, r) in touched.iter().zip(indexed) {
+        rows.insert(id.to_string(), r?);
+    }
+    Ok(rows)
+}
+
+/// The page to commit: every document that brought new changes, every
+/// index row, and every ticket as the page read it.
+#[allow(clippy::too_many_arguments)]
+fn page_write(
+    items: &[DocData],
+    decoded: &[Result<Vec<u8>, Refusal>],
+    merged: &[Result<Merged, Refusal>],
+    rows: &HashMap<String, Option<Indexed>>,
+    snap: &Snapshot,
+    device: &str,
+    offset_ms: i64,
+    now: i64,
+) -> PageWrite {
+    let mut expect: Vec<Expect> = snap
+        .tickets
+        .iter()
+        .map(|(id, t)| Expect {
+            id: id.clone(),
+            ticket: t.ticket.as_ref().map(|d| d.seq),
+            notes: t.notes.as_ref().map(|d| d.seq),
+        })
+        .collect();
+    expect.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut docs = Vec::new();
+    for ((item, data), m) in items.iter().zip(decoded).zip(merged) {
+        let (Ok(data), Ok(m)) = (data, m) else { continue };
+        let Some(bytes) = &m.bytes else { continue };
+        docs.push(DocWrite {
+            id: item.id.clone(),
+            kind: item.kind.clone(),
+            log: data.clone(),
+            bytes: bytes.clone(),
+            events: m
+                .ing
+                .new_events
+                .iter()
+                .map(|e| (e.key.clone(), effective_time(e.written_ms, offset_ms, now)))
+                .collect(),
+        });
+    }
+    let index = rows.values().flatten().map(|r| (r.entry.clone(), r.notes_json.clone())).collect();
+    PageWrite { device: device.to_string(), now, settings: snap.settings.clone(), expect, docs, index }
+}
+
+/// The per-document results of a committed page. Each accepted document
+/// comes back with its ticket's SLA input, so the device shows the
+/// authoritative figures at once (a note reindexed the ticket on the
+/// device too).
+fn outcome(
+    items: &[DocData],
+    merged: Vec<Result<Merged, Refusal>>,
+    rows: &HashMap<String, Option<Indexed>>,
+    snap: &Snapshot,
+) -> PushOutcome {
+    let mut out = PushOutcome { results: Vec::new(), forbidden: 0, invalid: 0, accepted: 0, changes: 0 };
+    for (item, m) in items.iter().zip(merged) {
+        let m = match m {
+            Ok(m) => m,
+            Err(r) => {
+                if r.is_forbidden() {
+                    out.forbidden += 1;
+                } else {
+                    out.invalid += 1;
+                }
+                out.results.push(PushResult {
+                    id: item.id.clone(),
+                    kind: item.kind.clone(),
+                    accepted: false,
+                    reason: Some(r.reason().to_string()),
+                    code: Some(r.code.as_str().to_string()),
+                    heads: Vec::new(),
+                    sla: None,
+                });
+                continue;
+            }
+        };
+        out.accepted += 1;
+        if m.bytes.is_some() {
+            out.changes += m.ing.new_changes;
+        }
+        let input = match rows.get(&item.id) {
+            Some(Some(row)) => Some(row.entry.sla_input.clone()),
+            _ => snap.tickets.get(&item.id).and_then(|t| t.sla_input.clone()),
+        };
+        out.results.push(PushResult {
+            id: item.id.clone(),
+            kind: item.kind.clone(),
+            accepted: true,
+            reason: None,
+            code: None,
+            heads: m.ing.heads.iter().map(|h| h.to_string()).collect(),
+            sla: input.and_then(RawSlaInput::from_text),
+        });
+    }
+    out
+}
+
+/// A ticket's index row, every stamp at its effective time; `None` for a
+/// ticket document without its creation yet (its first change still on
+/// the way): it gets a row when the creation lands.
+fn index_row(
+    doc: &TicketDoc,
+    notes: Option<&TicketDoc>,
+    times: &HashMap<String, i64>,
+    settings: &SlaSettings,
+    now: i64,
+) -> Option<Indexed> {
+    let v = view::materialize(doc, notes).ok()?;
+    let effective = |h: &Hlc| times.get(&h.encode()).copied().unwrap_or(i64::try_from(h.wall_ms).unwrap_or(i64::MAX));
+    Some(Indexed {
+        entry: index::index_entry(&v, settings, now, &effective),
+        notes_json: index::notes_json(&v, &effective),
+    })
+}
+
+/// A document this relay stored (checked when it arrived).
+fn load_stored(id: &str, kind: DocKind, bytes: &[u8]) -> Result<TicketDoc, StoreError> {
+    let uuid = Uuid::parse_str(id).map_err(|e| StoreError::Damaged(e.to_string()))?;
+    TicketDoc::load_stored(uuid, kind, bytes).map_err(|e| StoreError::Damaged(format!("ticket {id}: {e}")))
+}

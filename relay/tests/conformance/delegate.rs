@@ -1,0 +1,104 @@
+//! A connection that runs a hook just before its next page commit: how
+//! the suite makes another push land between a push's read and its commit.
+
+use tickets_core::index::{ListQuery, SlaCounts};
+use tickets_core::protocol::Settings;
+use tickets_core::sla::SlaSettings;
+use tickets_relay::store::*;
+
+pub struct Interleave<'a> {
+    pub inner: Box<dyn RelayStore + Send>,
+    pub before_commit: Option<Box<dyn FnOnce() + 'a>>,
+}
+
+impl RelayStore for Interleave<'_> {
+    fn snapshot(&mut self, ids: &[String]) -> Result<Snapshot, StoreError> {
+        self.inner.snapshot(ids)
+    }
+    fn commit_page(&mut self, page: &PageWrite) -> Result<Commit, StoreError> {
+        if let Some(f) = self.before_commit.take() {
+            f();
+        }
+        self.inner.commit_page(page)
+    }
+    fn heads(&self) -> Result<Heads, StoreError> {
+        self.inner.heads()
+    }
+    fn read_pull(&mut self, q: &PullQuery, sink: &mut dyn PullSink) -> Result<(), StoreError> {
+        self.inner.read_pull(q, sink)
+    }
+    fn caller(&self, token_hash: &str) -> Result<Option<Caller>, StoreError> {
+        self.inner.caller(token_hash)
+    }
+    fn add_agent(
+        &mut self,
+        name: &str,
+        role: &str,
+        team: Option<&str>,
+        notes: bool,
+        token_hash: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.inner.add_agent(name, role, team, notes, token_hash, now)
+    }
+    fn agents(&self) -> Result<Vec<AgentRow>, StoreError> {
+        self.inner.agents()
+    }
+    fn revoke_agent(&mut self, name: &str) -> Result<(), StoreError> {
+        self.inner.revoke_agent(name)
+    }
+    fn set_notes_permission(&mut self, name: &str, allowed: bool) -> Result<(), StoreError> {
+        self.inner.set_notes_permission(name, allowed)
+    }
+    fn register_device(&mut self, actor: &str, agent: &str, now: i64) -> Result<(), StoreError> {
+        self.inner.register_device(actor, agent, now)
+    }
+    fn touch_device(&mut self, actor: &str, offset_ms: i64, now: i64) -> Result<(), StoreError> {
+        self.inner.touch_device(actor, offset_ms, now)
+    }
+    fn devices_seen_since(&self, since: i64) -> Result<u64, StoreError> {
+        self.inner.devices_seen_since(since)
+    }
+    fn epoch(&self) -> Result<String, StoreError> {
+        self.inner.epoch()
+    }
+    fn settings(&self) -> Result<Settings, StoreError> {
+        self.inner.settings()
+    }
+    fn sla_settings(&self) -> Result<SlaSettings, StoreError> {
+        self.inner.sla_settings()
+    }
+    fn set_categories(&mut self, categories: &[String]) -> Result<(), StoreError> {
+        self.inner.set_categories(categories)
+    }
+    fn set_sla_settings(&mut self, settings: &SlaSettings, now: i64) -> Result<(), StoreError> {
+        self.inner.set_sla_settings(settings, now)
+    }
+    fn ticket_rows(&self, q: &ListQuery, now: i64) -> Result<(Vec<TicketRow>, usize), StoreError> {
+        self.inner.ticket_rows(q, now)
+    }
+    fn ticket_row(&self, id: &str) -> Result<Option<TicketRow>, StoreError> {
+        self.inner.ticket_row(id)
+    }
+    fn ids_with_prefix(&self, prefix: &str, max: usize) -> Result<Vec<String>, StoreError> {
+        self.inner.ids_with_prefix(prefix, max)
+    }
+    fn color_counts(&self, now: i64) -> Result<SlaCounts, StoreError> {
+        self.inner.color_counts(now)
+    }
+    fn next_color_change(&self, now: i64) -> Result<Option<i64>, StoreError> {
+        self.inner.next_color_change(now)
+    }
+    fn export_count(&self, f: &ExportFilter) -> Result<u64, StoreError> {
+        self.inner.export_count(f)
+    }
+    fn export_rows(&self, f: &ExportFilter, after: &str, limit: usize) -> Result<Vec<TicketRow>, StoreError> {
+        self.inner.export_rows(f, after, limit)
+    }
+    fn begin_read(&mut self) -> Result<(), StoreError> {
+        self.inner.begin_read()
+    }
+    fn end_read(&mut self) -> Result<(), StoreError> {
+        self.inner.end_read()
+    }
+}

@@ -1,0 +1,152 @@
+//! Exact cursors with concurrent writers on PostgreSQL: a writer that has
+//! taken its sequence number but not committed holds back every later
+//! writer, so no reader ever sees a number above one still invisible (a
+//! device whose cursor passed it would skip that change for ever).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use tickets_core::edit::NewTicket;
+use tickets_core::model::Priority;
+use tickets_core::protocol::{SyncRequest, SyncResponse};
+use tickets_node::sync::{SyncError, Transport};
+use tickets_node::{Node, WallClock};
+use tickets_relay::store::postgres::PgDb;
+use tickets_relay::store::{PullQuery, PullRow, PullSink};
+use tickets_relay::{auth, sync as relay_sync};
+
+#[path = "support/pg.rs"]
+mod pg;
+
+struct Direct<'a> {
+    db: &'a PgDb,
+    token_hash: String,
+}
+
+impl Transport for Direct<'_> {
+    fn sync(&self, req: &SyncRequest) -> Result<SyncResponse, SyncError> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        let mut c = self.db.conn().expect("connection");
+        let caller = c.caller(&self.token_hash).expect("caller").expect("a known agent");
+        relay_sync::check(&caller, req, now).expect("registered device");
+        Ok(relay_sync::handle_sync(&mut c, &caller, req, now).expect("a sync exchange").response)
+    }
+}
+
+#[derive(Default)]
+struct Seqs(Vec<u64>);
+
+impl PullSink for Seqs {
+    fn heads(&mut self, _: tickets_relay::store::Heads) {}
+    fn row(&mut self, row: PullRow) -> bool {
+        self.0.push(row.seq);
+        true
+    }
+    fn sla_wanted(&self) -> Vec<String> {
+        Vec::new()
+    }
+    fn sla(&mut self, _: String, _: String) {}
+}
+
+fn seqs_after(db: &PgDb, after: u64) -> Vec<u64> {
+    let mut out = Seqs::default();
+    db.conn()
+        .expect("connection")
+        .read_pull(&PullQuery::Changes { after, notes: true, limit: 10_000 }, &mut out)
+        .expect("read");
+    out.0
+}
+
+fn node(db: &PgDb, dir: &std::path::Path, name: &str) -> (Node, String) {
+    let token_hash = auth::token_hash(&format!("tk_{name}"));
+    let c = db.conn().expect("connection");
+    c.add_agent(name, "agent", None, false, &token_hash, 0).expect("agent");
+    let actor = Node::new_actor();
+    c.register_device(&actor.to_hex_string(), name, 0).expect("device");
+    (Node::init_with_actor(&dir.join(name), name, actor, WallClock::default()).expect("node"), token_hash)
+}
+
+fn ticket(subject: &str) -> NewTicket {
+    NewTicket {
+        subject: subject.into(),
+        priority: Priority::Low,
+        category: "general".into(),
+        description: None,
+        assignee: None,
+    }
+}
+
+#[test]
+fn a_writer_holding_its_sequence_number_holds_back_every_reader() {
+    let url = pg::fresh_database();
+    let db = PgDb::open(&url, true).expect("relay database");
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let (mut a, token_a) = node(&db, dir.path(), "ann");
+    a.create(&ticket("before"), None, false).expect("create");
+    a.sync_over(&Direct { db: &db, token_hash: token_a.clone() }, &mut |_| {}).expect("sync");
+    let h0 = db.conn().expect("connection").heads().expect("heads").all;
+    assert!(h0 > 0);
+
+    // A writer takes the next number as the relay's commit does, last in
+    // its transaction, and does not commit yet.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let (held, conn) = rt.block_on(tokio_postgres::connect(&url, tokio_postgres::NoTls)).expect("connect");
+    let conn_task = rt.spawn(conn);
+    rt.block_on(held.batch_execute("BEGIN")).expect("begin");
+    let held_seq: i64 = rt
+        .block_on(held.query_one("UPDATE log_head SET seq = seq + 1 RETURNING seq", &[]))
+        .expect("take a number")
+        .get(0);
+    assert_eq!(held_seq as u64, h0 + 1);
+    let row_id = "00000000-0000-4000-8000-000000000000";
+    rt.block_on(held.execute(
+        "INSERT INTO changes (seq, id, kind, device, bytes) VALUES ($1, $2, 'ticket', 'held', '\\x00')",
+        &[&held_seq, &row_id],
+    ))
+    .expect("log row");
+
+    // Another device pushes meanwhile: its commit waits for the held one.
+    let (mut b, token_b) = node(&db, dir.path(), "bob");
+    b.create(&ticket("during"), None, false).expect("create");
+    let pushed = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let pusher = s.spawn(|| {
+            b.sync_over(&Direct { db: &db, token_hash: token_b.clone() }, &mut |_| {}).expect("sync");
+            pushed.store(true, Ordering::SeqCst);
+        });
+        // Wait (bounded) until the push is blocked on the head row's lock.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let waiting: i64 = rt
+                .block_on(held.query_one("SELECT count(*) FROM pg_locks WHERE NOT granted", &[]))
+                .expect("locks")
+                .get(0);
+            if waiting > 0 {
+                break;
+            }
+            assert!(!pushed.load(Ordering::SeqCst), "the push committed past a writer holding its number");
+            assert!(Instant::now() < deadline, "the push never reached its commit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // No reader moves past the held writer: the head and the log stop
+        // at h0 while it is open.
+        assert_eq!(db.conn().expect("connection").heads().expect("heads").all, h0);
+        assert_eq!(seqs_after(&db, 0).last().copied(), Some(h0));
+        assert!(seqs_after(&db, h0).is_empty());
+        assert!(!pushed.load(Ordering::SeqCst));
+
+        rt.block_on(held.batch_execute("COMMIT")).expect("commit");
+        pusher.join().expect("the pushing device");
+    });
+    // Now both, in commit order, without a gap.
+    let after = seqs_after(&db, h0);
+    assert!(after.len() >= 2, "{after:?}");
+    let expected: Vec<u64> = (h0 + 1..=h0 + after.len() as u64).collect();
+    assert_eq!(after, expected);
+    assert_eq!(db.conn().expect("connection").heads().expect("heads").all, *expected.last().unwrap_or(&0));
+    drop(held);
+    conn_task.abort();
+}
