@@ -170,6 +170,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/tickets/{id}/comments", post(api::comment))
         .route("/v1/tickets/{id}/notes", post(api::note))
         .route("/v1/conversations/prefill", post(api::prefill))
+        .route("/v1/inbox", get(api::inbox))
+        .route("/v1/inbox/{id}/prefill", get(api::inbox_prefill))
         .route("/v1/directory", get(api::directory))
         .route("/v1/sync/status", get(background::status))
         .route("/v1/sync/now", post(background::now))

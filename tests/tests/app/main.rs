@@ -24,5 +24,6 @@ mod harness;
 mod app_process;
 
 mod test_api;
+mod test_inbox;
 mod test_security;
 mod test_sync;
