@@ -16,3 +16,4 @@ mod harness;
 
 mod app;
 mod test_app;
+mod test_inbox;
