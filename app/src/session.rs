@@ -199,7 +199,10 @@ mod tests {
     #[test]
     fn the_cookie_is_found_among_others() {
         let mut h = HeaderMap::new();
-        h.insert(header::COOKIE, HeaderValue::from_static("a=1; tickets_session_8124=xyz; tickets_session_8123=abc; b=2"));
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; tickets_session_8124=xyz; tickets_session_8123=abc; b=2"),
+        );
         assert_eq!(cookie(&h, &cookie_name(8123)), Some("abc"));
         assert_eq!(cookie(&h, &cookie_name(8124)), Some("xyz"));
         assert_eq!(cookie(&h, &cookie_name(8125)), None);

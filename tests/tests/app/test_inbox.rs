@@ -25,9 +25,9 @@ fn relay_with_a_conversation() -> Relay {
     let relay = Relay::start();
     relay.sla("high", "1h", "1d");
     relay.category("billing");
-    let added: Value = serde_json::from_str(&relay.admin(&[
-        "inbox", "add", "support", "--kind", "chatwoot", "--url", &relay.url, "--json",
-    ]))
+    let added: Value = serde_json::from_str(
+        &relay.admin(&["inbox", "add", "support", "--kind", "chatwoot", "--url", &relay.url, "--json"]),
+    )
     .expect("inbox add --json");
     let webhook = added["url"].as_str().expect("the webhook URL").to_string();
     let http = reqwest::blocking::Client::new();
@@ -82,7 +82,10 @@ fn an_inbox_conversation_is_listed_prefilled_and_made_into_one_ticket_as_the_cli
     // A second one is refused and points at the first (one ticket per
     // conversation), as `tickets create --conversation` refuses it.
     let (status, again) = app.send(Method::POST, "/v1/tickets", Some(body));
-    assert_eq!((status, again["code"].as_str(), again["id"].as_str()), (409, Some("conversation_has_ticket"), Some(id.as_str())));
+    assert_eq!(
+        (status, again["code"].as_str(), again["id"].as_str()),
+        (409, Some("conversation_has_ticket"), Some(id.as_str()))
+    );
     let tickets = ana.run(&["list", "--json"]).json();
     assert_eq!(tickets.as_array().map(Vec::len), Some(1), "{tickets}");
     assert_eq!(tickets[0]["conversation_id"], ID, "{tickets}");
@@ -94,8 +97,14 @@ fn an_inbox_conversation_is_listed_prefilled_and_made_into_one_ticket_as_the_cli
     // The CLI on another device makes the same ticket from the same
     // conversation: description (prefill) and first-response state alike.
     let other = bob.create_with(&[
-        "--subject", pre["subject"].as_str().unwrap_or("x"), "--priority", "high", "--category", "billing",
-        "--conversation", ID,
+        "--subject",
+        pre["subject"].as_str().unwrap_or("x"),
+        "--priority",
+        "high",
+        "--category",
+        "billing",
+        "--conversation",
+        ID,
     ]);
     let (mine, theirs) = (ana.show(&id), bob.show(&other));
     for field in ["description", "conversation_id", "subject", "priority"] {
@@ -111,7 +120,11 @@ fn an_unknown_or_doubly_named_conversation_is_refused_and_nothing_is_made() {
     ana.sync();
     let app = AppProcess::start(&ana.home.path(), &["--offline"]);
     let (status, e) = app.get("/v1/inbox/chatwoot%3Asupport%3A99/prefill");
-    assert_eq!((status, e["code"].as_str(), e["field"].as_str()), (404, Some("not_found"), Some("conversation_id")), "{e}");
+    assert_eq!(
+        (status, e["code"].as_str(), e["field"].as_str()),
+        (404, Some("not_found"), Some("conversation_id")),
+        "{e}"
+    );
     assert!(e["hint"].is_string(), "{e}");
     let base = json!({"subject": "s", "priority": "high", "category": "billing"});
     let mut unknown = base.clone();
