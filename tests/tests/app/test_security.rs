@@ -12,7 +12,15 @@ use crate::support::Home;
 fn without_the_session_every_request_is_refused_with_401() {
     let home = Home::new();
     let app = AppProcess::start(&home.path(), &[]);
-    for path in ["/v1/me", "/v1/tickets", "/v1/events", "/v1/sync/status", "/v1/nothing-here"] {
+    for path in [
+        "/v1/me",
+        "/v1/tickets",
+        "/v1/inbox",
+        "/v1/inbox/x/prefill",
+        "/v1/events",
+        "/v1/sync/status",
+        "/v1/nothing-here",
+    ] {
         let resp = app.bare(Method::GET, path).send().expect("GET");
         assert_eq!(resp.status().as_u16(), 401, "GET {path} without the session");
         let body: serde_json::Value = resp.json().expect("a JSON error");
