@@ -152,8 +152,22 @@ pub async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Resu
 pub async fn create(State(state): State<AppState>, body: Body) -> Result<Response, ApiError> {
     let map = fields(
         read_json(body).await?,
-        &["subject", "description", "priority", "category", "assignee", "conversation", "force"],
+        &["subject", "description", "priority", "category", "assignee", "conversation", "conversation_id", "force"],
     )?;
+    // An inbox conversation by its id, as `tickets create --conversation ID`.
+    let inbox_id = text(&map, "conversation_id")?.map(|s| s.trim().to_string());
+    if let Some(id) = &inbox_id {
+        if !matches!(map.get("conversation"), None | Some(Value::Null)) {
+            return Err(ApiError::field(
+                "invalid",
+                "conversation_id",
+                "send either conversation (a conversation object) or conversation_id (an inbox conversation), not both",
+            ));
+        }
+        if id.is_empty() {
+            return Err(ApiError::field("invalid", "conversation_id", "conversation_id must not be empty"));
+        }
+    }
     let conversation = match map.get("conversation") {
         None | Some(Value::Null) => None,
         Some(c) => Some(conversation_of(c)?),
@@ -172,6 +186,10 @@ pub async fn create(State(state): State<AppState>, body: Body) -> Result<Respons
     };
     let (id, ticket) = state
         .with_node(move |node| {
+            let conversation = match inbox_id {
+                Some(id) => Some(inbox_conversation(node, &id)?.to_conversation()),
+                None => conversation,
+            };
             let id = node.create(&new, conversation.as_ref(), force)?;
             let ticket = node.show(&id)?;
             Ok((id, ticket))
@@ -187,10 +205,47 @@ fn conversation_of(v: &Value) -> Result<Conversation, ApiError> {
     Conversation::parse(&bytes).map_err(|e| ApiError::field("bad_conversation", "conversation", e.to_string()))
 }
 
+/// An inbox conversation this device holds, or 404 saying how to get it.
+fn inbox_conversation(
+    node: &mut tickets_node::Node,
+    id: &str,
+) -> Result<tickets_core::inbox::InboxConversation, ApiError> {
+    node.inbox_conversation(id)?.ok_or_else(|| {
+        let mut e = ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("'{id}' is not a conversation in this device's inbox"),
+        )
+        .at("conversation_id");
+        e.hint = Some("a sync brings the inbox; GET /v1/inbox lists its conversation ids".into());
+        e
+    })
+}
+
+/// `GET /v1/inbox`: the device's recent conversations, latest activity
+/// first, each as `tickets inbox --json` lists it.
+pub async fn inbox(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let (now, listed) = state.with_node(|node| Ok((node.now_ms(), node.inbox()?))).await?;
+    let conversations: Vec<Value> = listed.iter().map(|l| l.to_json(now)).collect();
+    Ok(Json(json!({"conversations": conversations, "now": tickets_core::time::iso_i64(now)})))
+}
+
+/// `GET /v1/inbox/{id}/prefill`: what `POST /v1/conversations/prefill`
+/// answers, for a conversation of the device's inbox.
+pub async fn inbox_prefill(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let id = id.trim().to_string();
+    let c = state.with_node(move |node| Ok(inbox_conversation(node, &id)?.to_conversation())).await?;
+    prefill_answer(&state, c).await
+}
+
 /// `POST /v1/conversations/prefill`: what the form shows for a
 /// conversation, and the ticket already made from it, if any.
 pub async fn prefill(State(state): State<AppState>, body: Body) -> Result<Json<Value>, ApiError> {
     let c = conversation_of(&read_json(body).await?)?;
+    prefill_answer(&state, c).await
+}
+
+async fn prefill_answer(state: &AppState, c: Conversation) -> Result<Json<Value>, ApiError> {
     let description = c.prefill().map_err(|e| ApiError::field("bad_conversation", "conversation", e.to_string()))?;
     let subject = c
         .messages

@@ -57,6 +57,8 @@ pub const WORK_MAX: usize = 4;
 pub struct AppState {
     pub(crate) home: PathBuf,
     pub(crate) secret: Arc<str>,
+    /// The session cookie's name, `tickets_session_PORT`.
+    pub(crate) cookie: Arc<str>,
     /// `Host` values that name the listening address (lower case).
     pub(crate) hosts: Arc<[String]>,
     pub(crate) syncing: bool,
@@ -113,6 +115,7 @@ impl App {
         let state = AppState {
             home: config.home,
             secret: secret.into(),
+            cookie: session::cookie_name(addr.port()).into(),
             hosts: session::allowed_hosts(addr).into_iter().map(|h| h.to_ascii_lowercase()).collect(),
             syncing: config.sync,
             changes: Arc::new(watch::channel(0).0),
@@ -170,6 +173,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/tickets/{id}/comments", post(api::comment))
         .route("/v1/tickets/{id}/notes", post(api::note))
         .route("/v1/conversations/prefill", post(api::prefill))
+        .route("/v1/inbox", get(api::inbox))
+        .route("/v1/inbox/{id}/prefill", get(api::inbox_prefill))
         .route("/v1/directory", get(api::directory))
         .route("/v1/sync/status", get(background::status))
         .route("/v1/sync/now", post(background::now))

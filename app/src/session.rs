@@ -7,7 +7,7 @@
 //!    reaches nothing.
 //! 2. **The session**: `GET /?session=SECRET` (the URL `tickets app`
 //!    prints, a new secret on every start) sets an HttpOnly, SameSite=Strict
-//!    cookie and redirects to `/`, so later URLs carry no secret. Every other
+//!    cookie named for the port (`tickets_session_PORT`) and redirects to `/`, so later URLs carry no secret. Every other
 //!    request needs the cookie: 401 without it (JSON under `/v1/`, a short
 //!    page elsewhere).
 //! 3. **Writes** (any method but GET and HEAD) need `Origin` equal to the
@@ -29,8 +29,16 @@ use axum::response::{Html, IntoResponse, Response};
 use crate::error::ApiError;
 use crate::AppState;
 
-/// The cookie that carries the session.
+/// The session cookie's name before its port: browsers keep cookies per
+/// host, not per port, so two apps on one machine (two nodes, or a node
+/// started twice) each need their own cookie, `tickets_session_PORT`, or
+/// each sign-in would log the other app out.
 pub const COOKIE: &str = "tickets_session";
+
+/// The session cookie of the app listening on `port`.
+pub fn cookie_name(port: u16) -> String {
+    format!("{COOKIE}_{port}")
+}
 
 /// The query parameter of the printed URL.
 pub const QUERY: &str = "session";
@@ -68,15 +76,15 @@ fn header(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// The session cookie's value, if the request carries one.
-fn cookie(headers: &HeaderMap) -> Option<&str> {
+/// The value of the cookie `name`, if the request carries one.
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|c| c.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
+        .find(|(n, _)| *n == name)
         .map(|(_, value)| value)
 }
 
@@ -144,7 +152,7 @@ async fn check(state: &AppState, req: Request, next: Next) -> Response {
             if !same_secret(&given, &state.secret) {
                 return unauthorized(&path);
             }
-            let cookie = format!("{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/", state.secret);
+            let cookie = format!("{}={}; HttpOnly; SameSite=Strict; Path=/", state.cookie, state.secret);
             let mut resp = StatusCode::SEE_OTHER.into_response();
             resp.headers_mut().insert(header::LOCATION, HeaderValue::from_static("/"));
             match HeaderValue::from_str(&cookie) {
@@ -154,7 +162,7 @@ async fn check(state: &AppState, req: Request, next: Next) -> Response {
             return resp;
         }
     }
-    if !cookie(headers).is_some_and(|c| same_secret(c, &state.secret)) {
+    if !cookie(headers, &state.cookie).is_some_and(|c| same_secret(c, &state.secret)) {
         return unauthorized(&path);
     }
     if req.method() != Method::GET && req.method() != Method::HEAD {
@@ -191,8 +199,13 @@ mod tests {
     #[test]
     fn the_cookie_is_found_among_others() {
         let mut h = HeaderMap::new();
-        h.insert(header::COOKIE, HeaderValue::from_static("a=1; tickets_session=abc; b=2"));
-        assert_eq!(cookie(&h), Some("abc"));
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; tickets_session_8124=xyz; tickets_session_8123=abc; b=2"),
+        );
+        assert_eq!(cookie(&h, &cookie_name(8123)), Some("abc"));
+        assert_eq!(cookie(&h, &cookie_name(8124)), Some("xyz"));
+        assert_eq!(cookie(&h, &cookie_name(8125)), None);
         assert!(same_secret("abc", "abc"));
         assert!(!same_secret("abc", "abd"));
         assert!(!same_secret("abc", "abcd"));

@@ -39,7 +39,7 @@ impl AppProc {
         let (base, secret) = url.split_once("/?session=").context("no session in the URL")?;
         Ok(AppProc {
             base: base.to_string(),
-            cookie: format!("tickets_session={secret}"),
+            cookie: format!("tickets_session_{}={secret}", base.rsplit(':').next().unwrap_or_default()),
             http: reqwest::blocking::Client::builder().timeout(Duration::from_secs(60)).build()?,
             child,
         })

@@ -419,31 +419,7 @@ fn inbox(home: &std::path::Path, json: bool) -> Result<()> {
     let now = node.now_ms();
     let listed = node.inbox()?;
     if json {
-        let items: Vec<Value> = listed
-            .iter()
-            .map(|l| {
-                let c = &l.conversation;
-                let last = c.last_message();
-                serde_json::json!({
-                    "id": c.id,
-                    "inbox": c.inbox,
-                    "customer": c.customer,
-                    "channel": c.channel,
-                    "status": c.status,
-                    "last_message": last.map(|m| serde_json::json!({
-                        "role": m.role, "from": m.from, "text": m.text,
-                        "at": tickets_core::time::iso_i64(m.at_ms),
-                    })),
-                    "last_activity_at": tickets_core::time::iso_i64(c.active_ms),
-                    "age_secs": (now.saturating_sub(c.active_ms) / 1000).max(0),
-                    "ticket": l.ticket,
-                    "messages": c.messages.iter().map(|m| serde_json::json!({
-                        "id": m.id, "role": m.role, "from": m.from, "text": m.text,
-                        "at": tickets_core::time::iso_i64(m.at_ms),
-                    })).collect::<Vec<_>>(),
-                })
-            })
-            .collect();
+        let items: Vec<Value> = listed.iter().map(|l| l.to_json(now)).collect();
         output::json(&Value::Array(items));
         return Ok(());
     }

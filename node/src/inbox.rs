@@ -36,6 +36,37 @@ pub struct Listed {
     pub ticket: Option<String>,
 }
 
+impl Listed {
+    /// The object `tickets inbox --json` lists and the app's `GET
+    /// /v1/inbox` answers: who, where, the last message, the age at `now`
+    /// (ms), the ticket made from it here, and every message.
+    pub fn to_json(&self, now: i64) -> serde_json::Value {
+        let c = &self.conversation;
+        let message = |m: &tickets_core::inbox::InboxMessage| {
+            serde_json::json!({
+                "id": m.id, "role": m.role, "from": m.from, "text": m.text,
+                "at": tickets_core::time::iso_i64(m.at_ms),
+            })
+        };
+        serde_json::json!({
+            "id": c.id,
+            "inbox": c.inbox,
+            "customer": c.customer,
+            "channel": c.channel,
+            "status": c.status,
+            "last_message": c.last_message().map(|m| serde_json::json!({
+                "role": m.role, "from": m.from, "text": m.text,
+                "at": tickets_core::time::iso_i64(m.at_ms),
+            })),
+            "last_activity_at": tickets_core::time::iso_i64(c.active_ms),
+            "age_secs": (now.saturating_sub(c.active_ms) / 1000).max(0),
+            "ticket": self.ticket,
+            "messages_count": c.messages.len(),
+            "messages": c.messages.iter().map(message).collect::<Vec<_>>(),
+        })
+    }
+}
+
 impl Tx<'_> {
     pub fn inbox_cursor(&self) -> Result<u64, NodeError> {
         Ok(self.get_meta(M_INBOX_CURSOR)?.and_then(|c| c.parse().ok()).unwrap_or(0))

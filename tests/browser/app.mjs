@@ -93,10 +93,11 @@ try {
   watchErrors(page, "the agent's app");
   await page.goto(appUrl);
   if (page.url().includes("session=")) fail(`the secret stayed in the address bar: ${page.url()}`);
-  const cookie = (await ctx.cookies()).find((c) => c.name === "tickets_session");
-  if (!cookie) fail("opening the printed URL set no tickets_session cookie");
+  const cookieName = `tickets_session_${new URL(origin).port}`;
+  const cookie = (await ctx.cookies()).find((c) => c.name === cookieName);
+  if (!cookie) fail(`opening the printed URL set no ${cookieName} cookie`);
   if (!cookie.httpOnly || cookie.sameSite !== "Strict") fail("the session cookie is not HttpOnly and SameSite=Strict");
-  const foreign = await rawGet("/v1/tickets", { Host: `rebound.example:${new URL(origin).port}`, Cookie: `tickets_session=${cookie.value}` });
+  const foreign = await rawGet("/v1/tickets", { Host: `rebound.example:${new URL(origin).port}`, Cookie: `${cookieName}=${cookie.value}` });
   if (foreign.status !== 403) fail(`a request with a foreign Host answered ${foreign.status}, not 403`);
   // From the page itself: the session works, and a cross-site-looking write is refused.
   const fromPage = await page.evaluate(async () => (await fetch("/v1/tickets?limit=1")).status);

@@ -1,6 +1,6 @@
 // The page's entry point: sign-in (relay) or session check (app), the
 // header's sync status, hash routing (`#/`, `#/new`, `#/tickets/ID`, so the
-// browser's back and forward work), live updates, the Export dialog and the
+// browser's back and forward work; `#/inbox` the app's Inbox), live updates, the Export dialog and the
 // keyboard shortcuts.
 
 import { api, ApiError, readOnly, hasToken, setToken, follow, download } from "./api.js";
@@ -9,8 +9,9 @@ import { state, mayExport, online, categories } from "./state.js";
 import { initList, loadList, refreshChoices, moveInList } from "./list.js";
 import { initDetail, showDetail, refreshDetail } from "./detail.js";
 import { initForm, openForm, refreshFormChoices, fromConversation } from "./form.js";
+import { initInbox, loadInbox } from "./inbox.js";
 
-const SCREENS = ["signin", "list", "new", "detail"];
+const SCREENS = ["signin", "list", "new", "detail", "inbox"];
 let stopFollowing = null;
 let linkUp = true;
 let lastLive = null;
@@ -35,6 +36,12 @@ function route() {
   if (m) {
     screen("detail");
     showDetail(decodeURIComponent(m[1]));
+  } else if (hash === "#/inbox" && !readOnly) {
+    const fromElsewhere = !visible("inbox");
+    screen("inbox");
+    document.title = "Inbox · Tickets";
+    loadInbox();
+    if (fromElsewhere) $("inbox-h").focus();
   } else if (hash === "#/new" && !readOnly) {
     screen("new");
     document.title = "New ticket · Tickets";
@@ -66,6 +73,7 @@ async function refreshVisible() {
       const status = readOnly ? null : refreshSyncStatus();
       if (visible("detail")) await refreshDetail();
       else if (visible("list")) await loadList();
+      else if (visible("inbox")) await loadInbox();
       await status;
     } while (again);
   } finally {
@@ -155,6 +163,7 @@ async function reloadNodeState() {
 function showActions() {
   const me = state.me;
   $("new-ticket").hidden = readOnly || !me;
+  $("inbox-link").hidden = readOnly || !me;
   $("from-conversation").hidden = readOnly || !me;
   $("export-open").hidden = !mayExport();
   $("sign-out").hidden = !readOnly || !me;
@@ -303,6 +312,9 @@ function onKey(e) {
   } else if (e.key === "c" && !readOnly) {
     e.preventDefault();
     location.hash = "#/new";
+  } else if (e.key === "i" && !readOnly) {
+    e.preventDefault();
+    location.hash = "#/inbox";
   } else if (e.key === "?") {
     e.preventDefault();
     $("keys-dialog").showModal();
@@ -315,6 +327,7 @@ function start() {
   initList(signedOut);
   initDetail(signedOut);
   initForm(signedOut);
+  initInbox(signedOut);
   window.addEventListener("hashchange", route);
   document.addEventListener("keydown", onKey);
   setInterval(tickBadges, 1000);

@@ -8,6 +8,8 @@ import { state, categories, assignees } from "./state.js";
 
 const FIELDS = ["subject", "description", "priority", "category", "assignee"];
 let conversation = null;
+/// An inbox conversation ({id, channel}) the form makes its ticket from.
+let inboxConversation = null;
 let onSignedOut = () => {};
 
 export function initForm(signedOut) {
@@ -23,6 +25,7 @@ export function initForm(signedOut) {
   });
   $("new-cancel").addEventListener("click", () => {
     conversation = null;
+    inboxConversation = null;
     history.back();
   });
 }
@@ -51,8 +54,9 @@ export function refreshFormChoices() {
 /// Opens the form, empty (or as the user left it).
 export function openForm() {
   refreshFormChoices();
-  $("new-from").hidden = !conversation;
-  if (conversation) $("new-from").textContent = `From conversation ${conversation.id} (${conversation.channel || "chat"})`;
+  const from = conversation || inboxConversation;
+  $("new-from").hidden = !from;
+  if (from) $("new-from").textContent = `From conversation ${from.id} (${from.channel || "chat"})`;
 }
 
 function setError(field, text) {
@@ -93,16 +97,19 @@ async function create() {
     assignee: $("n-assignee").value || null,
   };
   if (conversation) body.conversation = conversation;
+  else if (inboxConversation) body.conversation_id = inboxConversation.id;
   $("create").disabled = true;
   try {
     const r = await api("/v1/tickets", { method: "POST", body });
     $("new-form").reset();
     conversation = null;
+    inboxConversation = null;
     location.hash = `#/tickets/${encodeURIComponent(r.id)}`;
   } catch (e) {
     if (e instanceof ApiError && e.status === 401) return onSignedOut(e);
     if (e instanceof ApiError && e.code === "conversation_has_ticket" && e.body.id) {
       conversation = null;
+      inboxConversation = null;
       $("new-form").reset();
       location.hash = `#/tickets/${encodeURIComponent(e.body.id)}`;
       return;
@@ -143,6 +150,7 @@ export async function fromConversation(file) {
     return;
   }
   conversation = conv;
+  inboxConversation = null;
   location.hash = "#/new";
   openForm();
   clearErrors();
@@ -152,7 +160,21 @@ export async function fromConversation(file) {
 
 function conversationError(text) {
   conversation = null;
+  inboxConversation = null;
   if (location.hash !== "#/new") location.hash = "#/new";
   openForm();
   $("new-error").textContent = text;
+}
+
+/// An inbox conversation (`GET /v1/inbox`) and its pre-fill (`GET
+/// /v1/inbox/{id}/prefill`): opens the form pre-filled; Create makes the
+/// ticket linked to it, as `tickets create --conversation ID`.
+export function fromInbox(c, pre) {
+  conversation = null;
+  inboxConversation = { id: c.id, channel: c.channel };
+  location.hash = "#/new";
+  openForm();
+  clearErrors();
+  $("n-subject").value = pre.subject || "";
+  $("n-description").value = pre.description || "";
 }

@@ -37,6 +37,7 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     ("detail.js", JS, include_bytes!("../assets/detail.js")),
     ("dom.js", JS, include_bytes!("../assets/dom.js")),
     ("form.js", JS, include_bytes!("../assets/form.js")),
+    ("inbox.js", JS, include_bytes!("../assets/inbox.js")),
     ("list.js", JS, include_bytes!("../assets/list.js")),
     ("state.js", JS, include_bytes!("../assets/state.js")),
 ];

@@ -102,7 +102,13 @@ impl AppProcess {
     }
 
     pub fn cookie(&self) -> String {
-        format!("tickets_session={}", self.secret)
+        format!("{}={}", self.cookie_name(), self.secret)
+    }
+
+    /// `tickets_session_PORT`: one cookie per app, as browsers keep
+    /// cookies per host whatever the port.
+    pub fn cookie_name(&self) -> String {
+        format!("tickets_session_{}", self.host.rsplit(':').next().unwrap_or_default())
     }
 
     /// A request with no session.

@@ -6,10 +6,15 @@
 //! - `app_process`: starting `tickets app --no-open`, reading the printed
 //!   URL, requests with and without the session, the event stream, SIGTERM.
 //! - `test_security`: 401 without the session, 403 for a foreign `Host`,
-//!   the secret exchanged for an HttpOnly SameSite=Strict cookie, writes
+//!   the secret exchanged for an HttpOnly SameSite=Strict cookie (one per
+//!   port: two apps keep their sessions in one cookie jar), writes
 //!   from another origin refused with nothing written, the CSP header.
 //! - `test_api`: create, list filters, patch, closed is final, comments and
 //!   notes, bad input, and CLI commands seen on the open event stream.
+//! - `test_inbox`: `GET /v1/inbox` as `tickets inbox --json`, the prefill
+//!   of an inbox conversation, and `POST /v1/tickets` with
+//!   `conversation_id` making the ticket `tickets create --conversation`
+//!   makes; unknown or doubly named conversations refused.
 //! - `test_sync`: the background sync pushes the app's edits to another
 //!   node, the directory offline, `offline` when the relay stops.
 
@@ -24,5 +29,6 @@ mod harness;
 mod app_process;
 
 mod test_api;
+mod test_inbox;
 mod test_security;
 mod test_sync;

@@ -12,7 +12,15 @@ use crate::support::Home;
 fn without_the_session_every_request_is_refused_with_401() {
     let home = Home::new();
     let app = AppProcess::start(&home.path(), &[]);
-    for path in ["/v1/me", "/v1/tickets", "/v1/events", "/v1/sync/status", "/v1/nothing-here"] {
+    for path in [
+        "/v1/me",
+        "/v1/tickets",
+        "/v1/inbox",
+        "/v1/inbox/x/prefill",
+        "/v1/events",
+        "/v1/sync/status",
+        "/v1/nothing-here",
+    ] {
         let resp = app.bare(Method::GET, path).send().expect("GET");
         assert_eq!(resp.status().as_u16(), 401, "GET {path} without the session");
         let body: serde_json::Value = resp.json().expect("a JSON error");
@@ -25,7 +33,7 @@ fn without_the_session_every_request_is_refused_with_401() {
     let wrong = app.bare(Method::GET, &format!("/?session={}", "0".repeat(64))).send().expect("GET");
     assert_eq!(wrong.status().as_u16(), 401, "a wrong secret");
     assert!(wrong.headers().get("set-cookie").is_none(), "a wrong secret gets no cookie");
-    let forged = app.bare(Method::GET, "/v1/me").header("Cookie", format!("tickets_session={}", "0".repeat(64)));
+    let forged = app.bare(Method::GET, "/v1/me").header("Cookie", format!("{}={}", app.cookie_name(), "0".repeat(64)));
     assert_eq!(forged.send().expect("GET").status().as_u16(), 401, "a forged cookie");
     assert_eq!(app.terminate(), Some(0), "SIGTERM ends the app with exit 0");
 }
@@ -156,4 +164,42 @@ fn with_json_the_url_is_one_json_object() {
     let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line:?}: {e}"));
     let url = v["url"].as_str().unwrap_or_default();
     assert!(url.starts_with("http://127.0.0.1:") && url.contains("/?session="), "{v}");
+}
+
+/// Signs in with the printed URL and keeps the cookie it sets in `jar`, as
+/// a browser does: by host (both apps are on 127.0.0.1) and name, whatever
+/// the port.
+fn sign_in(app: &AppProcess, jar: &mut std::collections::BTreeMap<String, String>) {
+    let resp = app.http.get(&app.url).send().expect("GET the printed URL");
+    assert_eq!(resp.status().as_u16(), 303);
+    let set = resp.headers().get("set-cookie").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let (name, value) = set.split(';').next().and_then(|c| c.split_once('=')).expect("a name=value cookie");
+    jar.insert(name.to_string(), value.to_string());
+}
+
+fn with_jar(app: &AppProcess, jar: &std::collections::BTreeMap<String, String>) -> u16 {
+    let cookies: Vec<String> = jar.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let resp = app.bare(Method::GET, "/v1/me").header("Cookie", cookies.join("; ")).send().expect("GET /v1/me");
+    resp.status().as_u16()
+}
+
+#[test]
+fn two_apps_on_one_machine_keep_their_own_sessions_in_one_cookie_jar() {
+    let home = Home::new();
+    let other = Home::new();
+    let a = AppProcess::start(&home.path(), &[]);
+    let b = AppProcess::start(&other.path(), &[]);
+    let mut jar = std::collections::BTreeMap::new();
+    sign_in(&a, &mut jar);
+    sign_in(&b, &mut jar);
+    assert_eq!(jar.len(), 2, "each app sets a cookie of its own name: {jar:?}");
+    assert_eq!((with_jar(&a, &jar), with_jar(&b, &jar)), (200, 200), "signing in to one app logged the other out");
+    // One app's session is nothing to the other, under either name.
+    for cookie in [a.cookie(), format!("{}={}", b.cookie_name(), a.secret)] {
+        let resp = b.bare(Method::GET, "/v1/me").header("Cookie", cookie.clone()).send().expect("GET");
+        assert_eq!(resp.status().as_u16(), 401, "app b took {cookie}");
+    }
+    // Both still work after the other signs in again (a restart's new URL).
+    sign_in(&a, &mut jar);
+    assert_eq!((with_jar(&a, &jar), with_jar(&b, &jar)), (200, 200));
 }

@@ -1,7 +1,9 @@
 //! The node's app (`tickets app`, SPEC §8) in a real headless Chromium:
 //! a real relay process, an agent's and a lead's nodes, a `tickets app
 //! --no-open` on each, and `tests/browser/app.mjs` (playwright-core driving
-//! Debian's /usr/bin/chromium only by roles and accessible names).
+//! Debian's /usr/bin/chromium only by roles and accessible names);
+//! `tests/browser/inbox.mjs` the Inbox view, from a Chatwoot webhook to
+//! the ticket made from it.
 //!
 //! The script asks this harness to stop and start the relay by printing
 //! `@relay stop` / `@relay start` and waiting for `ok` on its stdin.
@@ -19,3 +21,4 @@ mod pg;
 
 mod app;
 mod test_app;
+mod test_inbox;
