@@ -108,7 +108,9 @@ impl From<SyncError> for ApiError {
                 "unauthorized",
                 "the relay no longer accepts this device's token; ask the relay operator for a new one",
             ),
-            SyncError::Refused { status: 403, message, .. } => ApiError::new(StatusCode::FORBIDDEN, "forbidden", message),
+            SyncError::Refused { status: 403, message, .. } => {
+                ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
+            }
             SyncError::Refused { status: 400, message, .. } => {
                 ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
             }
