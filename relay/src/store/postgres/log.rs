@@ -113,24 +113,69 @@ impl PgConn {
                 return Ok(Commit::Conflict { ids: changed, settings: false });
             }
             // Everything but the log first, while other tickets' pushes
-            // proceed in parallel.
-            let times = tx
-                .prepare(
-                    "INSERT INTO event_times (id, key, effective_ms, received_ms) VALUES ($1, $2, $3, $4)
-                     ON CONFLICT DO NOTHING",
-                )
-                .await?;
+            // proceed in parallel; one statement per table and page
+            // (arrays through unnest), not one per row.
+            let (mut t_id, mut t_key, mut t_eff) = (Vec::new(), Vec::new(), Vec::new());
             for d in &page.docs {
                 for (key, effective) in &d.events {
-                    tx.execute(&times, &[&d.id, key, effective, &page.now]).await?;
+                    t_id.push(d.id.as_str());
+                    t_key.push(key.as_str());
+                    t_eff.push(*effective);
                 }
             }
-            let upsert = tx
-                .prepare(
+            if !t_id.is_empty() {
+                tx.execute(
+                    "INSERT INTO event_times (id, key, effective_ms, received_ms)
+                     SELECT i, k, e, $4 FROM unnest($1::text[], $2::text[], $3::bigint[]) AS u (i, k, e)
+                     ON CONFLICT DO NOTHING",
+                    &[&t_id, &t_key, &t_eff, &page.now],
+                )
+                .await?;
+            }
+            if !page.index.is_empty() {
+                let e = |f: fn(&tickets_core::index::IndexEntry) -> i64| -> Vec<i64> {
+                    page.index.iter().map(|(x, _)| f(x)).collect()
+                };
+                let o = |f: fn(&tickets_core::index::IndexEntry) -> Option<i64>| -> Vec<Option<i64>> {
+                    page.index.iter().map(|(x, _)| f(x)).collect()
+                };
+                let ids: Vec<&str> = page.index.iter().map(|(x, _)| x.id.as_str()).collect();
+                let subjects: Vec<String> = page.index.iter().map(|(x, _)| x.subject.to_lowercase()).collect();
+                let priorities: Vec<&str> = page.index.iter().map(|(x, _)| x.priority.as_str()).collect();
+                let categories: Vec<&str> = page.index.iter().map(|(x, _)| x.category.as_str()).collect();
+                let statuses: Vec<&str> = page.index.iter().map(|(x, _)| x.status.as_str()).collect();
+                let assignees: Vec<Option<&str>> = page.index.iter().map(|(x, _)| x.assignee.as_deref()).collect();
+                let conversations: Vec<Option<&str>> =
+                    page.index.iter().map(|(x, _)| x.conversation_id.as_deref()).collect();
+                let (priority_rank, status_rank) = (e(|x| x.priority_rank), e(|x| x.status_rank));
+                let (created, updated, fixed) = (e(|x| x.created_at), e(|x| x.updated_at), e(|x| x.sla.fixed_rank));
+                let (fr_warn, fr_due) = (o(|x| x.sla.fr_warn), o(|x| x.sla.fr_due));
+                let (res_warn, res_due) = (o(|x| x.sla.res_warn), o(|x| x.sla.res_due));
+                let args: [&(dyn ToSql + Sync); 16] = [
+                    &ids,
+                    &subjects,
+                    &priorities,
+                    &priority_rank,
+                    &categories,
+                    &statuses,
+                    &status_rank,
+                    &assignees,
+                    &created,
+                    &updated,
+                    &conversations,
+                    &fixed,
+                    &fr_warn,
+                    &fr_due,
+                    &res_warn,
+                    &res_due,
+                ];
+                tx.execute(
                     "INSERT INTO tickets (id, subject_lc, priority, priority_rank, category, status, status_rank,
                         assignee, created_at, updated_at, conversation_id, sla_static, fr_warn, fr_due, res_warn,
                         res_due)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+                     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[],
+                        $7::bigint[], $8::text[], $9::bigint[], $10::bigint[], $11::text[], $12::bigint[],
+                        $13::bigint[], $14::bigint[], $15::bigint[], $16::bigint[])
                      ON CONFLICT (id) DO UPDATE SET subject_lc = excluded.subject_lc, priority = excluded.priority,
                         priority_rank = excluded.priority_rank, category = excluded.category,
                         status = excluded.status, status_rank = excluded.status_rank,
@@ -138,43 +183,25 @@ impl PgConn {
                         updated_at = excluded.updated_at, conversation_id = excluded.conversation_id,
                         sla_static = excluded.sla_static, fr_warn = excluded.fr_warn, fr_due = excluded.fr_due,
                         res_warn = excluded.res_warn, res_due = excluded.res_due",
+                    &args,
                 )
                 .await?;
-            let view = tx
-                .prepare(
-                    "INSERT INTO ticket_views (id, view_json, notes_json) VALUES ($1, $2, $3)
+                let views: Vec<&str> = page.index.iter().map(|(x, _)| x.view_json.as_str()).collect();
+                let notes: Vec<Option<&str>> = page.index.iter().map(|(_, n)| n.as_deref()).collect();
+                tx.execute(
+                    "INSERT INTO ticket_views (id, view_json, notes_json)
+                     SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
                      ON CONFLICT (id) DO UPDATE SET view_json = excluded.view_json, notes_json = excluded.notes_json",
+                    &[&ids, &views, &notes],
                 )
                 .await?;
-            let sla = tx
-                .prepare(
-                    "INSERT INTO sla_inputs (id, input) VALUES ($1, $2)
+                let inputs: Vec<&str> = page.index.iter().map(|(x, _)| x.sla_input.as_str()).collect();
+                tx.execute(
+                    "INSERT INTO sla_inputs (id, input) SELECT * FROM unnest($1::text[], $2::text[])
                      ON CONFLICT (id) DO UPDATE SET input = excluded.input",
+                    &[&ids, &inputs],
                 )
                 .await?;
-            for (e, notes) in &page.index {
-                let subject_lc = e.subject.to_lowercase();
-                let args: [&(dyn ToSql + Sync); 16] = [
-                    &e.id,
-                    &subject_lc,
-                    &e.priority,
-                    &e.priority_rank,
-                    &e.category,
-                    &e.status,
-                    &e.status_rank,
-                    &e.assignee,
-                    &e.created_at,
-                    &e.updated_at,
-                    &e.conversation_id,
-                    &e.sla.fixed_rank,
-                    &e.sla.fr_warn,
-                    &e.sla.fr_due,
-                    &e.sla.res_warn,
-                    &e.sla.res_due,
-                ];
-                tx.execute(&upsert, &args).await?;
-                tx.execute(&view, &[&e.id, &e.view_json, notes]).await?;
-                tx.execute(&sla, &[&e.id, &e.sla_input]).await?;
             }
             if page.docs.is_empty() {
                 let heads = heads_of(&tx.query_one("SELECT seq, tickets FROM log_head", &[]).await?);
@@ -194,19 +221,23 @@ impl PgConn {
                 .await?;
             let heads = heads_of(&row);
             let first = heads.all as i64 - n + 1;
-            let log =
-                tx.prepare("INSERT INTO changes (seq, id, kind, device, bytes) VALUES ($1, $2, $3, $4, $5)").await?;
-            let doc = tx
-                .prepare(
-                    "INSERT INTO docs (id, kind, bytes, seq) VALUES ($1, $2, $3, $4)
-                     ON CONFLICT (id, kind) DO UPDATE SET bytes = excluded.bytes, seq = excluded.seq",
-                )
-                .await?;
-            for (i, d) in page.docs.iter().enumerate() {
-                let seq = first + i as i64;
-                tx.execute(&log, &[&seq, &d.id, &d.kind, &page.device, &d.log]).await?;
-                tx.execute(&doc, &[&d.id, &d.kind, &d.bytes, &seq]).await?;
-            }
+            let seqs: Vec<i64> = (0..n).map(|i| first + i).collect();
+            let ids: Vec<&str> = page.docs.iter().map(|d| d.id.as_str()).collect();
+            let kinds: Vec<&str> = page.docs.iter().map(|d| d.kind.as_str()).collect();
+            let logs: Vec<&[u8]> = page.docs.iter().map(|d| d.log.as_slice()).collect();
+            let bytes: Vec<&[u8]> = page.docs.iter().map(|d| d.bytes.as_slice()).collect();
+            tx.execute(
+                "INSERT INTO changes (seq, id, kind, device, bytes)
+                 SELECT s, i, k, $4, b FROM unnest($1::bigint[], $2::text[], $3::text[], $5::bytea[]) AS u (s, i, k, b)",
+                &[&seqs, &ids, &kinds, &page.device, &logs],
+            )
+            .await?;
+            tx.execute(
+                "INSERT INTO docs (id, kind, bytes, seq) SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::bigint[])
+                 ON CONFLICT (id, kind) DO UPDATE SET bytes = excluded.bytes, seq = excluded.seq",
+                &[&ids, &kinds, &bytes, &seqs],
+            )
+            .await?;
             tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &heads.all.to_string()]).await?;
             tx.commit().await?;
             Ok(Commit::Done(heads))
