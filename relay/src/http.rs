@@ -53,10 +53,12 @@ impl AppState {
         let db = db.into();
         // On a thread of its own: a backend may run a runtime of its own,
         // which cannot be entered from the server's.
-        let heads = std::thread::scope(|s| s.spawn(|| db.with(|c| c.heads())).join())
-            .map_err(|_| StoreError::Damaged("reading the heads failed".into()))??;
+        let (heads, inbox_head) = std::thread::scope(|s| {
+            s.spawn(|| db.with(|c| Ok::<_, StoreError>((c.heads()?, crate::inbox::store::head(c)?)))).join()
+        })
+        .map_err(|_| StoreError::Damaged("reading the heads failed".into()))??;
         let (seq, _) = watch::channel(heads);
-        let (inbox, _) = watch::channel(db.with(|c| crate::inbox::store::head(c))?); // inbox
+        let (inbox, _) = watch::channel(inbox_head); // inbox
         let (stop_tx, stop_rx) = watch::channel(false);
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         let work = Arc::new(tokio::sync::Semaphore::new((cores * WORK_PER_CORE).max(8)));
