@@ -56,7 +56,9 @@ impl AppState {
         let heads = std::thread::scope(|s| s.spawn(|| db.with(|c| c.heads())).join())
             .map_err(|_| StoreError::Damaged("reading the heads failed".into()))??;
         let (seq, _) = watch::channel(heads);
-        let (inbox, _) = watch::channel(db.with(|c| crate::inbox::store::head(c))?); // inbox
+        let inbox_head = std::thread::scope(|s| s.spawn(|| db.with(|c| crate::inbox::store::head(c))).join())
+            .map_err(|_| StoreError::Damaged("reading the inbox head failed".into()))??;
+        let (inbox, _) = watch::channel(inbox_head);
         let (stop_tx, stop_rx) = watch::channel(false);
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         let work = Arc::new(tokio::sync::Semaphore::new((cores * WORK_PER_CORE).max(8)));
@@ -697,6 +699,7 @@ pub async fn serve(
         tokio::spawn(crate::store::postgres::watch::follow_heads(
             db.clone(),
             state.seq.clone(),
+            state.inbox.clone(),
             state.shutdown.clone(),
         ));
     }
