@@ -391,6 +391,10 @@ fn on_postgres_a_watcher_on_one_instance_wakes_for_a_delivery_to_another() {
     let sam = relays[1].agent("sam", "agent", &[]);
     let url = add_inbox(&relays[0], "shop", "generic", &[]);
     let watch = spawn_tickets(&sam, &["sync", "--watch"]);
+    // The delivery comes once sam's device waits in its long poll on B.
+    wait_for("sam's long poll on instance B", Duration::from_secs(15), || {
+        (relays[1].metric("tickets_watchers") >= 1).then_some(())
+    });
     let body = serde_json::json!({"id": "wa-1", "messages": [
         {"id": "m1", "role": "customer", "text": "hello from A", "at": "2026-11-01T10:00:00Z"}]});
     assert_eq!(post(&url, body.to_string().into_bytes()).0, 200);
