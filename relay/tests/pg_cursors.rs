@@ -205,7 +205,8 @@ fn an_inbox_writer_holding_its_number_holds_back_every_inbox_reader() {
     let delivered = AtomicBool::new(false);
     std::thread::scope(|s| {
         let delivering = s.spawn(|| {
-            let got = inbox::ingest(&mut other.conn().expect("connection"), "h", &msg("during"), now).expect("delivery");
+            let got =
+                inbox::ingest(&mut other.conn().expect("connection"), "h", &msg("during"), now).expect("delivery");
             delivered.store(true, Ordering::SeqCst);
             got
         });

@@ -101,9 +101,5 @@ pub trait InboxStore {
     fn inbox_head(&mut self) -> Result<u64, StoreError>;
     /// One pull read from one snapshot: rows `(seq, json)` to `row` until
     /// it says stop; returns the head of that snapshot.
-    fn read_inbox(
-        &mut self,
-        q: &InboxQuery<'_>,
-        row: &mut dyn FnMut(u64, String) -> bool,
-    ) -> Result<u64, StoreError>;
+    fn read_inbox(&mut self, q: &InboxQuery<'_>, row: &mut dyn FnMut(u64, String) -> bool) -> Result<u64, StoreError>;
 }

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use tickets_core::inbox::{InboxConversation, InboxKind, RECENT_MS};
 use tickets_core::protocol::{InboxPage, InboxPull};
-use tickets_relay::inbox::store::{add_inbox, inboxes, ingest, pull, remove_inbox, Ingested, InboxStoreError};
+use tickets_relay::inbox::store::{add_inbox, inboxes, ingest, pull, remove_inbox, InboxStoreError, Ingested};
 use tickets_relay::store::inbox::{ConversationCommit, ConversationWrite};
 use tickets_relay::store::{AgentRow, Caller};
 
@@ -78,8 +78,7 @@ pub fn inbox_scope_and_cursor(b: &dyn Backend) {
     assert_eq!(c.inbox_head().expect("head"), 4);
     // An inbox cannot write into another's conversation.
     assert!(matches!(ingest(c, "h-all", &message("lead", 9), now), Err(InboxStoreError::OtherInbox(..))));
-    let listed: Vec<(String, u64)> =
-        inboxes(c).expect("list").into_iter().map(|r| (r.name, r.conversations)).collect();
+    let listed: Vec<(String, u64)> = inboxes(c).expect("list").into_iter().map(|r| (r.name, r.conversations)).collect();
     assert_eq!(listed, [("all".to_string(), 2), ("sales".to_string(), 1)]);
     // A removed inbox's secret stores nothing.
     remove_inbox(c, "all").expect("remove");

@@ -108,8 +108,9 @@ impl InboxStore for PgConn {
     }
 
     fn conversation(&mut self, id: &str) -> Result<Option<StoredConversation>, StoreError> {
-        let row = self
-            .run(async |c| c.query_opt("SELECT inbox, seq, json FROM inbox_conversations WHERE id = $1", &[&id]).await)?;
+        let row = self.run(async |c| {
+            c.query_opt("SELECT inbox, seq, json FROM inbox_conversations WHERE id = $1", &[&id]).await
+        })?;
         Ok(row.map(|r| StoredConversation { inbox: r.get(0), seq: r.get::<_, i64>(1) as u64, json: r.get(2) }))
     }
 
@@ -154,11 +155,7 @@ impl InboxStore for PgConn {
         Ok(seq as u64)
     }
 
-    fn read_inbox(
-        &mut self,
-        q: &InboxQuery<'_>,
-        row: &mut dyn FnMut(u64, String) -> bool,
-    ) -> Result<u64, StoreError> {
+    fn read_inbox(&mut self, q: &InboxQuery<'_>, row: &mut dyn FnMut(u64, String) -> bool) -> Result<u64, StoreError> {
         let open: Vec<&str> = q.open_statuses.to_vec();
         self.run(async |c| {
             let tx = c

@@ -68,9 +68,8 @@ async fn follow_once(
         client.batch_execute(&format!("LISTEN {CHANNEL}; LISTEN {INBOX_CHANNEL}")).await?;
         let mut tick = tokio::time::interval(Duration::from_secs(HEADS_REREAD_SECS));
         loop {
-            let row = client
-                .query_one("SELECT l.seq, l.tickets, i.seq FROM log_head l CROSS JOIN inbox_head i", &[])
-                .await?;
+            let row =
+                client.query_one("SELECT l.seq, l.tickets, i.seq FROM log_head l CROSS JOIN inbox_head i", &[]).await?;
             let read = Heads { all: row.get::<_, i64>(0) as u64, tickets: row.get::<_, i64>(1) as u64 };
             let inbox_read = row.get::<_, i64>(2) as u64;
             inbox.send_if_modified(|s| {

@@ -147,11 +147,7 @@ impl InboxStore for Conn {
         Ok(n.unwrap_or(0) as u64)
     }
 
-    fn read_inbox(
-        &mut self,
-        q: &InboxQuery<'_>,
-        row: &mut dyn FnMut(u64, String) -> bool,
-    ) -> Result<u64, StoreError> {
+    fn read_inbox(&mut self, q: &InboxQuery<'_>, row: &mut dyn FnMut(u64, String) -> bool) -> Result<u64, StoreError> {
         let path = self.path.clone();
         // One read snapshot: the head read at the end is the one the rows saw.
         let tx = self.c.transaction().db(&path)?;
@@ -176,8 +172,7 @@ impl InboxStore for Conn {
                 }
             }
         }
-        let head: Option<i64> =
-            tx.query_row("SELECT max(seq) FROM inbox_conversations", [], |r| r.get(0)).db(&path)?;
+        let head: Option<i64> = tx.query_row("SELECT max(seq) FROM inbox_conversations", [], |r| r.get(0)).db(&path)?;
         tx.commit().db(&path)?;
         Ok(head.unwrap_or(0) as u64)
     }
