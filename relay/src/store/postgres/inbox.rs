@@ -25,6 +25,9 @@ use crate::store::StoreError;
 /// The lock key space of conversation ids (`pg_advisory_xact_lock(ns, hash)`).
 const CONVERSATION_LOCK_NS: i32 = 0x696e_6278; // "inbx"
 
+/// Rows an inbox pull fetches from the server at a time.
+const INBOX_ROWS_PER_BATCH: i32 = 100;
+
 /// The NOTIFY channel a conversation's write signals (the payload is the
 /// new inbox head); watchers on every instance re-read the head on it.
 pub const INBOX_CHANNEL: &str = "tickets_inbox";
@@ -165,8 +168,10 @@ impl InboxStore for PgConn {
                 .start()
                 .await?;
             let head: i64 = tx.query_one("SELECT seq FROM inbox_head", &[]).await?.get(0);
-            let rows = tx
-                .query(
+            // A portal: rows arrive in batches, and the read stops where
+            // the page is full (a conversation's JSON may be large).
+            let portal = tx
+                .bind(
                     "SELECT c.seq, c.json FROM inbox_conversations c
                      WHERE c.seq > $1 AND (c.team IS NULL OR c.team = $2)
                        AND (c.active_ms >= $3 OR EXISTS (SELECT 1 FROM tickets t
@@ -175,12 +180,18 @@ impl InboxStore for PgConn {
                     &[&(q.after as i64), &q.team, &q.active_since, &(q.scan_max as i64), &open],
                 )
                 .await?;
-            tx.commit().await?;
-            for r in rows {
-                if !row(r.get::<_, i64>(0) as u64, r.get(1)) {
+            'read: loop {
+                let rows = tx.query_portal(&portal, INBOX_ROWS_PER_BATCH).await?;
+                if rows.is_empty() {
                     break;
                 }
+                for r in rows {
+                    if !row(r.get::<_, i64>(0) as u64, r.get(1)) {
+                        break 'read;
+                    }
+                }
             }
+            tx.commit().await?;
             Ok(head as u64)
         })
     }
