@@ -348,8 +348,6 @@ error_codes! {
     UnknownShape = "unknown_shape",
     /// A conversation that came through another inbox.
     OtherInbox = "other_inbox",
-    /// What this relay's database backend does not do yet.
-    NotImplemented = "not_implemented",
 }
 
 impl std::fmt::Display for ErrorCode {

@@ -699,6 +699,7 @@ pub async fn serve(
         tokio::spawn(crate::store::postgres::watch::follow_heads(
             db.clone(),
             state.seq.clone(),
+            state.inbox.clone(),
             state.shutdown.clone(),
         ));
     }

@@ -110,9 +110,7 @@ pub fn handle_sync<S: RelayStore + ?Sized>(
     };
     // inbox: its own page, with its own cursor (SPEC §10).
     let inbox = match &req.inbox {
-        // No inbox on PostgreSQL yet: the device gets none, the sync goes on.
-        Some(p) if conn.as_sqlite().is_some() => Some(crate::inbox::store::pull(conn, caller, p, now)?),
-        Some(_) => None,
+        Some(p) => Some(crate::inbox::store::pull(conn, caller, p, now)?),
         None => None,
     };
     let heads = conn.heads()?;

@@ -150,3 +150,89 @@ fn a_writer_holding_its_sequence_number_holds_back_every_reader() {
     drop(held);
     conn_task.abort();
 }
+
+/// The inbox's own sequence, the same way: a delivery whose writer holds
+/// the next inbox number uncommitted holds back every later delivery (on
+/// any instance), and no inbox pull moves its cursor past it.
+#[test]
+fn an_inbox_writer_holding_its_number_holds_back_every_inbox_reader() {
+    use tickets_core::inbox::InboxKind;
+    use tickets_core::protocol::InboxPull;
+    use tickets_relay::inbox::store as inbox;
+    use tickets_relay::store::InboxStore;
+
+    let url = pg::fresh_database();
+    let db = PgDb::open(&url, true).expect("relay database");
+    // A second instance: a pool of its own on the same database.
+    let other = PgDb::open(&url, true).expect("relay database");
+    let msg = |conv: &str| {
+        serde_json::json!({"id": conv, "messages": [
+            {"id": "1", "role": "customer", "text": "hi", "at": "2026-01-01T00:00:00Z"}]})
+        .to_string()
+        .into_bytes()
+    };
+    let now = 1_800_000_000_000i64;
+    inbox::add_inbox(&mut db.conn().expect("connection"), "all", InboxKind::Generic, None, "h", 0).expect("inbox");
+    inbox::ingest(&mut db.conn().expect("connection"), "h", &msg("before"), now).expect("delivery");
+    let caller = {
+        let c = db.conn().expect("connection");
+        c.add_agent("ann", "agent", None, false, "hash-ann", 0).expect("agent");
+        c.caller("hash-ann").expect("caller").expect("ann")
+    };
+    let cursor_after = |after: u64| {
+        let page = inbox::pull(&mut db.conn().expect("connection"), &caller, &InboxPull { cursor: after }, now)
+            .expect("inbox pull");
+        (page.conversations.iter().map(|c| c.id.clone()).collect::<Vec<_>>(), page.cursor)
+    };
+    assert_eq!(cursor_after(0), (vec!["before".to_string()], 1));
+
+    // A writer takes the next inbox number as a delivery does, last in its
+    // transaction, and does not commit yet.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let (held, conn) = rt.block_on(tokio_postgres::connect(&url, tokio_postgres::NoTls)).expect("connect");
+    let conn_task = rt.spawn(conn);
+    rt.block_on(held.batch_execute("BEGIN")).expect("begin");
+    let held_seq: i64 =
+        rt.block_on(held.query_one("UPDATE inbox_head SET seq = seq + 1 RETURNING seq", &[])).expect("number").get(0);
+    assert_eq!(held_seq, 2);
+    let json = serde_json::to_string(&tickets_core::inbox::InboxConversation::new("held", "all", now)).expect("json");
+    rt.block_on(held.execute(
+        "INSERT INTO inbox_conversations (id, inbox, team, active_ms, seq, json) VALUES ('held', 'all', NULL, $1, $2, $3)",
+        &[&now, &held_seq, &json],
+    ))
+    .expect("conversation row");
+
+    let delivered = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let delivering = s.spawn(|| {
+            let got =
+                inbox::ingest(&mut other.conn().expect("connection"), "h", &msg("during"), now).expect("delivery");
+            delivered.store(true, Ordering::SeqCst);
+            got
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let waiting: i64 = rt
+                .block_on(held.query_one("SELECT count(*) FROM pg_locks WHERE NOT granted", &[]))
+                .expect("locks")
+                .get(0);
+            if waiting > 0 {
+                break;
+            }
+            assert!(!delivered.load(Ordering::SeqCst), "a delivery committed past a writer holding its number");
+            assert!(Instant::now() < deadline, "the delivery never reached its write");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // No reader moves past the held writer.
+        assert_eq!(db.conn().expect("connection").inbox_head().expect("head"), 1);
+        assert_eq!(cursor_after(1), (Vec::new(), 1));
+        assert!(!delivered.load(Ordering::SeqCst));
+        rt.block_on(held.batch_execute("COMMIT")).expect("commit");
+        let got = delivering.join().expect("the delivering instance");
+        assert_eq!(got, inbox::Ingested::Stored { id: "during".into(), changed: true, seq: 3 });
+    });
+    // Now both, in commit order, without a gap.
+    assert_eq!(cursor_after(1), (vec!["held".to_string(), "during".to_string()], 3));
+    drop(held);
+    conn_task.abort();
+}

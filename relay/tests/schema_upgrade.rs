@@ -82,3 +82,49 @@ fn a_schema_2_database_is_upgraded_without_loss() {
     assert!(out.results[0].sla.is_some(), "the SLA input comes back from the new table");
     assert!(c.ticket(&more[0].id, now, false).expect("read").is_some());
 }
+
+#[path = "support/pg.rs"]
+mod pg;
+
+/// A PostgreSQL database of schema 1 (before the inbox) gets the inbox's
+/// tables when an instance opens it, keeps its agents, and takes webhook
+/// deliveries afterwards; instances opening it at once upgrade it once.
+#[test]
+fn a_postgres_schema_1_database_gets_the_inbox_tables() {
+    use tickets_core::inbox::InboxKind;
+    use tickets_relay::inbox::store as inbox;
+    use tickets_relay::store::postgres::PgDb;
+    use tickets_relay::store::InboxStore;
+
+    let url = pg::fresh_database();
+    let db = PgDb::open(&url, true).expect("relay database");
+    db.conn().expect("connection").add_agent("ann", "agent", None, false, "hash-ann", 0).expect("agent");
+    drop(db);
+    // Turn it back into schema 1: no inbox tables.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let (raw, conn) = rt.block_on(tokio_postgres::connect(&url, tokio_postgres::NoTls)).expect("connect");
+    let conn_task = rt.spawn(conn);
+    rt.block_on(raw.batch_execute(
+        "DROP TABLE inboxes, inbox_conversations, inbox_head; DROP INDEX tickets_conversation;
+         UPDATE meta SET value = '1' WHERE key = 'schema'",
+    ))
+    .expect("downgrade");
+
+    let opened: Vec<PgDb> = std::thread::scope(|s| {
+        let opening: Vec<_> = (0..3).map(|_| s.spawn(|| PgDb::open(&url, false))).collect();
+        opening.into_iter().map(|o| o.join().expect("an opening instance").expect("an older database opens")).collect()
+    });
+    let version: String =
+        rt.block_on(raw.query_one("SELECT value FROM meta WHERE key = 'schema'", &[])).expect("version").get(0);
+    assert_eq!(version, "2");
+    let mut c = opened[0].conn().expect("connection");
+    assert_eq!(c.agents().expect("agents").len(), 1, "the upgrade lost an agent");
+    inbox::add_inbox(&mut c, "all", InboxKind::Generic, None, "h", 0).expect("an inbox");
+    let body =
+        br#"{"id": "c1", "messages": [{"id": "1", "role": "customer", "text": "hi", "at": "2026-01-01T00:00:00Z"}]}"#;
+    let got = inbox::ingest(&mut opened[2].conn().expect("connection"), "h", body, 1).expect("a delivery");
+    assert_eq!(got, inbox::Ingested::Stored { id: "c1".into(), changed: true, seq: 1 });
+    assert_eq!(c.inbox_head().expect("head"), 1);
+    drop(raw);
+    conn_task.abort();
+}

@@ -103,9 +103,8 @@ pub async fn deliver(
                 e @ InboxStoreError::OtherInbox(..) => {
                     AppError::new(StatusCode::CONFLICT, ErrorCode::OtherInbox, e.to_string())
                 }
-                e @ InboxStoreError::Store(crate::store::StoreError::InboxNeedsSqlite) => {
-                    AppError::new(StatusCode::NOT_IMPLEMENTED, ErrorCode::NotImplemented, e.to_string())
-                }
+                // A database away or busy is 503, so the chat tool retries.
+                InboxStoreError::Store(e) => AppError::from(e),
                 e => AppError::internal(e),
             })
         })

@@ -11,6 +11,9 @@
 //! - [`sqlite`]: the default backend, one SQLite file (schema and
 //!   migrations, admin, documents and the log, board, export in modules of
 //!   their own).
+//! - [`postgres`]: several instances over one PostgreSQL database.
+//! - [`inbox`]: the inbox's verbs ([`InboxStore`], a part of every
+//!   [`RelayStore`]).
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -22,11 +25,13 @@ use tickets_core::ingest::Principal;
 use tickets_core::protocol::{PushResult, Settings};
 use tickets_core::sla::SlaSettings;
 
+pub mod inbox;
 mod open;
 pub mod postgres;
 pub mod sqlite;
 pub mod testing;
 
+pub use inbox::InboxStore;
 pub use open::{RelayConn, RelayDb, PG_BACKUP_HINT};
 pub use sqlite::{Conn, Db, BACKUP_PAGES_PER_STEP, SCHEMA_VERSION};
 
@@ -53,11 +58,6 @@ pub enum StoreError {
     Postgres { what: String, why: String },
     #[error("{0} is not possible on PostgreSQL: use pg_dump and pg_restore")]
     Unsupported(String),
-    /// The inbox (SPEC §10) keeps its tables on SQLite only, for now.
-    #[error(
-        "the inbox is not available on PostgreSQL yet: run the relay on a SQLite file (--db PATH) to receive webhooks"
-    )]
-    InboxNeedsSqlite,
     /// A push kept finding its tickets written by others between its read
     /// and its commit (see [`crate::push::COMMIT_ATTEMPTS_MAX`]).
     #[error("the tickets of this push are being written by others at the same moment; send it again")]
@@ -281,13 +281,9 @@ pub struct TicketRow {
 /// Invariant every backend keeps: the log's sequence numbers are handed
 /// out in commit order without gaps, so a reader that has seen sequence
 /// `n` has seen every change up to `n` (cursors are exact).
-pub trait RelayStore {
-    // ---- the inbox (SPEC §10) keeps its own tables; only on SQLite so far
-    /// The SQLite connection under this store, for the inbox's own tables.
-    fn as_sqlite(&mut self) -> Option<&mut sqlite::Conn> {
-        None
-    }
-
+///
+/// The inbox's verbs are [`InboxStore`]'s, a part of every store.
+pub trait RelayStore: InboxStore {
     // ---- documents and the log
     /// The SLA settings and what is stored of `ids`, from one snapshot.
     fn snapshot(&mut self, ids: &[String]) -> Result<Snapshot, StoreError>;

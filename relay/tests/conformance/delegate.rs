@@ -1,14 +1,53 @@
-//! A connection that runs a hook just before its next page commit: how
-//! the suite makes another push land between a push's read and its commit.
+//! A connection that runs a hook just before its next page commit (or its
+//! next conversation write): how the suite makes another push (or webhook
+//! delivery) land between a push's read and its commit.
 
 use tickets_core::index::{ListQuery, SlaCounts};
 use tickets_core::protocol::Settings;
 use tickets_core::sla::SlaSettings;
+use tickets_relay::store::inbox::*;
 use tickets_relay::store::*;
 
 pub struct Interleave<'a> {
     pub inner: Box<dyn RelayStore + Send>,
     pub before_commit: Option<Box<dyn FnOnce() + 'a>>,
+}
+
+impl InboxStore for Interleave<'_> {
+    fn add_inbox(
+        &mut self,
+        name: &str,
+        kind: &str,
+        team: Option<&str>,
+        secret_hash: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        self.inner.add_inbox(name, kind, team, secret_hash, now)
+    }
+    fn remove_inbox(&mut self, name: &str) -> Result<bool, StoreError> {
+        self.inner.remove_inbox(name)
+    }
+    fn inboxes(&mut self) -> Result<Vec<InboxRow>, StoreError> {
+        self.inner.inboxes()
+    }
+    fn inbox_by_secret(&mut self, secret_hash: &str) -> Result<Option<InboxRef>, StoreError> {
+        self.inner.inbox_by_secret(secret_hash)
+    }
+    fn conversation(&mut self, id: &str) -> Result<Option<StoredConversation>, StoreError> {
+        self.inner.conversation(id)
+    }
+    fn put_conversation(&mut self, w: &ConversationWrite<'_>) -> Result<ConversationCommit, StoreError> {
+        if let Some(f) = self.before_commit.take() {
+            f();
+        }
+        self.inner.put_conversation(w)
+    }
+    fn inbox_head(&mut self) -> Result<u64, StoreError> {
+        self.inner.inbox_head()
+    }
+    fn read_inbox(&mut self, q: &InboxQuery<'_>, row: &mut dyn FnMut(u64, String) -> bool) -> Result<u64, StoreError> {
+        self.inner.read_inbox(q, row)
+    }
 }
 
 impl RelayStore for Interleave<'_> {

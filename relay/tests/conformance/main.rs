@@ -20,10 +20,12 @@ use tickets_relay::{auth, sync as relay_sync};
 
 mod backends;
 mod delegate;
+mod inbox;
 #[path = "../support/pg.rs"]
 mod pg;
 
 use backends::Backend;
+pub use inbox::{inbox_concurrent_deliveries_merge, inbox_scope_and_cursor, inbox_stale_write_conflicts};
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
@@ -389,7 +391,8 @@ macro_rules! conformance {
         mod $backend {
             use super::*;
             conformance!(@cases $make; gapless_cursors, idempotent_repush, conflict_remerge, stale_commit_conflicts,
-                notes_filter, board_colour_queries, export_pages, admin_changes);
+                notes_filter, board_colour_queries, export_pages, admin_changes, inbox_scope_and_cursor,
+                inbox_stale_write_conflicts, inbox_concurrent_deliveries_merge);
         }
     };
     (@cases $make:expr; $($case:ident),*) => {

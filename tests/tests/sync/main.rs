@@ -35,7 +35,9 @@
 //!   about a pulled document the node kept aside.
 //! - `test_inbox`: Chatwoot-shaped webhooks (repeated, out of order) to
 //!   `tickets inbox` on devices, one ticket from two offline devices, a
-//!   team-scoped inbox absent from another team's files, bad webhook input.
+//!   team-scoped inbox absent from another team's files, bad webhook input;
+//!   the main flow on two PostgreSQL instances too, deliveries to both at
+//!   once, a watcher on one woken by a delivery to the other.
 //! - `test_postgres`: several relay instances on one PostgreSQL database
 //!   (a throwaway cluster per run): nodes on different instances converge,
 //!   a watcher on one instance wakes for an edit pushed to another.

@@ -59,17 +59,35 @@ fn stored_conversations(relay: &Relay) -> i64 {
 
 #[test]
 fn chatwoot_deliveries_reach_devices_in_order_and_two_offline_devices_make_one_ticket() {
-    let mut relay = Relay::start();
+    main_flow(&mut [Relay::start()]);
+}
+
+/// The same on PostgreSQL: two instances of one database, deliveries sent
+/// to both in turn, ana's device on one and bob's on the other.
+#[test]
+fn on_postgres_deliveries_to_two_instances_reach_devices_on_both_and_make_one_ticket() {
+    main_flow(&mut Relay::start_postgres(2));
+}
+
+/// Chatwoot deliveries (repeated, out of order) to the relay's instances in
+/// turn → devices on the first and last instance → one ticket made offline
+/// on both.
+fn main_flow(relays: &mut [Relay]) {
+    let relay = &relays[0];
     relay.admin(&["sla", "set", "--priority", "high", "--first-response", "1h"]).ok();
     let lead = relay.agent("lea", "lead", &[]);
     let ana = relay.agent("ana", "agent", &[]);
-    let bob = relay.agent("bob", "agent", &[]);
-    let url = add_inbox(&relay, "support", "chatwoot", &[]);
+    let bob_token = relay.add_agent("bob", "agent", &[]);
+    let bob = relays[relays.len() - 1].node_with_token(&bob_token);
+    sync(&bob);
+    let url = add_inbox(relay, "support", "chatwoot", &[]);
+    let path = url.trim_start_matches(&relay.url()).to_string();
+    let urls: Vec<String> = relays.iter().map(|r| format!("{}{path}", r.url())).collect();
 
     // The agent's reply arrives before the customer's message it answers
     // (out of order), one message twice, and a private note and an
     // activity message that are not part of the conversation.
-    for (f, changed) in [
+    for (i, (f, changed)) in [
         ("conversation_created.json", true),
         ("message_created.outgoing.json", true),
         ("message_created.incoming.json", true),
@@ -78,15 +96,18 @@ fn chatwoot_deliveries_reach_devices_in_order_and_two_offline_devices_make_one_t
         ("message_created.activity.json", false),
         ("message_created.html.json", true),
         ("conversation_status_changed.json", true),
-    ] {
-        let (status, v) = post(&url, fixture(f));
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (status, v) = post(&urls[i % urls.len()], fixture(f));
         assert_eq!(status, 200, "{f}: {v}");
         assert_eq!(v["conversation"], "chatwoot:support:10", "{f}: {v}");
         assert_eq!(v["changed"], changed, "{f}: {v}");
     }
 
     let id = "chatwoot:support:10";
-    for n in [&ana, &bob] {
+    for n in [&*ana, &bob] {
         let s = sync(n);
         assert_eq!(s["inbox"], 1, "{s}");
         let listed = inbox(n);
@@ -116,7 +137,9 @@ fn chatwoot_deliveries_reach_devices_in_order_and_two_offline_devices_make_one_t
 
     // Both devices offline (the relay is down) create a ticket from the
     // conversation at the same time.
-    relay.kill9();
+    for r in relays.iter_mut() {
+        r.kill9();
+    }
     let create = |h: &Home, who: &str| {
         spawn_tickets(
             h,
@@ -153,11 +176,14 @@ fn chatwoot_deliveries_reach_devices_in_order_and_two_offline_devices_make_one_t
         .out();
     assert_eq!((again.code, again.stdout.trim()), (1, ticket.as_str()), "{again:?}");
 
-    relay.restart();
-    for n in [&ana, &bob, &ana, &lead] {
+    for r in relays.iter_mut() {
+        r.restart();
+    }
+    let relay = &relays[0];
+    for n in [&*ana, &bob, &ana, &lead] {
         sync(n);
     }
-    for n in [&ana, &bob, &lead] {
+    for n in [&*ana, &bob, &lead] {
         let mine: Vec<Value> = n.list(&[]).into_iter().filter(|t| t["conversation_id"] == id).collect();
         assert_eq!(mine.len(), 1, "one ticket for the conversation: {mine:?}");
     }
@@ -279,4 +305,101 @@ fn a_watch_behind_the_inbox_is_answered_at_once() {
         .json()
         .expect("JSON");
     assert_eq!(answer["inbox"], 1, "{answer}");
+}
+
+/// The head of the inbox as an instance sees it (a watch answered at once).
+fn inbox_head(relay: &Relay, token: &str) -> u64 {
+    let answer: Value = client()
+        .get(format!("{}/v1/sync/watch?cursor=1000000&inbox=0", relay.url()))
+        .bearer_auth(token)
+        .send()
+        .expect("watch")
+        .json()
+        .expect("JSON");
+    answer["inbox"].as_u64().expect("the inbox head")
+}
+
+#[test]
+fn on_postgres_deliveries_to_two_instances_at_once_lose_nothing_and_a_repeat_is_stored_once() {
+    let relays = Relay::start_postgres(2);
+    let ana = relays[1].agent("ana", "agent", &[]);
+    let url = add_inbox(&relays[0], "shop", "generic", &[]);
+    let path = url.trim_start_matches(&relays[0].url()).to_string();
+    let urls: Vec<String> = relays.iter().map(|r| format!("{}{path}", r.url())).collect();
+    let msg = |id: &str| {
+        serde_json::json!({"id": "c1", "customer": {"name": "Quentin"}, "messages": [
+            {"id": id, "role": "customer", "text": format!("text {id}"), "at": "2026-11-01T10:00:00Z"}]})
+        .to_string()
+        .into_bytes()
+    };
+    // Posts one body to each instance at the same moment: the answers.
+    let at_once = |bodies: [Vec<u8>; 2]| -> Vec<Value> {
+        let barrier = std::sync::Barrier::new(2);
+        std::thread::scope(|s| {
+            let posts: Vec<_> = bodies
+                .into_iter()
+                .zip(&urls)
+                .map(|(body, url)| {
+                    let barrier = &barrier;
+                    s.spawn(move || {
+                        barrier.wait();
+                        let (status, v) = post(url, body);
+                        assert_eq!(status, 200, "{v}");
+                        v
+                    })
+                })
+                .collect();
+            posts.into_iter().map(|p| p.join().expect("a delivery")).collect()
+        })
+    };
+    const ROUNDS: usize = 8;
+    let mut expected = Vec::new();
+    for round in 0..ROUNDS {
+        // A repeat, delivered to both instances at once: stored once.
+        let id = format!("r{round}");
+        let answers = at_once([msg(&id), msg(&id)]);
+        let changed = answers.iter().filter(|v| v["changed"] == true).count();
+        assert_eq!(changed, 1, "round {round}: {answers:?}");
+        expected.push(format!("text {id}"));
+        // Two new messages, one to each instance at once: both kept.
+        let (a, b) = (format!("a{round}"), format!("b{round}"));
+        let answers = at_once([msg(&a), msg(&b)]);
+        assert!(answers.iter().all(|v| v["changed"] == true), "round {round}: {answers:?}");
+        expected.extend([format!("text {a}"), format!("text {b}")]);
+    }
+    // One conversation, every message once, and one inbox sequence number
+    // per change: the head on both instances is the number of changes.
+    let changes = 3 * ROUNDS as u64;
+    for r in &relays {
+        wait_for("the inbox head on every instance", Duration::from_secs(10), || {
+            (inbox_head(r, &ana.token) == changes).then_some(())
+        });
+    }
+    assert_eq!(relays[1].admin(&["inbox", "list", "--json"]).json()[0]["conversations"], 1);
+    sync(&ana);
+    let listed = inbox(&ana);
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    let mut got = texts(&listed[0]);
+    got.sort();
+    expected.sort();
+    assert_eq!(got, expected, "every message once");
+}
+
+#[test]
+fn on_postgres_a_watcher_on_one_instance_wakes_for_a_delivery_to_another() {
+    let relays = Relay::start_postgres(2);
+    let sam = relays[1].agent("sam", "agent", &[]);
+    let url = add_inbox(&relays[0], "shop", "generic", &[]);
+    let watch = spawn_tickets(&sam, &["sync", "--watch"]);
+    // The delivery comes once sam's device waits in its long poll on B.
+    wait_for("sam's long poll on instance B", Duration::from_secs(15), || {
+        (relays[1].metric("tickets_watchers") >= 1).then_some(())
+    });
+    let body = serde_json::json!({"id": "wa-1", "messages": [
+        {"id": "m1", "role": "customer", "text": "hello from A", "at": "2026-11-01T10:00:00Z"}]});
+    assert_eq!(post(&url, body.to_string().into_bytes()).0, 200);
+    wait_for("the conversation on sam's watching node (on the other instance)", Duration::from_secs(15), || {
+        (inbox(&sam).len() == 1).then_some(())
+    });
+    kill9(watch);
 }

@@ -9,7 +9,9 @@
 //!   lock (instances starting together are safe);
 //! - [`log`]: documents and the change log, with commit-ordered sequence
 //!   numbers (see there);
-//! - [`queries`]: agents, devices, settings, the board and exports.
+//! - [`queries`]: agents, devices, settings, the board and exports;
+//! - [`inbox`]: the inbox's tables, with commit-ordered inbox sequence
+//!   numbers (see there).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +21,7 @@ use tokio_postgres::NoTls;
 
 use super::StoreError;
 
+pub mod inbox;
 mod log;
 mod queries;
 mod schema;

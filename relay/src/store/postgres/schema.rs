@@ -4,8 +4,9 @@
 use super::PgConn;
 use crate::store::StoreError;
 
-/// The schema version this build writes (kept in `meta`).
-pub const SCHEMA_VERSION: i64 = 1;
+/// The schema version this build writes (kept in `meta`). 2 added the
+/// inbox's tables ([`super::inbox::SCHEMA`]).
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// The advisory lock key held while the schema is created or upgraded.
 const SCHEMA_LOCK: i64 = 0x0074_6963_6b65_7473; // "tickets"
@@ -118,6 +119,7 @@ impl PgConn {
                     }
                     let tx = c.transaction().await?;
                     tx.batch_execute(SCHEMA).await?;
+                    tx.batch_execute(super::inbox::SCHEMA).await?;
                     tx.execute("INSERT INTO meta (key, value) VALUES ('schema', $1)", &[&SCHEMA_VERSION.to_string()])
                         .await?;
                     let epoch = uuid::Uuid::new_v4().simple().to_string();
@@ -136,6 +138,14 @@ impl PgConn {
                     }
                 }),
             Some(v) if v == SCHEMA_VERSION.to_string() => Ok(()),
+            // Still under the schema lock: one instance upgrades, the others
+            // then find version 2.
+            Some(v) if v == "1" => self.run(async |c| {
+                let tx = c.transaction().await?;
+                tx.batch_execute(super::inbox::SCHEMA).await?;
+                tx.execute("UPDATE meta SET value = $1 WHERE key = 'schema'", &[&SCHEMA_VERSION.to_string()]).await?;
+                tx.commit().await
+            }),
             Some(v) => Err(StoreError::Postgres {
                 what: url.clone(),
                 why: format!("relay schema version {v:?}, this relay knows {SCHEMA_VERSION}: upgrade `tickets`"),

@@ -1,15 +1,17 @@
 //! Watch across instances: each relay instance keeps one connection of its
-//! own (outside the pool) that LISTENs on the log's channel. A NOTIFY is
-//! only a hint: on each one, after every (re)connect, and every
-//! [`HEADS_REREAD_SECS`] anyway, the instance reads the head row and moves
-//! its watchers' heads forward (never back). A commit on any instance thus
-//! wakes the watchers of every instance within about a second.
+//! own (outside the pool) that LISTENs on the log's channel and the inbox's.
+//! A NOTIFY is only a hint: on each one, after every (re)connect, and every
+//! [`HEADS_REREAD_SECS`] anyway, the instance reads both head rows and moves
+//! its watchers' heads forward (never back). A commit or a webhook delivery
+//! on any instance thus wakes the watchers of every instance within about a
+//! second.
 
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 use tokio_postgres::{AsyncMessage, NoTls};
 
+use super::inbox::INBOX_CHANNEL;
 use super::log::CHANNEL;
 use super::PgDb;
 use crate::store::Heads;
@@ -19,10 +21,16 @@ pub const HEADS_REREAD_SECS: u64 = 2;
 /// The wait before connecting again after the connection was lost.
 const RECONNECT_SECS: u64 = 1;
 
-/// Follows the log's head on `db` into `heads` until `stop` is set.
-pub async fn follow_heads(db: PgDb, heads: std::sync::Arc<watch::Sender<Heads>>, mut stop: watch::Receiver<bool>) {
+/// Follows the log's heads on `db` into `heads`, and the inbox's head into
+/// `inbox`, until `stop` is set.
+pub async fn follow_heads(
+    db: PgDb,
+    heads: std::sync::Arc<watch::Sender<Heads>>,
+    inbox: std::sync::Arc<watch::Sender<u64>>,
+    mut stop: watch::Receiver<bool>,
+) {
     loop {
-        if let Err(e) = follow_once(&db, &heads, &mut stop).await {
+        if let Err(e) = follow_once(&db, &heads, &inbox, &mut stop).await {
             tracing::warn!(error = %e, db = %db.url, "the watch connection to PostgreSQL was lost; connecting again");
         }
         if *stop.borrow() {
@@ -38,6 +46,7 @@ pub async fn follow_heads(db: PgDb, heads: std::sync::Arc<watch::Sender<Heads>>,
 async fn follow_once(
     db: &PgDb,
     heads: &watch::Sender<Heads>,
+    inbox: &watch::Sender<u64>,
     stop: &mut watch::Receiver<bool>,
 ) -> Result<(), tokio_postgres::Error> {
     let (client, mut connection) = db.config.connect(NoTls).await?;
@@ -56,11 +65,18 @@ async fn follow_once(
         }
     });
     let result = async {
-        client.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
+        client.batch_execute(&format!("LISTEN {CHANNEL}; LISTEN {INBOX_CHANNEL}")).await?;
         let mut tick = tokio::time::interval(Duration::from_secs(HEADS_REREAD_SECS));
         loop {
-            let row = client.query_one("SELECT seq, tickets FROM log_head", &[]).await?;
+            let row =
+                client.query_one("SELECT l.seq, l.tickets, i.seq FROM log_head l CROSS JOIN inbox_head i", &[]).await?;
             let read = Heads { all: row.get::<_, i64>(0) as u64, tickets: row.get::<_, i64>(1) as u64 };
+            let inbox_read = row.get::<_, i64>(2) as u64;
+            inbox.send_if_modified(|s| {
+                let moved = inbox_read > *s;
+                *s = (*s).max(inbox_read);
+                moved
+            });
             heads.send_if_modified(|h| {
                 let next = Heads { all: h.all.max(read.all), tickets: h.tickets.max(read.tickets) };
                 let changed = next != *h;

@@ -7,7 +7,8 @@
 //! - [`log`]: documents and the change log (push snapshots and commits,
 //!   pull reads, the heads);
 //! - [`board`]: the ticket index as the board queries it;
-//! - [`export`]: export pages.
+//! - [`export`]: export pages;
+//! - [`inbox`]: the inbox's tables (`inboxes`, `inbox_conversations`).
 //!
 //! Tables: `agents` and `devices` (who may do what, which actors are
 //! whose), `docs` (each document's compacted bytes and the sequence number
@@ -30,6 +31,7 @@ use super::{AgentRow, StoreError};
 mod admin;
 mod board;
 mod export;
+mod inbox;
 mod log;
 mod schema;
 
@@ -143,16 +145,6 @@ const AGENT_COLS: &str = "a.name, a.role, a.team, a.internal_notes, a.revoked,
     (SELECT count(*) FROM devices d WHERE d.agent = a.name)";
 
 impl Conn {
-    // inbox: the inbox module (`crate::inbox::store`) keeps its own tables
-    // on the relay's connection and writes under the same gate.
-    pub(crate) fn inbox_sql(&mut self) -> (&mut Connection, &Path) {
-        (&mut self.c, &self.path)
-    }
-
-    pub(crate) fn inbox_gate(&self) -> Arc<Mutex<()>> {
-        self.gate.clone()
-    }
-
     fn tx(&mut self) -> Result<Transaction<'_>, StoreError> {
         self.c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).db(&self.path)
     }
@@ -224,10 +216,6 @@ impl Conn {
 }
 
 impl super::RelayStore for Conn {
-    fn as_sqlite(&mut self) -> Option<&mut Conn> {
-        Some(self)
-    }
-
     fn snapshot(&mut self, ids: &[String]) -> Result<super::Snapshot, StoreError> {
         Conn::snapshot(self, ids)
     }

@@ -137,7 +137,7 @@ impl Db {
                 }
                 tx.commit().db(path)?;
                 c.c.execute_batch(INDEXES).db(path)?;
-                crate::inbox::store::schema(&c.c, path)?; // inbox: its own tables
+                super::inbox::schema(&c.c, path)?; // the inbox's own tables
                 return Ok(db);
             }
             SCHEMA_VERSION => {}
@@ -145,7 +145,7 @@ impl Db {
         }
         // Indexes added within a schema version: created when missing.
         c.c.execute_batch(INDEXES).db(path)?;
-        crate::inbox::store::schema(&c.c, path)?; // inbox: its own tables
+        super::inbox::schema(&c.c, path)?; // the inbox's own tables
         Ok(db)
     }
 }
