@@ -151,9 +151,13 @@ fn fill(node: &mut Node, n: usize, offset: usize) -> Result<()> {
 /// (user `postgres`, made with `createdb`).
 fn relay_db(dir: &Path) -> Result<PathBuf> {
     let Ok(port) = std::env::var("BENCH_PG_PORT") else { return Ok(dir.join("relay.db")) };
+    // Numbered: several relays' folders share a name (`conc-0/relay`,
+    // `conc-1/relay`, ...).
+    static MADE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let name = format!(
-        "bench_{}_{}",
+        "bench_{}_{}_{}",
         std::process::id(),
+        MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         dir.file_name().and_then(|n| n.to_str()).unwrap_or("db").replace('-', "_")
     );
     let out = Command::new("createdb").args(["-h", "127.0.0.1", "-p", &port, "-U", "postgres", &name]).output()?;
