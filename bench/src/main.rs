@@ -151,9 +151,13 @@ fn fill(node: &mut Node, n: usize, offset: usize) -> Result<()> {
 /// (user `postgres`, made with `createdb`).
 fn relay_db(dir: &Path) -> Result<PathBuf> {
     let Ok(port) = std::env::var("BENCH_PG_PORT") else { return Ok(dir.join("relay.db")) };
+    // Numbered: several relays' folders share a name (`conc-0/relay`,
+    // `conc-1/relay`, ...).
+    static MADE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let name = format!(
-        "bench_{}_{}",
+        "bench_{}_{}_{}",
         std::process::id(),
+        MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         dir.file_name().and_then(|n| n.to_str()).unwrap_or("db").replace('-', "_")
     );
     let out = Command::new("createdb").args(["-h", "127.0.0.1", "-p", &port, "-U", "postgres", &name]).output()?;
@@ -173,7 +177,12 @@ struct Relay {
 impl Relay {
     fn start(bin: &Path, dir: &Path) -> Result<Relay> {
         std::fs::create_dir_all(dir)?;
-        let db = relay_db(dir)?;
+        Relay::start_on(bin, relay_db(dir)?)
+    }
+
+    /// Another relay instance on `db` (a PostgreSQL URL another instance
+    /// already serves).
+    fn start_on(bin: &Path, db: PathBuf) -> Result<Relay> {
         let port = free_port()?;
         let child = Command::new(bin)
             .args(["relay", "serve", "--db"])
@@ -459,7 +468,12 @@ fn run(cfg: &Config, bin: &Path, work: &Path, report: &mut Report) -> Result<()>
     }
 
     if wants(cfg, "idle") {
-        let sizes: Vec<usize> = if cfg.quick { vec![100, 300] } else { vec![1000, 10_000, 100_000] };
+        // `BENCH_IDLE_SIZES=1000,10000,50000` measures other sizes.
+        let sizes: Vec<usize> = match std::env::var("BENCH_IDLE_SIZES") {
+            Ok(s) => s.split(',').filter_map(|n| n.trim().parse().ok()).collect(),
+            Err(_) if cfg.quick => vec![100, 300],
+            Err(_) => vec![1000, 10_000, 100_000],
+        };
         let relay = Relay::start(bin, &work.join("relay-idle"))?;
         let token = relay.agent("ida", "agent")?;
         let mut node = node_for(&relay, &work.join("idle"), &token)?;
@@ -622,7 +636,8 @@ struct Burst {
 
 fn concurrent(cfg: &Config, bin: &Path, work: &Path, report: &mut Report) -> Result<()> {
     let agents = if cfg.quick { 20 } else { 200 };
-    let runs = if cfg.quick { 1 } else { 5 };
+    let runs =
+        std::env::var("BENCH_BURST_RUNS").ok().and_then(|r| r.parse().ok()).unwrap_or(if cfg.quick { 1 } else { 5 });
     let mut p99s = Vec::new();
     let (mut errors, mut pulled_max, mut rss) = (0, 0, 0.0f64);
     let (mut all, mut alone, mut catch_up, mut caught) = (Vec::new(), Vec::new(), Vec::new(), 0);
@@ -652,7 +667,13 @@ fn concurrent(cfg: &Config, bin: &Path, work: &Path, report: &mut Report) -> Res
         pulled_max as f64,
         None,
     );
-    report.single("relay peak RSS, concurrent agents", "MiB", rss, None);
+    let instances = if std::env::var("BENCH_PG_PORT").is_ok() { 2 } else { 1 };
+    report.single(
+        &format!("relay peak RSS per instance, concurrent agents ({instances} instance(s))"),
+        "MiB",
+        rss,
+        Some(("<=", 150.0)),
+    );
     report.add("one device's pull of a burst's edits, alone (relay + HTTP)", "ms", &mut alone, None);
     report.add(&format!("one device merging a burst's edits (up to {caught} documents)"), "ms", &mut catch_up, None);
     Ok(())
@@ -674,6 +695,10 @@ fn burst(cfg: &Config, bin: &Path, work: &Path) -> Result<Burst> {
     let agents = if cfg.quick { 20 } else { 200 };
     let base_n = if cfg.quick { 200 } else { 2000 };
     let relay = Relay::start(bin, &work.join("relay"))?;
+    // On PostgreSQL, a second instance on the same database: the devices
+    // alternate instances (as behind a round-robin load balancer).
+    let second =
+        if std::env::var("BENCH_PG_PORT").is_ok() { Some(Relay::start_on(bin, relay.db.clone())?) } else { None };
     // The shared base, pushed by one node; a lead's node is in sync with it.
     let seed_token = relay.agent("seed", "agent")?;
     let mut seed = node_for(&relay, &work.join("seed"), &seed_token)?;
@@ -701,7 +726,11 @@ fn burst(cfg: &Config, bin: &Path, work: &Path) -> Result<Burst> {
     for i in 0..agents {
         let name = format!("c{i}");
         let token = relay.agent(&name, "agent")?;
-        let remote = tickets_node::sync::Remote::new(&relay.url, &token)?;
+        let url = match &second {
+            Some(b) if i % 2 == 1 => &b.url,
+            _ => &relay.url,
+        };
+        let remote = tickets_node::sync::Remote::new(url, &token)?;
         let actor = Node::new_actor();
         tickets_node::sync::register_actor(&remote, &actor)?;
         let author = Author { agent: name, actor: actor.clone() };
@@ -784,7 +813,7 @@ fn burst(cfg: &Config, bin: &Path, work: &Path) -> Result<Burst> {
             }
         }
     }
-    let relay_rss = relay.peak_rss_mb();
+    let relay_rss = relay.peak_rss_mb().max(second.as_ref().map_or(0.0, Relay::peak_rss_mb));
     // The relay's cost of one device's pull of everything the burst wrote,
     // measured alone (no push, no merging on the device).
     let mut alone = Vec::new();

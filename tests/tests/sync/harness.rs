@@ -35,10 +35,43 @@ pub struct Relay {
     log: Arc<Mutex<String>>,
 }
 
+/// The database a test's relay runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// SQLite, or PostgreSQL when `TICKETS_TEST_PG=1` (the whole suite on
+    /// PostgreSQL, by hand; tests that read the relay's SQLite file itself
+    /// then fail with a message saying so).
+    pub fn from_env() -> Backend {
+        match std::env::var("TICKETS_TEST_PG").as_deref() {
+            Ok("1") => Backend::Postgres,
+            _ => Backend::Sqlite,
+        }
+    }
+}
+
 impl Relay {
-    /// A new relay on a fresh database, on a free port, with the test
-    /// categories.
+    /// A new relay on a fresh database (see [`Backend::from_env`]), on a
+    /// free port, with the test categories.
     pub fn start() -> Relay {
+        Relay::start_on(Backend::from_env())
+    }
+
+    /// A new relay on a fresh database of `backend`: a SQLite file, or a
+    /// database of its own in this run's PostgreSQL cluster.
+    pub fn start_on(backend: Backend) -> Relay {
+        match backend {
+            Backend::Sqlite => Relay::start_sqlite(),
+            Backend::Postgres => Relay::start_postgres(1).remove(0),
+        }
+    }
+
+    /// A new relay on a fresh SQLite file.
+    pub fn start_sqlite() -> Relay {
         let dir = tempfile::tempdir().expect("a temp dir");
         let db = dir.path().join("relay.db");
         let log = Arc::new(Mutex::new(String::new()));
@@ -80,8 +113,24 @@ impl Relay {
         format!("http://{}", self.addr)
     }
 
+    /// The relay's SQLite file (a test that reads it runs on SQLite only).
     pub fn db(&self) -> PathBuf {
+        assert!(!self.is_postgres(), "this test reads the relay's SQLite file: it runs on SQLite only");
         self.dir.path().join("relay.db")
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.db_arg.starts_with("postgres://") || self.db_arg.starts_with("postgresql://")
+    }
+
+    /// SQLite's `PRAGMA integrity_check` of the relay's file; "ok" on
+    /// PostgreSQL, which checks its own pages.
+    pub fn integrity(&self) -> String {
+        if self.is_postgres() {
+            "ok".into()
+        } else {
+            integrity(&self.db())
+        }
     }
 
     /// Everything the relay printed on stderr so far, over all its runs.

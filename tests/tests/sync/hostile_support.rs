@@ -169,7 +169,11 @@ pub struct Scene {
 
 impl Scene {
     pub fn new() -> Scene {
-        let relay = Relay::start();
+        Scene::on(Relay::start())
+    }
+
+    /// The scene on `relay`, fresh.
+    pub fn on(relay: Relay) -> Scene {
         let lea = relay.agent("lea", "lead", &[]);
         let ana = relay.agent("ana", "agent", &[]);
         let bob_token = relay.add_agent("bob", "agent", &[]);

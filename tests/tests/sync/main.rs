@@ -41,6 +41,11 @@
 //! - `test_postgres`: several relay instances on one PostgreSQL database
 //!   (a throwaway cluster per run): nodes on different instances converge,
 //!   a watcher on one instance wakes for an edit pushed to another.
+//!   A representative set (convergence, notes privacy, hostile pushes,
+//!   watch, bad input) also runs on a PostgreSQL relay: the same bodies,
+//!   in tests named `..._on_postgres`; `TICKETS_TEST_PG=1` puts every
+//!   `Relay::start()` on PostgreSQL (by hand: tests that read the relay's
+//!   SQLite file then fail saying so).
 //! - `test_timeline_unchanged`: an edit to the value already there
 //!   shows as `(unchanged)`.
 //!

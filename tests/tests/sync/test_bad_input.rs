@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 use tickets_core::protocol::encode_data;
 
-use crate::harness::{client, converged, fake_relay, integrity, registered, sync, Relay};
+use crate::harness::{client, converged, fake_relay, registered, sync, Backend, Relay};
 use crate::support::{assert_mentions, Home};
 
 /// Status and JSON body (or `Null`) of a POST.
@@ -54,7 +54,15 @@ fn snapshot(relay: &Relay, token: &str) -> Vec<Value> {
 
 #[test]
 fn bad_requests_get_a_clear_4xx_and_change_nothing() {
-    let relay = Relay::start();
+    bad_requests_get_a_clear_4xx_and_change_nothing_on(Relay::start());
+}
+
+#[test]
+fn bad_requests_get_a_clear_4xx_and_change_nothing_on_postgres() {
+    bad_requests_get_a_clear_4xx_and_change_nothing_on(Relay::start_on(Backend::Postgres));
+}
+
+fn bad_requests_get_a_clear_4xx_and_change_nothing_on(relay: Relay) {
     let lea = relay.agent("lea", "lead", &[]);
     let ana = relay.agent("ana", "agent", &[]);
     let bob = relay.agent("bob", "agent", &[]);
@@ -169,7 +177,7 @@ fn bad_requests_get_a_clear_4xx_and_change_nothing() {
 
     // Still up, nothing changed, nothing broken.
     assert!(relay.healthy(), "the relay answers /healthz");
-    assert_eq!(integrity(&relay.db()), "ok");
+    assert_eq!(relay.integrity(), "ok");
     assert_eq!(snapshot(&relay, &lea.token), before, "stored tickets are unchanged");
     assert_eq!(relay.metric("tickets_http_server_errors_total"), 0, "no 5xx:\n{}", relay.log());
     assert!(!relay.log().contains("internal error"), "{}", relay.log());
@@ -198,7 +206,15 @@ fn damaged_pushes(id: &str, doc: &[u8]) -> Vec<(&'static str, Value)> {
 
 #[test]
 fn damaged_automerge_data_in_a_push_is_refused_with_400() {
-    let relay = Relay::start();
+    damaged_automerge_data_in_a_push_is_refused_with_400_on(Relay::start());
+}
+
+#[test]
+fn damaged_automerge_data_in_a_push_is_refused_with_400_on_postgres() {
+    damaged_automerge_data_in_a_push_is_refused_with_400_on(Relay::start_on(Backend::Postgres));
+}
+
+fn damaged_automerge_data_in_a_push_is_refused_with_400_on(relay: Relay) {
     let ana = relay.agent("ana", "agent", &[]);
     let id = ana.create("Printer jams", "high", "hardware");
     sync(&ana);

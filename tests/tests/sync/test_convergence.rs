@@ -5,7 +5,7 @@
 
 use serde_json::{json, Value};
 
-use crate::harness::{bodies, converged, sync, without_times, Relay, Rng};
+use crate::harness::{bodies, converged, sync, without_times, Backend, Relay, Rng};
 use crate::support::{history, ms, Home};
 
 /// Operations of the random convergence test.
@@ -41,7 +41,15 @@ fn changes(t: &Value, field: &str) -> Vec<(String, String, String)> {
 
 #[test]
 fn concurrent_offline_edits_on_three_nodes_converge_and_the_later_edit_wins() {
-    let relay = Relay::start();
+    concurrent_offline_edits_on_three_nodes_converge_and_the_later_edit_wins_on(Relay::start());
+}
+
+#[test]
+fn concurrent_offline_edits_on_three_nodes_converge_and_the_later_edit_wins_on_postgres() {
+    concurrent_offline_edits_on_three_nodes_converge_and_the_later_edit_wins_on(Relay::start_on(Backend::Postgres));
+}
+
+fn concurrent_offline_edits_on_three_nodes_converge_and_the_later_edit_wins_on(relay: Relay) {
     let ana = relay.agent("ana", "agent", &["--team", "field"]);
     let bob = relay.agent("bob", "agent", &["--team", "field"]);
     let cid = relay.agent("cid", "lead", &[]);

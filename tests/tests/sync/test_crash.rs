@@ -30,7 +30,7 @@ fn the_relay_killed_mid_sync_loses_nothing_and_the_sync_resumes() {
     let applied = relay.metric("tickets_docs_applied_total");
     relay.kill9();
     assert!(applied < TICKETS as u64, "the sync finished before the kill; nothing was interrupted");
-    assert_eq!(integrity(&relay.db()), "ok", "the relay database after kill -9");
+    assert_eq!(relay.integrity(), "ok", "the relay database after kill -9");
     relay.restart();
 
     // The node retries with backoff and may finish on its own; whatever it
@@ -47,7 +47,7 @@ fn the_relay_killed_mid_sync_loses_nothing_and_the_sync_resumes() {
     assert_eq!(relay_ids(&relay, &lea.token), local, "every ticket reached the relay, once");
     sync(&lea);
     assert_eq!(node_ids(&lea), local, "a second node pulls every ticket");
-    assert_eq!(integrity(&relay.db()), "ok");
+    assert_eq!(relay.integrity(), "ok");
     assert_eq!(integrity(&ana.db()), "ok");
     assert_eq!(integrity(&lea.db()), "ok");
     assert!(relay.healthy());
@@ -113,6 +113,6 @@ fn the_node_killed_mid_sync_loses_nothing() {
     let pulled = report["pulled"].as_u64().expect("pulled");
     assert!(pulled <= TICKETS as u64 - PAGE_DOCS, "the resumed bootstrap pulled {pulled}: a finished page again");
     assert_eq!(node_ids(&cid), local, "the resumed bootstrap has every ticket, once");
-    assert_eq!(integrity(&relay.db()), "ok");
+    assert_eq!(relay.integrity(), "ok");
     assert_eq!(integrity(&ana.db()), "ok");
 }

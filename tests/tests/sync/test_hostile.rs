@@ -14,7 +14,7 @@ use tickets_core::hlc::Hlc;
 use tickets_core::ids;
 use tickets_core::protocol::{encode_data, PROTOCOL_VERSION};
 
-use crate::harness::sync;
+use crate::harness::{sync, Backend, Relay};
 use crate::hostile_support::{
     comment, comments, event, events_obj, key_of, post, put_raw_event, refused_code, register, uuid, Scene, ANA_COMMENT,
 };
@@ -24,7 +24,15 @@ use crate::support::now_ms;
 /// note-kind event (a note in the public document).
 #[test]
 fn overwriting_another_agents_comment_is_refused_and_harmless() {
-    let s = Scene::new();
+    overwriting_another_agents_comment_is_refused_and_harmless_on(Scene::new());
+}
+
+#[test]
+fn overwriting_another_agents_comment_is_refused_and_harmless_on_postgres() {
+    overwriting_another_agents_comment_is_refused_and_harmless_on(Scene::on(Relay::start_on(Backend::Postgres)));
+}
+
+fn overwriting_another_agents_comment_is_refused_and_harmless_on(s: Scene) {
     let mut doc = s.bobs_copy();
     let key = key_of(&doc, ANA_COMMENT);
     put_raw_event(&mut doc, &key, &event("lea", comment("Lea: APPROVED, refund 5000 EUR to ana")));
@@ -148,7 +156,15 @@ fn a_document_under_an_upper_case_ticket_id_is_refused_and_harmless() {
 /// device that pulled it refused every local edit afterwards.
 #[test]
 fn a_far_future_clock_stamp_is_refused_and_harmless() {
-    let s = Scene::new();
+    a_far_future_clock_stamp_is_refused_and_harmless_on(Scene::new());
+}
+
+#[test]
+fn a_far_future_clock_stamp_is_refused_and_harmless_on_postgres() {
+    a_far_future_clock_stamp_is_refused_and_harmless_on(Scene::on(Relay::start_on(Backend::Postgres)));
+}
+
+fn a_far_future_clock_stamp_is_refused_and_harmless_on(s: Scene) {
     let mut doc = s.bobs_copy();
     let stamp = Hlc::new(9_999_999_999_999_999, 999_999, ids::replica_of(&s.bob.actor)).encode();
     put_raw_event(&mut doc, &stamp, &event("bob", comment("bob: I win every last-writer-wins")));

@@ -2,7 +2,7 @@
 //! even as stray bytes in its database files; a grant brings them on the
 //! next sync and a revocation removes them (SPEC §1.3, §3).
 
-use crate::harness::{bodies, files_containing, sync, Relay};
+use crate::harness::{bodies, files_containing, sync, Backend, Relay};
 use crate::support::assert_mentions;
 
 const SECRET: &str = "note-7f3a9c: VIP customer, refund approved by finance";
@@ -10,7 +10,15 @@ const LATER_SECRET: &str = "note-51be02: legal hold, do not close";
 
 #[test]
 fn notes_stay_off_an_unpermitted_device_arrive_on_grant_and_leave_on_revoke() {
-    let relay = Relay::start();
+    notes_stay_off_an_unpermitted_device_arrive_on_grant_and_leave_on_revoke_on(Relay::start());
+}
+
+#[test]
+fn notes_stay_off_an_unpermitted_device_arrive_on_grant_and_leave_on_revoke_on_postgres() {
+    notes_stay_off_an_unpermitted_device_arrive_on_grant_and_leave_on_revoke_on(Relay::start_on(Backend::Postgres));
+}
+
+fn notes_stay_off_an_unpermitted_device_arrive_on_grant_and_leave_on_revoke_on(relay: Relay) {
     let lea = relay.agent("lea", "lead", &[]);
     let ana = relay.agent("ana", "agent", &[]);
     let id = lea.create("Refund for Maria", "high", "billing");

@@ -7,8 +7,8 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use crate::harness::{
-    bodies, files_containing, finish, import_many, integrity, kill9, node_ids, relay_ids, spawn_tickets, sync,
-    wait_for, Relay,
+    bodies, files_containing, finish, import_many, kill9, node_ids, relay_ids, spawn_tickets, sync, wait_for, Backend,
+    Relay,
 };
 use crate::support::Home;
 
@@ -24,7 +24,17 @@ fn has_comment(h: &Home, id: &str, body: &str) -> bool {
 
 #[test]
 fn a_watching_node_gets_edits_within_seconds_and_keeps_working_across_a_relay_restart() {
-    let mut relay = Relay::start();
+    a_watching_node_gets_edits_within_seconds_and_keeps_working_across_a_relay_restart_on(Relay::start());
+}
+
+#[test]
+fn a_watching_node_gets_edits_within_seconds_and_keeps_working_across_a_relay_restart_on_postgres() {
+    a_watching_node_gets_edits_within_seconds_and_keeps_working_across_a_relay_restart_on(Relay::start_on(
+        Backend::Postgres,
+    ));
+}
+
+fn a_watching_node_gets_edits_within_seconds_and_keeps_working_across_a_relay_restart_on(mut relay: Relay) {
     let lea = relay.agent("lea", "lead", &[]);
     let ana = relay.agent("ana", "agent", &[]);
     let bob = relay.agent("bob", "agent", &[]);
@@ -120,7 +130,7 @@ fn sigterm_in_the_middle_of_a_sync_finishes_the_request_in_flight_and_loses_noth
     });
     let status = relay.terminate(Duration::from_secs(30));
     assert_eq!(status.code(), Some(0), "a graceful stop exits 0:\n{}", relay.log());
-    assert_eq!(integrity(&relay.db()), "ok");
+    assert_eq!(relay.integrity(), "ok");
     relay.restart();
     let first = finish(child, Duration::from_secs(120));
     assert!(matches!(first.code, Some(0) | Some(1)), "{first:#?}");
