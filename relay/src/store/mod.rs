@@ -150,6 +150,21 @@ pub fn effective_time(written_ms: i64, offset_ms: i64, received_ms: i64) -> i64 
     written_ms.saturating_sub(offset_ms).min(received_ms)
 }
 
+/// The settings devices receive, from what each backend stores: the teams
+/// and the agents' names are derived from the directory (active agents with
+/// their teams), one query instead of two, and in one order on both
+/// backends.
+pub(crate) fn settings_of(
+    categories: Vec<String>,
+    sla: SlaSettings,
+    directory: Vec<tickets_core::protocol::DirectoryEntry>,
+) -> tickets_core::protocol::Settings {
+    let teams: std::collections::BTreeSet<&String> = directory.iter().filter_map(|d| d.team.as_ref()).collect();
+    let teams = teams.into_iter().cloned().collect();
+    let agents = directory.iter().map(|d| d.name.clone()).collect();
+    tickets_core::protocol::Settings { categories, teams, agents, directory, sla }
+}
+
 pub(crate) fn parse_sla_settings(json: Option<&str>) -> Result<SlaSettings, StoreError> {
     match json {
         Some(j) => serde_json::from_str(j).map_err(|e| StoreError::Damaged(format!("SLA settings: {e}"))),

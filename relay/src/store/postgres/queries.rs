@@ -204,23 +204,14 @@ impl PgConn {
     pub fn settings(&self) -> Result<Settings, StoreError> {
         let categories = self.setting("categories")?.and_then(|j| serde_json::from_str(&j).ok()).unwrap_or_default();
         let sla = self.sla_settings()?;
-        let (teams, directory) = self.run(async |c| {
-            let teams = c
-                .query("SELECT DISTINCT team FROM agents WHERE team IS NOT NULL AND revoked = 0 ORDER BY team", &[])
-                .await?
-                .iter()
-                .map(|r| r.get(0))
-                .collect();
-            let directory: Vec<DirectoryEntry> = c
-                .query("SELECT name, team FROM agents WHERE revoked = 0 ORDER BY name", &[])
+        let directory = self.run(async |c| {
+            Ok(c.query("SELECT name, team FROM agents WHERE revoked = 0 ORDER BY name", &[])
                 .await?
                 .iter()
                 .map(|r| DirectoryEntry { name: r.get(0), team: r.get(1) })
-                .collect();
-            Ok((teams, directory))
+                .collect::<Vec<DirectoryEntry>>())
         })?;
-        let agents = directory.iter().map(|d| d.name.clone()).collect();
-        Ok(Settings { categories, teams, agents, directory, sla })
+        Ok(crate::store::settings_of(categories, sla, directory))
     }
 
     pub fn sla_settings(&self) -> Result<SlaSettings, StoreError> {

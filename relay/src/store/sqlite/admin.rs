@@ -167,11 +167,6 @@ impl Conn {
     pub fn settings(&self) -> Result<Settings, StoreError> {
         let categories = self.setting("categories")?.and_then(|j| serde_json::from_str(&j).ok()).unwrap_or_default();
         let sla = self.sla_settings()?;
-        let mut st = self
-            .c
-            .prepare_cached("SELECT DISTINCT team FROM agents WHERE team IS NOT NULL AND revoked = 0 ORDER BY team")
-            .db(&self.path)?;
-        let teams = st.query_map([], |r| r.get(0)).db(&self.path)?.collect::<Result<Vec<String>, _>>().db(&self.path)?;
         let mut st =
             self.c.prepare_cached("SELECT name, team FROM agents WHERE revoked = 0 ORDER BY name").db(&self.path)?;
         let directory = st
@@ -179,8 +174,7 @@ impl Conn {
             .db(&self.path)?
             .collect::<Result<Vec<DirectoryEntry>, _>>()
             .db(&self.path)?;
-        let agents = directory.iter().map(|d| d.name.clone()).collect();
-        Ok(Settings { categories, teams, agents, directory, sla })
+        Ok(crate::store::settings_of(categories, sla, directory))
     }
 
     pub fn sla_settings(&self) -> Result<SlaSettings, StoreError> {
