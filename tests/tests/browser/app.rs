@@ -4,6 +4,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -139,4 +140,24 @@ fn push(log: &Arc<Mutex<String>>, line: &str) {
 
 fn text(log: &Arc<Mutex<String>>) -> String {
     log.lock().map(|l| l.clone()).unwrap_or_default()
+}
+
+/// Kills process `pid` if it still runs after `limit`, so a hanging script
+/// fails its test instead of holding it: set the flag when the process is
+/// done; the thread answers whether it had to kill.
+pub fn watchdog(pid: u32, limit: Duration) -> (Arc<AtomicBool>, std::thread::JoinHandle<bool>) {
+    let done = Arc::new(AtomicBool::new(false));
+    let flag = done.clone();
+    let thread = std::thread::spawn(move || {
+        let deadline = Instant::now() + limit;
+        while !flag.load(Ordering::SeqCst) {
+            if Instant::now() > deadline {
+                let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    });
+    (done, thread)
 }

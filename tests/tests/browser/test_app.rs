@@ -5,9 +5,8 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use crate::app::{check_browser_tools, workspace, App};
 use crate::harness::{sync, wait_for, Relay};
@@ -71,21 +70,7 @@ fn the_app_works_in_headless_chromium() {
         .spawn()
         .expect("node runs");
     // A script that hangs is killed, so the test fails instead of waiting.
-    let done = Arc::new(AtomicBool::new(false));
-    let watchdog = {
-        let (done, pid) = (done.clone(), child.id());
-        std::thread::spawn(move || {
-            let deadline = Instant::now() + SCRIPT_LIMIT;
-            while !done.load(Ordering::SeqCst) {
-                if Instant::now() > deadline {
-                    let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
-                    return true;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            false
-        })
-    };
+    let (done, watchdog) = crate::app::watchdog(child.id(), SCRIPT_LIMIT);
     let mut stdin = child.stdin.take().expect("piped stdin");
     let stdout = child.stdout.take().expect("piped stdout");
     let mut stderr = child.stderr.take().expect("piped stderr");

@@ -6,9 +6,8 @@
 
 use std::io::Read;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use crate::app::{check_browser_tools, workspace, App};
 use crate::harness::Relay;
@@ -54,21 +53,7 @@ fn the_inbox_view_follows_a_chatwoot_conversation_to_its_ticket() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("node runs");
-    let done = Arc::new(AtomicBool::new(false));
-    let watchdog = {
-        let (done, pid) = (done.clone(), child.id());
-        std::thread::spawn(move || {
-            let deadline = Instant::now() + SCRIPT_LIMIT;
-            while !done.load(Ordering::SeqCst) {
-                if Instant::now() > deadline {
-                    let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
-                    return true;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            false
-        })
-    };
+    let (done, watchdog) = crate::app::watchdog(child.id(), SCRIPT_LIMIT);
     let mut stdout = child.stdout.take().expect("piped stdout");
     let mut stderr = child.stderr.take().expect("piped stderr");
     let errors = std::thread::spawn(move || {
