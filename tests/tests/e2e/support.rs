@@ -17,41 +17,76 @@ use tempfile::TempDir;
 /// stale binary: `cargo test -p tickets-tests` does not build other crates'
 /// binaries by itself. The build uses the profile and target folder of the
 /// running test executable (`target/<profile>/deps/e2e-…`).
+///
+/// Two things keep this cheap. First, it builds `--workspace --bins`, the
+/// package selection `cargo nextest run --workspace` compiled the tests
+/// with, so Cargo's feature unification picks the same features and the
+/// dependencies already built are reused; `-p tickets-cli` alone resolved
+/// other features and recompiled half the dependency tree (minutes on two
+/// cores) while every other test process waited on Cargo's lock. Second,
+/// nextest runs each test in a process of its own, and a `Once` only
+/// spans one process: under nextest the processes of one run share
+/// `NEXTEST_RUN_ID`, so the first one builds under a file lock and leaves
+/// a stamp named for the run, and the others skip Cargo altogether.
 fn ensure_built() {
     static BUILD: Once = Once::new();
     BUILD.call_once(|| {
         let exe = std::env::current_exe().expect("the test executable has a path");
         let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>");
-        let target_dir = profile_dir.parent().expect("target/<profile>");
-        let mut cmd = std::process::Command::new(option_env!("CARGO").unwrap_or("cargo"));
-        cmd.args(["build", "--quiet", "-p", "tickets-cli", "--bin", "tickets", "--target-dir"]).arg(target_dir);
-        match profile_dir.file_name().and_then(|n| n.to_str()) {
-            Some("debug") | None => {}
-            Some("release") => {
-                cmd.arg("--release");
-            }
-            Some(other) => {
-                cmd.args(["--profile", other]);
+        let Ok(run) = std::env::var("NEXTEST_RUN_ID") else {
+            cargo_build_bins(profile_dir);
+            return;
+        };
+        let lock = std::fs::File::create(profile_dir.join(".tickets-build.lock")).expect("create the build lock");
+        lock.lock().expect("take the build lock");
+        let stamp = profile_dir.join(format!(".tickets-built-{run}"));
+        if stamp.exists() {
+            return;
+        }
+        cargo_build_bins(profile_dir);
+        // Earlier runs' stamps are of no further use.
+        if let Ok(entries) = std::fs::read_dir(profile_dir) {
+            for e in entries.flatten() {
+                if e.file_name().to_str().is_some_and(|n| n.starts_with(".tickets-built-")) {
+                    let _ = std::fs::remove_file(e.path());
+                }
             }
         }
-        // `cargo test` gives this process the test crate's CARGO_MANIFEST_DIR,
-        // CARGO_PKG_* and the like. Build scripts that watch them (ring's
-        // does) would see a change and rebuild half the tree, and the next
-        // plain `cargo build` would rebuild it back: drop them.
-        for (key, _) in std::env::vars_os() {
-            let Some(key) = key.to_str() else { continue };
-            let set_by_cargo_for_tests =
-                ["CARGO_MANIFEST_", "CARGO_PKG_", "CARGO_BIN_", "CARGO_CRATE_", "CARGO_PRIMARY_"]
-                    .iter()
-                    .any(|p| key.starts_with(p))
-                    || matches!(key, "CARGO_TARGET_TMPDIR" | "OUT_DIR" | "RUST_RECURSION_COUNT");
-            if set_by_cargo_for_tests {
-                cmd.env_remove(key);
-            }
-        }
-        let status = cmd.status().expect("cargo runs");
-        assert!(status.success(), "building the tickets binary failed");
+        std::fs::write(&stamp, b"").expect("write the build stamp");
     });
+}
+
+/// `cargo build --workspace --bins` into the running test's target folder
+/// and profile.
+fn cargo_build_bins(profile_dir: &Path) {
+    let target_dir = profile_dir.parent().expect("target/<profile>");
+    let mut cmd = std::process::Command::new(option_env!("CARGO").unwrap_or("cargo"));
+    cmd.args(["build", "--quiet", "--workspace", "--bins", "--target-dir"]).arg(target_dir);
+    match profile_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") | None => {}
+        Some("release") => {
+            cmd.arg("--release");
+        }
+        Some(other) => {
+            cmd.args(["--profile", other]);
+        }
+    }
+    // `cargo test` gives this process the test crate's CARGO_MANIFEST_DIR,
+    // CARGO_PKG_* and the like. Build scripts that watch them (ring's
+    // does) would see a change and rebuild half the tree, and the next
+    // plain `cargo build` would rebuild it back: drop them.
+    for (key, _) in std::env::vars_os() {
+        let Some(key) = key.to_str() else { continue };
+        let set_by_cargo_for_tests = ["CARGO_MANIFEST_", "CARGO_PKG_", "CARGO_BIN_", "CARGO_CRATE_", "CARGO_PRIMARY_"]
+            .iter()
+            .any(|p| key.starts_with(p))
+            || matches!(key, "CARGO_TARGET_TMPDIR" | "OUT_DIR" | "RUST_RECURSION_COUNT");
+        if set_by_cargo_for_tests {
+            cmd.env_remove(key);
+        }
+    }
+    let status = cmd.status().expect("cargo runs");
+    assert!(status.success(), "building the tickets binary failed");
 }
 
 /// What a finished `tickets` process left.
