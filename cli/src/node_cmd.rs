@@ -140,15 +140,24 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Assign(a) => {
             let (ids, to) = if a.none {
+                // An assignee beside --none is a contradiction, as it was
+                // with one id: ids are hex digits and hyphens (or `-`).
+                let id_like = |s: &str| s.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
+                if let Some(other) = a.args.iter().find(|s| !id_like(s)) {
+                    usage_error(
+                        clap::error::ErrorKind::ArgumentConflict,
+                        &format!("'{}' is not a ticket id, and --none takes no assignee", visible(other)),
+                    );
+                }
                 (a.args, None)
             } else {
                 let mut args = a.args;
                 let to = args.pop();
                 if args.is_empty() {
-                    return Err(user_error(
-                        "missing the assignee",
-                        Some("tickets assign ID… AGENT|team:NAME, or tickets assign ID… --none"),
-                    ));
+                    usage_error(
+                        clap::error::ErrorKind::MissingRequiredArgument,
+                        "missing the assignee: tickets assign ID… AGENT|team:NAME, or tickets assign ID… --none",
+                    );
                 }
                 (args, to)
             };
@@ -192,6 +201,12 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Relay(_) | Command::Demo(_) | Command::Completions { .. } => {}
     }
     Ok(())
+}
+
+/// Ends the process with a usage error (exit 2, on stderr), as argument
+/// parsing does.
+fn usage_error(kind: clap::error::ErrorKind, message: &str) -> ! {
+    <crate::Cli as clap::CommandFactory>::command().error(kind, message).exit()
 }
 
 /// Most bytes of ids read from stdin (`-`): room for the most ids a bulk

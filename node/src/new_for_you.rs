@@ -41,7 +41,7 @@ pub(crate) fn schema(c: &Connection, path: &std::path::Path) -> Result<(), NodeE
 pub fn assigned_by(ticket: &serde_json::Value) -> Option<String> {
     let history = ticket["history"].as_array();
     let applied = |h: &&serde_json::Value| h["outcome"].as_str().is_none_or(|o| o == "applied");
-    let last = history.into_iter().flatten().filter(applied).filter(|h| h["field"] == "assignee").next_back();
+    let last = history.into_iter().flatten().filter(applied).rfind(|h| h["field"] == "assignee");
     match last {
         Some(h) => h["by"].as_str().map(str::to_string),
         None => ticket["created_by"].as_str().map(str::to_string),
