@@ -109,11 +109,17 @@ impl Tx<'_> {
         rows.collect::<Result<HashSet<String>, _>>().db(path)
     }
 
-    /// How many tickets are new for `agent`.
+    /// How many tickets are new for `agent` (of those still on this
+    /// device: a ticket that left it is not counted).
     pub(crate) fn count_new_for_you(&self, agent: &str) -> Result<usize, NodeError> {
         let (tx, path) = self.sql();
-        let n: i64 =
-            tx.query_row("SELECT count(*) FROM new_for_you WHERE agent = ?1", [agent], |r| r.get(0)).db(path)?;
+        let n: i64 = tx
+            .query_row(
+                "SELECT count(*) FROM new_for_you n JOIN tickets t ON t.id = n.id WHERE n.agent = ?1",
+                [agent],
+                |r| r.get(0),
+            )
+            .db(path)?;
         Ok(n as usize)
     }
 }
