@@ -35,6 +35,10 @@ pub enum NodeError {
     ImportFile(String),
     #[error("invalid clock offset '{0}' in TICKETS_CLOCK_OFFSET (expected e.g. +2h or -90m, at most 3650d)")]
     BadClockOffset(String),
+    #[error("{0}")]
+    View(#[from] crate::views::ViewError),
+    #[error("{0}")]
+    BadBulk(String),
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
     #[error("database {path}: {source}")]

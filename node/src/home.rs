@@ -42,6 +42,8 @@ pub fn code(e: &NodeError) -> &'static str {
         NodeError::Import { .. } | NodeError::ImportFile(_) => "bad_import",
         NodeError::BadClockOffset(_) => "bad_clock_offset",
         NodeError::Doc { .. } | NodeError::Corrupt { .. } => "damaged",
+        NodeError::View(v) => v.code(),
+        NodeError::BadBulk(_) => "invalid",
         // Storage errors, and variants added later.
         _ => "error",
     }
@@ -71,6 +73,7 @@ pub fn hint(e: &NodeError) -> Option<String> {
         NodeError::Edit(tickets_core::edit::EditError::Transition(_)) => {
             Some("create a new ticket for new work on a closed one".into())
         }
+        NodeError::View(v) => v.hint(),
         _ => None,
     }
 }

@@ -16,9 +16,11 @@ use tickets_core::sla::SlaSettings;
 use tickets_core::view;
 use uuid::Uuid;
 
+use crate::bulk::{BulkEdit, BulkOutcome, BulkRefusal, BULK_IDS_MAX};
 use crate::clock::WallClock;
 use crate::error::NodeError;
 use crate::store::{ListedRow, Store, Tx};
+use crate::views::{SavedView, ViewError};
 use tickets_core::index::ListQuery;
 
 /// The database file inside a node's home folder.
@@ -52,6 +54,9 @@ pub struct NodeStatus {
     /// Documents set aside because what the relay sent for them could not
     /// be used.
     pub damaged: usize,
+    /// Tickets someone else assigned to this agent that they have not
+    /// opened since.
+    pub new_for_you: usize,
 }
 
 /// A page of tickets as the board API answers it (`GET /v1/tickets`).
@@ -338,8 +343,21 @@ impl Node {
         Ok((id, EditOutcome::Changed))
     }
 
-    /// The ticket's JSON object with live SLA figures.
+    /// The ticket's JSON object with live SLA figures (and `new_for_you`).
+    /// Reading it this way leaves the ticket new for its agent; opening it
+    /// for a person to read is [`Node::open_ticket`].
     pub fn show(&mut self, prefix: &str) -> Result<serde_json::Value, NodeError> {
+        self.show_marking(prefix, false)
+    }
+
+    /// Opens a ticket for its agent to read (`tickets show`, the app's
+    /// detail view): as [`Node::show`], and the ticket is no longer new
+    /// for them (`new_for_you` is false from now on).
+    pub fn open_ticket(&mut self, prefix: &str) -> Result<serde_json::Value, NodeError> {
+        self.show_marking(prefix, true)
+    }
+
+    fn show_marking(&mut self, prefix: &str, seen: bool) -> Result<serde_json::Value, NodeError> {
         let id = self.resolve(prefix)?;
         let now = self.now_ms();
         let path = self.store.path().to_path_buf();
@@ -359,6 +377,16 @@ impl Node {
                 o.insert("refusals".into(), serde_json::Value::Array(list));
             }
         }
+        let is_new = if seen {
+            tx.mark_seen(&self.agent, &id)?;
+            tx.commit()?;
+            false
+        } else {
+            tx.new_for_you(&self.agent)?.contains(&id)
+        };
+        if let Some(o) = v.as_object_mut() {
+            o.insert("new_for_you".into(), serde_json::Value::Bool(is_new));
+        }
         Ok(v)
     }
 
@@ -370,7 +398,8 @@ impl Node {
         let tx = self.store.tx()?;
         let settings = Self::sla_settings(&tx)?;
         let (rows, total) = tx.list(q, now)?;
-        let out = rows.iter().map(|r| with_sla(r, &settings, now, &path)).collect::<Result<Vec<_>, _>>()?;
+        let mut out = rows.iter().map(|r| with_sla(r, &settings, now, &path)).collect::<Result<Vec<_>, _>>()?;
+        flag_new_for_you(&mut out, &tx.new_for_you(&self.agent)?);
         Ok((out, total))
     }
 
@@ -383,7 +412,8 @@ impl Node {
         let tx = self.store.tx()?;
         let settings = Self::sla_settings(&tx)?;
         let (rows, total) = tx.list(q, now)?;
-        let tickets = rows.iter().map(|r| with_sla(r, &settings, now, &path)).collect::<Result<Vec<_>, _>>()?;
+        let mut tickets = rows.iter().map(|r| with_sla(r, &settings, now, &path)).collect::<Result<Vec<_>, _>>()?;
+        flag_new_for_you(&mut tickets, &tx.new_for_you(&self.agent)?);
         Ok(ListPage {
             tickets,
             total,
@@ -451,6 +481,168 @@ impl Node {
         Ok(records.len())
     }
 
+    /// Sets the same fields on several tickets in one transaction. Each id
+    /// (or unique prefix) is decided on its own: one that matches nothing
+    /// or several tickets, a closed ticket, or a value outside the relay's
+    /// taxonomy is refused with a code and the others apply; see
+    /// [`crate::bulk`]. Only a storage failure fails the whole call.
+    pub fn bulk_edit(&mut self, ids: &[String], edit: &BulkEdit) -> Result<BulkOutcome, NodeError> {
+        if edit.is_empty() {
+            return Err(NodeError::BadBulk("nothing to set: give an assignee, priority, status or category".into()));
+        }
+        if ids.is_empty() {
+            return Err(NodeError::BadBulk("no ticket ids given".into()));
+        }
+        if ids.len() > BULK_IDS_MAX {
+            return Err(NodeError::BadBulk(format!(
+                "at most {BULK_IDS_MAX} tickets per bulk edit ({} given)",
+                ids.len()
+            )));
+        }
+        let edits = edit.edits();
+        let now = self.now_ms();
+        let author = self.author();
+        let tx = self.store.tx()?;
+        // The values are the same for every ticket: checked once, and a
+        // value outside the taxonomy refuses each ticket by name.
+        let mut value_refusal: Option<(&'static str, String)> = None;
+        for e in &edits {
+            let checked = match e {
+                Edit::Category(c) => Self::check_category(&tx, c),
+                Edit::Assignee(a) => Self::check_assignee(&tx, a.as_deref()),
+                _ => Ok(()),
+            };
+            if let Err(err) = checked {
+                value_refusal = Some((crate::bulk::refusal_code(&err), err.to_string()));
+                break;
+            }
+        }
+        let settings = Self::sla_settings(&tx)?;
+        let notes_ok = Self::notes_permitted(&tx)?;
+        let mut out = BulkOutcome::default();
+        let mut seen = std::collections::HashSet::new();
+        let refuse = |out: &mut BulkOutcome, id: &str, err: &NodeError| {
+            out.refused.push(BulkRefusal {
+                id: id.to_string(),
+                code: crate::bulk::refusal_code(err).to_string(),
+                error: err.to_string(),
+            })
+        };
+        for given in ids {
+            let id = match resolve_in(&tx, given) {
+                Ok(id) => id,
+                Err(e @ (NodeError::NotFound(_) | NodeError::Ambiguous { .. })) => {
+                    refuse(&mut out, given, &e);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            if !seen.insert(id.clone()) {
+                continue;
+            }
+            if let Some((code, error)) = &value_refusal {
+                out.refused.push(BulkRefusal { id, code: code.to_string(), error: error.clone() });
+                continue;
+            }
+            let (mut doc, mut notes) = match Self::load(&tx, &id, notes_ok) {
+                Ok(d) => d,
+                Err(e @ NodeError::Doc { .. }) => {
+                    refuse(&mut out, &id, &e);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            // A ticket's edits are all or nothing: a refused one drops the
+            // document with whatever the earlier ones changed in memory.
+            let mut changed = false;
+            let mut failed: Option<NodeError> = None;
+            for e in &edits {
+                let applied = view::materialize(&doc, notes.as_ref())
+                    .map_err(|source| NodeError::Doc { id: id.clone(), source })
+                    .and_then(|v| {
+                        edit::apply_edit(&mut doc, &mut notes, &v, &author, &mut self.clock, now, e)
+                            .map_err(NodeError::from)
+                    });
+                match applied {
+                    Ok(Applied::Changed) => changed = true,
+                    Ok(Applied::Unchanged) => {}
+                    Err(err) => {
+                        failed = Some(err);
+                        break;
+                    }
+                }
+            }
+            if let Some(err) = failed {
+                refuse(&mut out, &id, &err);
+                continue;
+            }
+            if changed {
+                store_ticket(&tx, &mut doc, notes.as_ref(), notes_ok, &settings, now)?;
+            } else {
+                out.unchanged.push(id.clone());
+            }
+            out.applied.push(id);
+        }
+        Self::save_clock_of(&self.clock, &tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Saves a view for this agent under `name` (trimmed, NFC), replacing
+    /// one of the same name. `filters` are the list's key/value pairs (see
+    /// [`crate::views::VIEW_KEYS`]); an unknown key or a value the list
+    /// refuses is refused with the filter's name, and nothing is saved.
+    pub fn save_view(&mut self, name: &str, filters: &[(String, String)]) -> Result<SavedView, NodeError> {
+        let name = crate::views::canonical_name(name)?;
+        crate::views::check_pairs(filters)?;
+        let now = self.now_ms();
+        let tx = self.store.tx()?;
+        tx.save_view(&self.agent, &name, filters, now)?;
+        let saved = tx.view(&self.agent, &name)?.ok_or_else(|| ViewError::NotFound(name.clone()))?;
+        tx.commit()?;
+        Ok(saved)
+    }
+
+    /// This agent's saved views, by name.
+    pub fn views(&mut self) -> Result<Vec<SavedView>, NodeError> {
+        let tx = self.store.tx()?;
+        tx.views(&self.agent)
+    }
+
+    /// One saved view by name (matched as saved: trimmed, NFC).
+    pub fn view(&mut self, name: &str) -> Result<SavedView, NodeError> {
+        let name = crate::views::canonical_name(name)?;
+        let tx = self.store.tx()?;
+        Ok(tx.view(&self.agent, &name)?.ok_or(ViewError::NotFound(name))?)
+    }
+
+    /// Deletes a saved view; an unknown name is refused.
+    pub fn delete_view(&mut self, name: &str) -> Result<(), NodeError> {
+        let name = crate::views::canonical_name(name)?;
+        let tx = self.store.tx()?;
+        if !tx.delete_view(&self.agent, &name)? {
+            return Err(ViewError::NotFound(name).into());
+        }
+        tx.commit()
+    }
+
+    /// How many tickets someone else assigned to this agent that they have
+    /// not opened since (see [`crate::new_for_you`]).
+    pub fn new_for_you_count(&mut self) -> Result<usize, NodeError> {
+        let tx = self.store.tx()?;
+        tx.count_new_for_you(&self.agent)
+    }
+
+    /// Marks a ticket as seen by this agent without reading it; true when
+    /// it was new for them.
+    pub fn mark_seen(&mut self, prefix: &str) -> Result<bool, NodeError> {
+        let id = self.resolve(prefix)?;
+        let tx = self.store.tx()?;
+        let was = tx.mark_seen(&self.agent, &id)?;
+        tx.commit()?;
+        Ok(was)
+    }
+
     pub fn status(&mut self) -> Result<NodeStatus, NodeError> {
         let tx = self.store.tx()?;
         Ok(NodeStatus {
@@ -463,6 +655,7 @@ impl Node {
             refused: tx.count_refused()?,
             last_sync: tx.get_meta(M_LAST_SYNC)?,
             damaged: tx.count_quarantined()?,
+            new_for_you: tx.count_new_for_you(&self.agent)?,
         })
     }
 }
@@ -588,6 +781,33 @@ pub(crate) fn index_row(
     // A permitted reader sees the notes list even when it is empty.
     let notes_json = if notes_ok { Some(index::notes_json(&v, &written).unwrap_or_else(|| "[]".into())) } else { None };
     Ok((entry, notes_json, v.max_stamp().clone()))
+}
+
+/// Resolves a unique id prefix to a ticket id inside a transaction.
+fn resolve_in(tx: &Tx<'_>, prefix: &str) -> Result<String, NodeError> {
+    let p = prefix.trim().to_ascii_lowercase();
+    if p.is_empty() {
+        return Err(NodeError::NotFound(prefix.to_string()));
+    }
+    let ids = tx.ids_with_prefix(&p, 2)?;
+    match ids.len() {
+        0 => Err(NodeError::NotFound(prefix.to_string())),
+        1 => Ok(ids.into_iter().next().unwrap_or_default()),
+        _ => {
+            let count = tx.ids_with_prefix(&p, 1000)?.len();
+            Err(NodeError::Ambiguous { prefix: prefix.to_string(), count })
+        }
+    }
+}
+
+/// Adds `new_for_you` to each listed ticket object.
+fn flag_new_for_you(tickets: &mut [serde_json::Value], new: &std::collections::HashSet<String>) {
+    for t in tickets {
+        let is_new = t["id"].as_str().is_some_and(|id| new.contains(id));
+        if let Some(o) = t.as_object_mut() {
+            o.insert("new_for_you".into(), serde_json::Value::Bool(is_new));
+        }
+    }
 }
 
 /// A stored ticket object with live SLA figures added.

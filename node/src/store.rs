@@ -165,6 +165,8 @@ impl Store {
         conn.execute_batch(SCHEMA).db(path)?;
         conn.execute_batch(INDEXES).db(path)?;
         crate::inbox::schema(&conn, path)?; // inbox: its own table
+        crate::views::schema(&conn, path)?; // saved views: their own table
+        crate::new_for_you::schema(&conn, path)?; // new for you: its own table
         conn.pragma_update(None, "user_version", SCHEMA_VERSION).db(path)?;
         Ok(Store { conn, path: path.to_path_buf() })
     }
@@ -186,6 +188,8 @@ impl Store {
         configure(&conn, path)?;
         conn.execute_batch(INDEXES).db(path)?;
         crate::inbox::schema(&conn, path)?; // inbox: its own table
+        crate::views::schema(&conn, path)?; // saved views: their own table
+        crate::new_for_you::schema(&conn, path)?; // new for you: its own table
         Ok(Store { conn, path: path.to_path_buf() })
     }
 
@@ -217,6 +221,12 @@ pub struct Tx<'a> {
 impl Tx<'_> {
     // inbox: `crate::inbox` keeps its own table in this transaction.
     pub(crate) fn inbox_sql(&self) -> (&Transaction<'_>, &Path) {
+        (&self.tx, self.path)
+    }
+
+    // Saved views and "new for you" keep their SQL in their own modules,
+    // on this transaction, as the inbox does.
+    pub(crate) fn sql(&self) -> (&Transaction<'_>, &Path) {
         (&self.tx, self.path)
     }
 

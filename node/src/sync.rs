@@ -108,6 +108,9 @@ pub struct SyncReport {
     pub not_applied: Vec<crate::node::NotApplied>,
     /// Inbox conversations received (new or changed).
     pub inbox: usize,
+    /// Tickets this sync brought newly assigned to this agent by someone
+    /// else (see [`crate::new_for_you`]).
+    pub new_for_you: usize,
 }
 
 /// Progress of a running sync, for a terminal display.
@@ -699,8 +702,11 @@ impl Node {
                 // too: later pushes send only what comes after.
                 tx.set_synced_if_clean(&d.id, kind.as_str(), &heads)?;
             }
+            let bootstrapped = tx.get_meta(M_BOOTSTRAPPED)?.as_deref() == Some("1");
             for (id, (entry, notes_json, stamp)) in rows {
                 report.not_applied.extend(crate::node::newly_not_applied(&tx, &agent, &entry.view_json)?);
+                // Before the row is rewritten: it holds the assignee as it was.
+                report.new_for_you += usize::from(tx.note_pulled_assignment(&agent, &entry, bootstrapped, now)?);
                 tx.upsert_index(&entry, notes_json.as_deref(), true)?;
                 stamps.push(stamp);
                 if let Some(s) = sla.get(id) {
