@@ -69,7 +69,7 @@ try {
   const item = page.getByRole("listitem").filter({ has: page.getByRole("heading", { name: /jane/ }) });
   await expect(item.waitFor({ timeout: 30000 }), "the conversation posted to the relay did not appear in the open Inbox");
   await post("message_created.html.json");
-  await expect(item.getByText("also the box was", { exact: false }).waitFor({ timeout: 30000 }),
+  await expect(item.getByText("also the box was", { exact: false }).first().waitFor({ timeout: 30000 }),
     "a new message did not reach the open Inbox");
   if (loads.length) fail(`the page reloaded to show the conversation (${loads.join(", ")})`);
   const text = await item.textContent();

@@ -372,11 +372,11 @@ function start() {
   };
   window.addEventListener("hashchange", onNav);
   window.addEventListener("popstate", onNav);
-  // At phone width the filters other than Search fold away.
-  const wide = window.matchMedia("(min-width: 701px)");
-  const fold = () => { $("more-filters").open = wide.matches; };
-  wide.addEventListener("change", fold);
-  fold();
+  // At phone width the filters other than Search fold away behind a button.
+  $("filters-toggle").addEventListener("click", () => {
+    const open = $("filters-toggle").getAttribute("aria-expanded") !== "true";
+    $("filters-toggle").setAttribute("aria-expanded", String(open));
+  });
   document.addEventListener("keydown", onKey);
   setInterval(tickBadges, 1000);
 
