@@ -268,12 +268,14 @@ try {
   await page.goto(`${origin}/`);
   await relay("stop");
   await expect(status.filter({ hasText: "Offline" }).waitFor({ timeout: 30000 }), "the header did not say Offline");
+  // Ticket 10 is high and 11 urgent: two edits of one, one of the other.
   cli(agentHome, "edit", ids[subjectOf(10)], "--priority", "urgent");
-  cli(agentHome, "edit", ids[subjectOf(11)], "--priority", "urgent");
+  cli(agentHome, "edit", ids[subjectOf(10)], "--priority", "low");
   cli(agentHome, "edit", ids[subjectOf(11)], "--priority", "low");
-  const pending = cliJson(agentHome, "status").pending;
-  await expect(status.filter({ hasText: `Offline · ${pending} change${pending === 1 ? "" : "s"} saved on this device` }).waitFor({ timeout: 15000 }),
-    `the offline header does not say "Offline · ${pending} changes saved on this device": ${await status.textContent()}`);
+  // Three edits of two tickets: the header counts edits, not tickets.
+  const docs = cliJson(agentHome, "status").pending;
+  await expect(status.filter({ hasText: "Offline · 3 changes saved on this device" }).waitFor({ timeout: 15000 }),
+    `the offline header does not say "Offline · 3 changes saved on this device" (the node counts ${docs} documents): ${await status.textContent()}`);
   const height = await status.evaluate((el) => el.getBoundingClientRect().height / (parseFloat(getComputedStyle(el).lineHeight) || 20));
   if (height > 1.5) fail(`the offline header wraps over ${height.toFixed(1)} lines`);
   const colour = await status.evaluate((el) => getComputedStyle(el).color);
