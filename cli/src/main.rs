@@ -96,6 +96,17 @@ assignee (an agent name or team:NAME) are optional; any other key is refused.
 Records are checked first: every bad one is reported (the first 20, then a
 count) and nothing is imported; otherwise all are, in one transaction.";
 
+/// What every command that takes several ids says under `--help`.
+macro_rules! bulk_help {
+    () => {
+        "Several ids edit several tickets in one transaction; `-` as the only id reads ids from \
+stdin (one per line or separated by spaces). A ticket that cannot take the edit (unknown or \
+ambiguous id, closed, a value outside the taxonomy) is named with a code and the others apply; \
+the exit status is 1 if any was refused. --json prints {\"applied\": [ids], \"refused\": \
+[{\"id\", \"code\", \"error\"}]}."
+    };
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Create a node in the home folder, or register it with a relay.
@@ -120,16 +131,26 @@ pub enum Command {
     /// Edit a ticket's fields.
     #[command(after_help = "Example:\n  tickets edit 3f2a --priority urgent --subject 'Printer on fire'")]
     Edit(EditArgs),
-    /// Assign a ticket to an agent or a team, or unassign it with --none.
+    /// Assign tickets to an agent or a team, or unassign them with --none.
     #[command(
-        after_help = "Examples:\n  tickets assign 3f2a ana\n  tickets assign 3f2a team:field\n  tickets assign 3f2a --none"
+        after_help = concat!("Examples:\n  tickets assign 3f2a ana\n  tickets assign 3f2a 9b1c 77aa team:field\n  tickets assign 3f2a --none\n  tickets list --status open --json | jq -r '.[].id' | tickets assign - bob\n\n", bulk_help!())
     )]
     Assign(AssignArgs),
-    /// Set a ticket's status; without arguments, show the node's state.
+    /// Set tickets' status; without arguments, show the node's state.
     #[command(
-        after_help = "Examples:\n  tickets status 3f2a resolved\n  tickets status            # backlog and last sync"
+        after_help = concat!("Examples:\n  tickets status 3f2a resolved\n  tickets status 3f2a 9b1c closed\n  tickets status            # backlog, last sync, tickets new for you\n\n", bulk_help!())
     )]
     Status(StatusArgs),
+    /// Set tickets' priority.
+    #[command(
+        after_help = concat!("Examples:\n  tickets priority 3f2a urgent\n  tickets priority 3f2a 9b1c high\n\n", bulk_help!())
+    )]
+    Priority(PriorityArgs),
+    /// Saved views: a name for list filters, sort and search.
+    #[command(
+        after_help = "Examples:\n  tickets view save 'Urgent open' --status open --priority urgent --sort sla\n  tickets view list\n  tickets list --view 'Urgent open' --assignee ana\n  tickets view delete 'Urgent open'"
+    )]
+    View(ViewArgs),
     /// Add a comment (visible to everyone who sees the ticket).
     #[command(after_help = "Example:\n  tickets comment 3f2a 'Replaced the toner, testing now'")]
     Comment(TextArgs),
@@ -297,6 +318,10 @@ pub struct ListArgs {
     /// At most this many tickets (a table shows 50 unless told).
     #[arg(long)]
     pub limit: Option<usize>,
+    /// Start from a saved view (`tickets view list`); a filter flag given
+    /// here replaces the view's value for that filter.
+    #[arg(long)]
+    pub view: Option<String>,
     /// Print JSON for scripts (errors too: {"error", "code", "hint"} on stdout).
     #[arg(long)]
     pub json: bool,
@@ -334,11 +359,10 @@ pub struct EditArgs {
 
 #[derive(Args, Debug)]
 pub struct AssignArgs {
-    /// The ticket id, or any unique prefix of it.
-    pub id: String,
-    /// An agent name or team:NAME.
-    #[arg(required_unless_present = "none", conflicts_with = "none")]
-    pub assignee: Option<String>,
+    /// Ticket ids (or unique prefixes; `-` reads them from stdin), then an
+    /// agent name or team:NAME (none with --none).
+    #[arg(value_name = "ID… AGENT|team:NAME", required = true, num_args = 1..)]
+    pub args: Vec<String>,
     /// Remove the assignee.
     #[arg(long)]
     pub none: bool,
@@ -349,14 +373,93 @@ pub struct AssignArgs {
 
 #[derive(Args, Debug)]
 pub struct StatusArgs {
-    /// The ticket id, or any unique prefix of it (none: show the node's state).
-    pub id: Option<String>,
-    /// open, in-progress, resolved or closed.
-    #[arg(requires = "id")]
-    pub status: Option<String>,
+    /// Ticket ids (or unique prefixes; `-` reads them from stdin), then
+    /// open, in-progress, resolved or closed (none: show the node's state).
+    #[arg(value_name = "ID… STATUS")]
+    pub args: Vec<String>,
     /// Print JSON for scripts (errors too: {"error", "code", "hint"} on stdout).
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct PriorityArgs {
+    /// Ticket ids (or unique prefixes; `-` reads them from stdin), then
+    /// low, medium, high or urgent.
+    #[arg(value_name = "ID… PRIORITY", required = true, num_args = 2..)]
+    pub args: Vec<String>,
+    /// Print JSON for scripts (errors too: {"error", "code", "hint"} on stdout).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ViewArgs {
+    #[command(subcommand)]
+    pub command: ViewCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ViewCommand {
+    /// Save (or replace) a view: a name for list filters, sort and search.
+    Save(ViewSaveArgs),
+    /// List the saved views.
+    List {
+        /// Print JSON for scripts (errors too: {"error", "code", "hint"} on stdout).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a saved view.
+    Delete {
+        /// The view's name.
+        name: String,
+        /// Print JSON for scripts (errors too: {"error", "code", "hint"} on stdout).
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct ViewSaveArgs {
+    /// The view's name: 1 to 64 characters, no control characters.
+    pub name: String,
+    /// Only this status: open, in-progress, resolved or closed (repeatable).
+    #[arg(long)]
+    pub status: Vec<String>,
+    /// Only this priority: low, medium, high or urgent (repeatable).
+    #[arg(long)]
+    pub priority: Vec<String>,
+    /// Only this category (repeatable).
+    #[arg(long)]
+    pub category: Vec<String>,
+    /// Only this assignee: an agent name, team:NAME or none (repeatable).
+    #[arg(long)]
+    pub assignee: Vec<String>,
+    /// green, yellow, red, met or none.
+    #[arg(long)]
+    pub sla: Option<String>,
+    /// Text in the subject, or an id prefix.
+    #[arg(long, allow_hyphen_values = true)]
+    pub search: Option<String>,
+    /// created, updated, priority, status, subject, assignee, category or sla;
+    /// a leading '-' sorts descending.
+    #[arg(long, allow_hyphen_values = true)]
+    pub sort: Option<String>,
+    /// A filter as KEY=VALUE, as the app's URL holds it (repeatable).
+    #[arg(long = "filter", value_name = "KEY=VALUE")]
+    pub filters: Vec<String>,
+    /// Print JSON for scripts (errors too: {"error", "code", "hint"} on stdout).
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl ViewCommand {
+    fn json(&self) -> bool {
+        match self {
+            ViewCommand::Save(a) => a.json,
+            ViewCommand::List { json } | ViewCommand::Delete { json, .. } => *json,
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -391,6 +494,8 @@ impl Command {
             Command::Edit(a) => a.json,
             Command::Assign(a) => a.json,
             Command::Status(a) => a.json,
+            Command::Priority(a) => a.json,
+            Command::View(a) => a.command.json(),
             Command::Comment(a) | Command::Note(a) => a.json,
             Command::Import(a) => a.json,
             Command::Sync(a) => a.json,
@@ -403,6 +508,19 @@ impl Command {
         }
     }
 }
+
+/// An outcome already reported in full (a bulk edit's `--json` with some
+/// tickets refused): exit with this code and print nothing more.
+#[derive(Debug)]
+pub struct Reported(pub u8);
+
+impl std::fmt::Display for Reported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit {}", self.0)
+    }
+}
+
+impl std::error::Error for Reported {}
 
 /// An error the user can act on: exit 1, one line, maybe a hint.
 #[derive(Debug)]
@@ -458,6 +576,7 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is::<Reported>() => ExitCode::from(e.downcast_ref::<Reported>().map_or(1, |r| r.0)),
         Err(e) => report(&describe(&e), json),
     }
 }

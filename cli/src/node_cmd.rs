@@ -9,7 +9,7 @@ use serde_json::Value;
 use tickets_core::conversation::Conversation;
 use tickets_core::edit::{Edit, NewTicket};
 use tickets_core::model::{Priority, Status};
-use tickets_node::{EditOutcome, ListQuery, Node, NodeError, SortKey, WallClock};
+use tickets_node::{BulkEdit, EditOutcome, ListQuery, Node, NodeError, SortKey, WallClock};
 
 use tickets_node::home::{self, open, short_id as short};
 
@@ -108,7 +108,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::List(a) => list(&home, a)?,
         Command::Show(a) => {
             let mut node = open(&home)?;
-            let t = node.show(&a.id)?;
+            // Opening a ticket for a person clears "new for you".
+            let t = node.open_ticket(&a.id)?;
             if a.json {
                 output::json(&t);
             } else {
@@ -138,19 +139,57 @@ pub fn run(cli: Cli) -> Result<()> {
             edit(&home, &a.id, &edits, a.json)?;
         }
         Command::Assign(a) => {
-            let to = if a.none { None } else { a.assignee };
-            edit(&home, &a.id, &[Edit::Assignee(to)], a.json)?;
+            let (ids, to) = if a.none {
+                // An assignee beside --none is a contradiction, as it was
+                // with one id: ids are hex digits and hyphens (or `-`).
+                let id_like = |s: &str| s.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
+                if let Some(other) = a.args.iter().find(|s| !id_like(s)) {
+                    usage_error(
+                        clap::error::ErrorKind::ArgumentConflict,
+                        &format!("'{}' is not a ticket id, and --none takes no assignee", visible(other)),
+                    );
+                }
+                (a.args, None)
+            } else {
+                let mut args = a.args;
+                let to = args.pop();
+                if args.is_empty() {
+                    usage_error(
+                        clap::error::ErrorKind::MissingRequiredArgument,
+                        "missing the assignee: tickets assign ID… AGENT|team:NAME, or tickets assign ID… --none",
+                    );
+                }
+                (args, to)
+            };
+            match single(&ids) {
+                Some(id) => edit(&home, id, &[Edit::Assignee(to)], a.json)?,
+                None => bulk(&home, &ids, &BulkEdit { assignee: Some(to), ..BulkEdit::default() }, a.json)?,
+            }
         }
-        Command::Status(a) => match (a.id, a.status) {
-            (Some(id), Some(s)) => edit(&home, &id, &[Edit::Status(parse_status(&s)?)], a.json)?,
-            (Some(_), None) => {
+        Command::Status(a) => {
+            let mut args = a.args;
+            let Some(status) = args.pop() else { return node_status(&home, a.json) };
+            if args.is_empty() {
                 return Err(user_error(
                     "missing the new status",
-                    Some("tickets status ID open|in-progress|resolved|closed"),
-                ))
+                    Some("tickets status ID… open|in-progress|resolved|closed"),
+                ));
             }
-            _ => node_status(&home, a.json)?,
-        },
+            let status = parse_status(&status)?;
+            match single(&args) {
+                Some(id) => edit(&home, id, &[Edit::Status(status)], a.json)?,
+                None => bulk(&home, &args, &BulkEdit { status: Some(status), ..BulkEdit::default() }, a.json)?,
+            }
+        }
+        Command::Priority(a) => {
+            let mut args = a.args;
+            let p = parse_priority(&args.pop().unwrap_or_default())?;
+            match single(&args) {
+                Some(id) => edit(&home, id, &[Edit::Priority(p)], a.json)?,
+                None => bulk(&home, &args, &BulkEdit { priority: Some(p), ..BulkEdit::default() }, a.json)?,
+            }
+        }
+        Command::View(a) => view(&home, a.command)?,
         Command::Comment(a) => edit(&home, &a.id, &[Edit::Comment(a.text)], a.json)?,
         Command::Note(a) => edit(&home, &a.id, &[Edit::Note(a.text)], a.json)?,
         Command::Import(a) => import(&home, &a.file, a.json)?,
@@ -160,6 +199,176 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Export(a) => crate::export_cmd::run(&home, a)?,
         Command::App(a) => crate::app_cmd::run(&home, a)?,
         Command::Relay(_) | Command::Demo(_) | Command::Completions { .. } => {}
+    }
+    Ok(())
+}
+
+/// Ends the process with a usage error (exit 2, on stderr), as argument
+/// parsing does.
+fn usage_error(kind: clap::error::ErrorKind, message: &str) -> ! {
+    <crate::Cli as clap::CommandFactory>::command().error(kind, message).exit()
+}
+
+/// Most bytes of ids read from stdin (`-`): room for the most ids a bulk
+/// edit takes, with any spacing.
+const BULK_STDIN_BYTES_MAX: u64 = 1024 * 1024;
+
+/// The one id of a single-ticket edit, which keeps its own output and
+/// errors; `None` for a bulk edit (several ids, or `-`).
+fn single(ids: &[String]) -> Option<&str> {
+    match ids {
+        [id] if id != "-" => Some(id),
+        _ => None,
+    }
+}
+
+/// Text from a person, shown on a terminal: control characters visible.
+fn visible(s: &str) -> String {
+    s.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
+}
+
+/// A bulk edit: the ids given, or read from stdin with `-`.
+fn bulk(home: &std::path::Path, ids: &[String], set: &BulkEdit, json: bool) -> Result<()> {
+    let ids: Vec<String> = if ids.iter().any(|i| i == "-") {
+        if ids.len() > 1 {
+            return Err(user_error("`-` must be the only id", Some("`-` reads the ids from stdin")));
+        }
+        let mut text = String::new();
+        std::io::Read::read_to_string(
+            &mut std::io::Read::take(std::io::stdin().lock(), BULK_STDIN_BYTES_MAX + 1),
+            &mut text,
+        )
+        .map_err(|e| user_error(format!("cannot read ids from stdin: {e}"), None))?;
+        if text.len() as u64 > BULK_STDIN_BYTES_MAX {
+            return Err(user_error(
+                format!("more than {BULK_STDIN_BYTES_MAX} bytes of ids on stdin"),
+                Some("split the selection"),
+            ));
+        }
+        let ids = tickets_node::bulk::ids_from_text(&text);
+        if ids.is_empty() {
+            return Err(user_error("no ids on stdin", Some("give one id per line, or separated by spaces")));
+        }
+        ids
+    } else {
+        ids.to_vec()
+    };
+    let mut node = open(home)?;
+    let out = node.bulk_edit(&ids, set)?;
+    let summary = format!(
+        "{} of {} tickets refused; the other {} applied",
+        out.refused.len(),
+        out.refused.len() + out.applied.len(),
+        out.applied.len()
+    );
+    if json {
+        let mut v = serde_json::json!({"applied": out.applied, "refused": out.refused});
+        if out.all_applied() {
+            output::json(&v);
+            return Ok(());
+        }
+        // Some refused: the object is also the error object of the one
+        // rule for `--json` errors (error, code), with exit 1.
+        v["error"] = Value::String(summary);
+        v["code"] = Value::String("refused".into());
+        output::json(&v);
+        return Err(crate::Reported(1).into());
+    }
+    for id in &out.applied {
+        let how = if out.unchanged.contains(id) { "unchanged" } else { "updated" };
+        outln(&format!("{}: {how}", short(id)));
+    }
+    for r in &out.refused {
+        let id = if r.id.len() == 36 { short(&r.id).to_string() } else { visible(&r.id) };
+        outln(&format!("{id}: refused ({}): {}", r.code, visible(&r.error)));
+    }
+    if out.all_applied() {
+        return Ok(());
+    }
+    Err(coded_error("refused", summary, Some("each refused ticket is listed above with its code")))
+}
+
+/// The list's filter flags as the key/value pairs a view holds.
+#[allow(clippy::too_many_arguments)]
+fn filter_pairs(
+    status: &[String],
+    priority: &[String],
+    category: &[String],
+    assignee: &[String],
+    sla: Option<&str>,
+    search: Option<&str>,
+    sort: Option<&str>,
+) -> Vec<(String, String)> {
+    let mut pairs = Vec::new();
+    let mut add = |k: &str, v: &str| pairs.push((k.to_string(), v.to_string()));
+    for (k, vs) in [("status", status), ("priority", priority), ("category", category), ("assignee", assignee)] {
+        for v in vs {
+            add(k, v);
+        }
+    }
+    for (k, v) in [("sla", sla), ("search", search), ("sort", sort)] {
+        if let Some(v) = v {
+            add(k, v);
+        }
+    }
+    pairs
+}
+
+/// `tickets view save|list|delete`.
+fn view(home: &std::path::Path, cmd: crate::ViewCommand) -> Result<()> {
+    let mut node = open(home)?;
+    match cmd {
+        crate::ViewCommand::Save(a) => {
+            let mut pairs = filter_pairs(
+                &a.status,
+                &a.priority,
+                &a.category,
+                &a.assignee,
+                a.sla.as_deref(),
+                a.search.as_deref(),
+                a.sort.as_deref(),
+            );
+            for f in &a.filters {
+                let Some((k, v)) = f.split_once('=') else {
+                    return Err(user_error(
+                        format!("--filter '{}' is not KEY=VALUE", visible(f)),
+                        Some("e.g. --filter status=open"),
+                    ));
+                };
+                pairs.push((k.trim().to_string(), v.to_string()));
+            }
+            let saved = node.save_view(&a.name, &pairs)?;
+            if a.json {
+                output::json(&serde_json::to_value(&saved)?);
+            } else {
+                outln(&format!("saved view {}", bold(&visible(&saved.name))));
+            }
+        }
+        crate::ViewCommand::List { json } => {
+            let views = node.views()?;
+            if json {
+                output::json(&serde_json::to_value(&views)?);
+                return Ok(());
+            }
+            if views.is_empty() {
+                outln(&dim("no saved views; `tickets view save NAME --status open …` saves one"));
+                return Ok(());
+            }
+            let mut t = table(&["VIEW", "FILTERS"]);
+            for v in &views {
+                let filters: Vec<String> = v.filters.iter().map(|(k, v)| format!("{k}={}", visible(v))).collect();
+                t.add_row(vec![visible(&v.name), filters.join(" ")]);
+            }
+            outln(&t.to_string());
+        }
+        crate::ViewCommand::Delete { name, json } => {
+            node.delete_view(&name)?;
+            if json {
+                output::json(&serde_json::json!({"deleted": name}));
+            } else {
+                outln(&format!("deleted view {}", bold(&visible(&name))));
+            }
+        }
     }
     Ok(())
 }
@@ -226,6 +435,10 @@ fn list(home: &std::path::Path, a: crate::ListArgs) -> Result<()> {
         offset: None,
     };
     let mut node = open(home)?;
+    let q = match &a.view {
+        Some(name) => refine(node.view(name)?.query()?, q),
+        None => q,
+    };
     let (rows, total) = node.list(&q)?;
     if a.json {
         output::json(&Value::Array(rows));
@@ -238,6 +451,34 @@ fn list(home: &std::path::Path, a: crate::ListArgs) -> Result<()> {
         outln(&dim(&format!("{} of {total} tickets shown; --limit N shows more", rows.len())));
     }
     Ok(())
+}
+
+/// A saved view's query refined by the list's flags: each filter given on
+/// the command line replaces the view's value for it; the rest is the
+/// view's.
+fn refine(view: ListQuery, flags: ListQuery) -> ListQuery {
+    let mut q = view;
+    if !flags.statuses.is_empty() {
+        q.statuses = flags.statuses;
+    }
+    if !flags.priorities.is_empty() {
+        q.priorities = flags.priorities;
+    }
+    if !flags.categories.is_empty() {
+        q.categories = flags.categories;
+    }
+    if !flags.assignees.is_empty() || flags.unassigned {
+        q.assignees = flags.assignees;
+        q.unassigned = flags.unassigned;
+    }
+    if !flags.sla_ranks.is_empty() {
+        q.sla_ranks = flags.sla_ranks;
+    }
+    q.search = flags.search.or(q.search);
+    q.sort = flags.sort.or(q.sort);
+    q.limit = flags.limit;
+    q.offset = flags.offset;
+    q
 }
 
 fn print_ticket(t: &Value, now: i64, me: &str) {
@@ -360,7 +601,16 @@ fn node_status(home: &std::path::Path, json: bool) -> Result<()> {
     outln(&format!("tickets {}", st.tickets));
     outln(&format!("pending {} document(s) not yet on the relay", st.pending));
     outln(&format!("synced  {}", st.last_sync.as_deref().unwrap_or("never")));
+    if st.new_for_you > 0 {
+        outln(&bold(&newly_assigned(st.new_for_you)));
+    }
     Ok(())
+}
+
+/// "2 tickets newly assigned to you": what `status` and `sync` say.
+pub fn newly_assigned(n: usize) -> String {
+    let tickets = if n == 1 { "ticket" } else { "tickets" };
+    format!("{n} {tickets} newly assigned to you (marked • in `tickets list`; `tickets show ID` opens one)")
 }
 
 fn import(home: &std::path::Path, file: &std::path::Path, json: bool) -> Result<()> {

@@ -118,6 +118,9 @@ fn print_report(r: &SyncReport) {
         outln(&format!("  damaged {} ({}): {}", short(&x.ticket), x.kind, x.reason));
     }
     print_not_applied(&r.not_applied, true);
+    if r.new_for_you > 0 {
+        outln(&bold(&crate::node_cmd::newly_assigned(r.new_for_you)));
+    }
     if r.incomplete {
         outln(&dim("stopped at the round limit; run `tickets sync` again to continue"));
     }

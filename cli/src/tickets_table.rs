@@ -14,12 +14,17 @@ pub fn print_tickets(rows: &[Value], now: i64) -> bool {
     }
     let mut t = table(&["ID", "SUBJECT", "PRIORITY", "STATUS", "ASSIGNEE", "CREATED", "SLA"]);
     let mut provisional = false;
+    let mut new_for_you = false;
     for r in rows {
         let s = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or("").to_string();
         let (badge, color) = sla_badge(r, now);
         provisional |= badge.ends_with('*');
+        // Someone else assigned it to this agent, who has not opened it.
+        let is_new = r["new_for_you"].as_bool() == Some(true);
+        new_for_you |= is_new;
+        let id = if is_new { format!("• {}", short(&s("id"))) } else { short(&s("id")).to_string() };
         t.add_row(vec![
-            cell(short(&s("id")), None),
+            cell(&id, None),
             cell(&s("subject"), None),
             cell(&s("priority"), priority_color(&s("priority"))),
             cell(&s("status"), None),
@@ -32,12 +37,18 @@ pub fn print_tickets(rows: &[Value], now: i64) -> bool {
     if provisional {
         outln(&dim(PROVISIONAL_LEGEND));
     }
+    if new_for_you {
+        outln(&dim(NEW_FOR_YOU_LEGEND));
+    }
     true
 }
 
 /// The line that explains the `*` after an SLA badge.
 pub const PROVISIONAL_LEGEND: &str =
     "* provisional: computed on this device; the relay's figures are authoritative (run `tickets sync`)";
+
+/// The line that explains the `•` before an id.
+pub const NEW_FOR_YOU_LEGEND: &str = "• new for you: assigned to you by someone else; `tickets show ID` opens it";
 
 pub fn priority_color(p: &str) -> Option<comfy_table::Color> {
     match p {

@@ -4,8 +4,9 @@
 //! temporary folder through the library API — `Node::init`, then
 //! `Node::import` in batches, which also measures import throughput — and
 //! then times, in process with `Instant`, the commands an agent runs all day:
-//! a local edit including its SQLite commit (create, status change, comment)
-//! and `list` with filters, sort, search and a limit.
+//! a local edit including its SQLite commit (create, status change, comment),
+//! a bulk re-assign of 500 tickets in one transaction, and `list` with
+//! filters, sort, search and a limit.
 //!
 //! Every figure is the median, min and max of at least `BENCH_RUNS` runs
 //! (default 50). One line per figure goes to stdout and a JSON summary to
@@ -26,12 +27,17 @@ use serde_json::{json, Value};
 use tickets_core::edit::{Edit, NewTicket};
 use tickets_core::model::{Priority, Status};
 use tickets_node::import::ImportRecord;
-use tickets_node::{ListQuery, Node, SortKey, WallClock};
+use tickets_node::{BulkEdit, ListQuery, Node, SortKey, WallClock};
 
 /// Goals from the brief, per figure kind.
 const EDIT_GOAL_MS: f64 = 10.0;
 const LIST_GOAL_MS: f64 = 100.0;
 const IMPORT_GOAL_PER_SEC: f64 = 500.0;
+/// A bulk re-assign of `BULK_TICKETS` tickets, one transaction.
+const BULK_GOAL_MS: f64 = 1000.0;
+const BULK_TICKETS: usize = 500;
+/// Runs of the bulk figure (each writes 500 tickets).
+const BULK_RUNS_MAX: usize = 10;
 
 /// Tickets per import call: each is one transaction, as one `tickets import`
 /// of a file this size would be.
@@ -279,6 +285,21 @@ fn main() {
             n.edit(&target(i)[..8], &[Edit::Comment("again".into())]).expect("comment")
         }),
         EDIT_GOAL_MS,
+    ));
+
+    // The list's `Apply` on a selection: 500 tickets spread over the node
+    // re-assigned in one transaction, alternating between two agents so
+    // that every run writes each ticket.
+    let bulk_ids: Vec<String> = (0..BULK_TICKETS).map(|k| open_ids[(k * 7919 + 3) % open_ids.len()].clone()).collect();
+    stats.push(Stats::of(
+        "bulk: re-assign 500 tickets (one commit)",
+        time(runs.min(BULK_RUNS_MAX), |i| {
+            let who = if i % 2 == 0 { "agent1" } else { "agent2" };
+            let set = BulkEdit { assignee: Some(Some(who.into())), ..BulkEdit::default() };
+            let out = node.bulk_edit(&bulk_ids, &set).expect("bulk edit");
+            assert!(out.all_applied(), "{:?}", out.refused.first());
+        }),
+        BULK_GOAL_MS,
     ));
 
     let queries: Vec<(&str, ListQuery)> = vec![

@@ -41,7 +41,7 @@ pub(crate) fn schema(c: &Connection, path: &std::path::Path) -> Result<(), NodeE
 pub fn assigned_by(ticket: &serde_json::Value) -> Option<String> {
     let history = ticket["history"].as_array();
     let applied = |h: &&serde_json::Value| h["outcome"].as_str().is_none_or(|o| o == "applied");
-    let last = history.into_iter().flatten().filter(applied).filter(|h| h["field"] == "assignee").next_back();
+    let last = history.into_iter().flatten().filter(applied).rfind(|h| h["field"] == "assignee");
     match last {
         Some(h) => h["by"].as_str().map(str::to_string),
         None => ticket["created_by"].as_str().map(str::to_string),
@@ -109,11 +109,17 @@ impl Tx<'_> {
         rows.collect::<Result<HashSet<String>, _>>().db(path)
     }
 
-    /// How many tickets are new for `agent`.
+    /// How many tickets are new for `agent` (of those still on this
+    /// device: a ticket that left it is not counted).
     pub(crate) fn count_new_for_you(&self, agent: &str) -> Result<usize, NodeError> {
         let (tx, path) = self.sql();
-        let n: i64 =
-            tx.query_row("SELECT count(*) FROM new_for_you WHERE agent = ?1", [agent], |r| r.get(0)).db(path)?;
+        let n: i64 = tx
+            .query_row(
+                "SELECT count(*) FROM new_for_you n JOIN tickets t ON t.id = n.id WHERE n.agent = ?1",
+                [agent],
+                |r| r.get(0),
+            )
+            .db(path)?;
         Ok(n as usize)
     }
 }

@@ -77,7 +77,9 @@ impl ViewError {
     pub fn hint(&self) -> Option<String> {
         match self {
             ViewError::NotFound(_) => Some("`tickets view list` shows the saved views".into()),
-            ViewError::BadFilter { .. } => Some(format!("a view may hold {}", VIEW_KEYS.join(", "))),
+            ViewError::BadFilter { field, .. } if !VIEW_KEYS.contains(&field.as_str()) => {
+                Some(format!("a view may hold {}", VIEW_KEYS.join(", ")))
+            }
             _ => None,
         }
     }

@@ -19,11 +19,14 @@
 //! - `test_notes`: comments and internal notes stay apart.
 //! - `test_processes`: closed pipes and concurrent processes on one home.
 //! - `test_help`: every flag described, formats in `--help`, import errors.
+//! - `test_bulk`: several ids (or stdin) in one assign, status or priority.
+//! - `test_views`: saved views, `list --view`.
 //! - `test_known_bugs`: bugs found here, pinned by ignored failing tests.
 
 mod support;
 
 mod test_bad_input;
+mod test_bulk;
 mod test_clock;
 mod test_conversation;
 mod test_create_show;
@@ -37,3 +40,4 @@ mod test_lifecycle;
 mod test_list;
 mod test_notes;
 mod test_processes;
+mod test_views;

@@ -84,6 +84,12 @@ impl Run {
         self
     }
 
+    /// Gives the process this text on stdin.
+    pub fn stdin(mut self, text: &str) -> Run {
+        self.cmd.write_stdin(text.to_string());
+        self
+    }
+
     /// Runs the command and checks what must hold for every command.
     pub fn out(mut self) -> Out {
         let o = self.cmd.output().expect("the tickets binary runs");

@@ -363,13 +363,14 @@ pub fn integrity(db: &Path) -> String {
 }
 
 /// A ticket as every replica must show it: without the live `sla`, the
-/// device-only `internal_notes` (permission-dependent) and `refusals`.
+/// device-only `internal_notes` (permission-dependent), `refusals` and
+/// `new_for_you` (whether this device's agent has opened it).
 pub fn converged(v: &Value) -> Value {
     match v {
         Value::Array(items) => Value::Array(items.iter().map(converged).collect()),
         Value::Object(o) => Value::Object(
             o.iter()
-                .filter(|(k, _)| !["sla", "internal_notes", "refusals"].contains(&k.as_str()))
+                .filter(|(k, _)| !["sla", "internal_notes", "refusals", "new_for_you"].contains(&k.as_str()))
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
         ),

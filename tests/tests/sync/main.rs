@@ -46,6 +46,9 @@
 //!   in tests named `..._on_postgres`; `TICKETS_TEST_PG=1` puts every
 //!   `Relay::start()` on PostgreSQL (by hand: tests that read the relay's
 //!   SQLite file then fail saying so).
+//! - `test_new_for_you`: a ticket another agent assigned is marked new
+//!   after the sync that brings it, until `show`; bulk assigns checked
+//!   against the relay's agents.
 //! - `test_timeline_unchanged`: an edit to the value already there
 //!   shows as `(unchanged)`.
 //!
@@ -70,6 +73,7 @@ mod test_faulty_network;
 mod test_hostile;
 mod test_impersonation;
 mod test_inbox;
+mod test_new_for_you;
 mod test_notes;
 mod test_offline;
 mod test_postgres;
