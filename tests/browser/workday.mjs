@@ -126,7 +126,8 @@ try {
   await expect(page.getByRole("heading", { name: "Assigned by the lead", level: 1 }).waitFor(), "the fresh ticket did not open");
   await page.getByRole("link", { name: "← All tickets" }).click();
   await expect(poll("the title to drop the count", async () => (await page.title()) === "Tickets"), "opening the ticket did not clear New for you");
-  if (await freshRow.getByText("New for you").count()) fail("an opened ticket is still New for you");
+  await expect(poll("the row to drop New for you", async () => (await freshRow.getByText("New for you").count()) === 0),
+    "an opened ticket is still New for you");
 
   // ---- the list's state lives in the address ----------------------------
   const filters = page.getByRole("search", { name: "Filter tickets" });
