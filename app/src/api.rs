@@ -142,10 +142,11 @@ pub async fn list(State(state): State<AppState>, RawQuery(query): RawQuery) -> R
     Ok(Json(serde_json::to_value(page).map_err(ApiError::internal)?))
 }
 
-/// `GET /v1/tickets/{id}`: the `show --json` object.
+/// `GET /v1/tickets/{id}`: the `show --json` object. This is the page's
+/// detail view: the ticket is opened, so it is no longer new for the agent.
 pub async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     let id = ticket_id(&id)?;
-    Ok(Json(state.with_node(move |node| Ok(node.show(&id)?)).await?))
+    Ok(Json(state.with_node(move |node| Ok(node.open_ticket(&id)?)).await?))
 }
 
 /// `POST /v1/tickets`.
@@ -422,4 +423,89 @@ pub async fn export(State(state): State<AppState>, RawQuery(query): RawQuery) ->
         }
     }
     Ok(resp)
+}
+
+/// `POST /v1/tickets/bulk`: one assignee, priority, status or category for
+/// several tickets, in one local transaction (`{ids, assignee?, priority?,
+/// status?, category?}`). Each ticket is applied or refused on its own; the
+/// answer lists both (`{applied, unchanged, refused: [{id, code, error}]}`).
+pub async fn bulk(State(state): State<AppState>, body: Body) -> Result<Json<Value>, ApiError> {
+    let map = fields(read_json(body).await?, &["ids", "assignee", "priority", "status", "category"])?;
+    let Some(Value::Array(given)) = map.get("ids") else {
+        return Err(ApiError::field("invalid", "ids", "ids must be a list of ticket ids"));
+    };
+    if given.is_empty() {
+        return Err(ApiError::field("invalid", "ids", "select at least one ticket"));
+    }
+    if given.len() > tickets_node::bulk::BULK_IDS_MAX {
+        return Err(ApiError::field(
+            "too_many",
+            "ids",
+            format!("at most {} tickets in one bulk edit", tickets_node::bulk::BULK_IDS_MAX),
+        ));
+    }
+    let ids = given
+        .iter()
+        .map(|v| match v {
+            Value::String(s) => ticket_id(s).map_err(|e| e.at("ids")),
+            _ => Err(ApiError::field("invalid", "ids", "each id must be a string")),
+        })
+        .collect::<Result<Vec<String>, ApiError>>()?;
+    let mut edit = tickets_node::bulk::BulkEdit::default();
+    if map.contains_key("assignee") {
+        edit.assignee = Some(text(&map, "assignee")?.filter(|a| !a.trim().is_empty()));
+    }
+    if let Some(p) = text(&map, "priority")? {
+        edit.priority = Some(priority(&p)?);
+    }
+    if let Some(s) = text(&map, "status")? {
+        edit.status =
+            Some(s.parse().map_err(|e: tickets_core::InputError| ApiError::field("invalid", "status", e.to_string()))?);
+    }
+    if let Some(c) = text(&map, "category")?.filter(|c| !c.trim().is_empty()) {
+        edit.category = Some(c);
+    }
+    if edit.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "nothing_to_edit",
+            "nothing to edit: send any of assignee, priority, status, category",
+        ));
+    }
+    let outcome = state.with_node(move |node| Ok(node.bulk_edit(&ids, &edit)?)).await?;
+    Ok(Json(serde_json::to_value(outcome).map_err(ApiError::internal)?))
+}
+
+/// A saved view as the page uses it: its filters as a query string (the
+/// list API's own parameters, as in the page's address).
+fn view_json(v: &tickets_node::views::SavedView) -> Value {
+    let query = form_urlencoded::Serializer::new(String::new()).extend_pairs(v.filters.iter()).finish();
+    json!({"name": v.name, "query": query, "saved_at": v.saved_at})
+}
+
+/// `GET /v1/views`: the saved views, by name.
+pub async fn views(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let views = state.with_node(|node| Ok(node.views()?)).await?;
+    Ok(Json(json!({"views": views.iter().map(view_json).collect::<Vec<_>>()})))
+}
+
+/// `POST /v1/views`: `{name, query}` saves (or replaces) a named view.
+pub async fn save_view(State(state): State<AppState>, body: Body) -> Result<Response, ApiError> {
+    let map = fields(read_json(body).await?, &["name", "query"])?;
+    let name = required(&map, "name")?;
+    let query = text(&map, "query")?.unwrap_or_default();
+    // Paging is where one is in a view, not part of it.
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(query.trim_start_matches('?').as_bytes())
+        .filter(|(k, _)| k != "offset" && k != "limit")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let saved = state.with_node(move |node| Ok(node.save_view(&name, &pairs)?)).await?;
+    Ok((StatusCode::CREATED, Json(view_json(&saved))).into_response())
+}
+
+/// `DELETE /v1/views/{name}`.
+pub async fn delete_view(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+    let deleted = name.clone();
+    state.with_node(move |node| Ok(node.delete_view(&name)?)).await?;
+    Ok(Json(json!({"deleted": deleted})))
 }

@@ -48,26 +48,37 @@ impl SyncState {
 pub struct SyncStatus {
     pub state: &'static str,
     pub last_sync_at: Option<String>,
-    /// Local changes not yet on the relay.
+    /// Local edits not yet on the relay (edits, not documents: see
+    /// `crate::pending`).
     pub pending: usize,
     pub error: Option<String>,
     /// Documents whose local changes the relay refused.
     pub refused: usize,
     /// Documents set aside because what arrived for them was unusable.
     pub damaged: usize,
+    /// Tickets someone else assigned to this agent, not opened since.
+    pub new_for_you: usize,
 }
 
 /// The sync state with the node's counts.
 pub async fn current(state: &AppState) -> Result<SyncStatus, ApiError> {
     let s = state.sync.borrow().clone();
-    let st = state.with_node(|node| Ok(node.status()?)).await?;
+    let (st, edits) = state
+        .with_node(|node| {
+            let st = node.status()?;
+            let db = node.home().join(tickets_node::DB_FILE);
+            let edits = crate::pending::pending_edits(&db, node.actor(), st.pending)?;
+            Ok((st, edits))
+        })
+        .await?;
     Ok(SyncStatus {
         state: s.state,
         last_sync_at: st.last_sync.or(s.last_sync_at),
-        pending: st.pending,
+        pending: edits,
         error: s.error,
         refused: st.refused,
         damaged: st.damaged,
+        new_for_you: st.new_for_you,
     })
 }
 

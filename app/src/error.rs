@@ -82,6 +82,18 @@ impl From<NodeError> for ApiError {
             NodeError::NotesForbidden(_) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", message),
             NodeError::NotesRestoring => ApiError::new(StatusCode::CONFLICT, "notes_restoring", message),
             NodeError::BadClockOffset(_) => ApiError::new(StatusCode::CONFLICT, "bad_clock_offset", message),
+            NodeError::View(v) => {
+                use tickets_node::ViewError;
+                match v {
+                    ViewError::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, "not_found", message),
+                    ViewError::BadName(_) => ApiError::field("bad_view_name", "name", message),
+                    ViewError::BadFilter { .. } | ViewError::TooManyFilters => {
+                        ApiError::field("bad_filter", "query", message)
+                    }
+                    ViewError::TooMany => ApiError::new(StatusCode::CONFLICT, "limit", message),
+                }
+            }
+            NodeError::BadBulk(_) => ApiError::field("invalid", "ids", message),
             _ => return ApiError::internal(message),
         };
         out.hint = hint;

@@ -11,16 +11,19 @@
 //!   sync state does.
 //! - [`background`]: the background sync (the node's `sync_watch`) and the
 //!   sync state the header shows.
+//! - [`pending`]: the count of edits waiting to be pushed (the header's).
 //! - [`error`]: the one error type, JSON `{"error", "code"}`.
 //!
 //! **The app has no second path to SQLite**: every read and write goes
-//! through `tickets_node::Node`, so a ticket created in the browser and one
+//! through `tickets_node::Node` (and, for the count of waiting edits, the
+//! node's own store API), so a ticket created in the browser and one
 //! created with `tickets create` are the same transaction.
 
 pub mod api;
 pub mod background;
 pub mod error;
 pub mod events;
+pub mod pending;
 pub mod session;
 
 use std::future::Future;
@@ -169,6 +172,9 @@ pub fn router(state: AppState) -> Router {
         .route("/assets/{name}", get(api::asset))
         .route("/v1/me", get(api::me))
         .route("/v1/tickets", get(api::list).post(api::create))
+        .route("/v1/tickets/bulk", post(api::bulk))
+        .route("/v1/views", get(api::views).post(api::save_view))
+        .route("/v1/views/{name}", axum::routing::delete(api::delete_view))
         .route("/v1/tickets/{id}", get(api::show).patch(api::patch))
         .route("/v1/tickets/{id}/comments", post(api::comment))
         .route("/v1/tickets/{id}/notes", post(api::note))

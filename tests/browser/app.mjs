@@ -201,7 +201,7 @@ try {
     return t.description.endsWith("Third line, added later.") && t.assignee === "lea" ? t : null;
   });
   await page.getByRole("tab", { name: "Timeline" }).click();
-  await expect(page.getByRole("tabpanel", { name: "Timeline" }).getByText("in-progress").first().waitFor(), "the timeline does not show the status change");
+  await expect(page.getByRole("tabpanel", { name: "Timeline" }).getByText("In progress").first().waitFor(), "the timeline does not show the status change");
   await axe(page, "the detail view");
   await page.screenshot({ path: shot("app-detail.png"), fullPage: true });
   await page.getByRole("tab", { name: "Comments" }).click();
@@ -265,7 +265,7 @@ try {
   await page.getByRole("button", { name: "Create", exact: true }).click();
   await expect(page.getByRole("heading", { name: offlineSubject, level: 1 }).waitFor(), "creating a ticket offline failed");
   if (!cliJson(agentHome, "list").some((t) => t.subject === offlineSubject)) fail("the offline ticket is not on the node");
-  await expect(status.filter({ hasText: "not yet pushed" }).waitFor(), "offline, the header does not count the changes not yet pushed");
+  await expect(status.filter({ hasText: "saved on this device" }).waitFor(), "offline, the header does not count the changes saved on this device");
 
   await relay("start");
   await page.getByRole("button", { name: "Sync now" }).click();
@@ -275,7 +275,7 @@ try {
   await page.goto(`${origin}/#/tickets/${encodeURIComponent(id)}`);
   await poll("the lead's close to reach the relay", () => { cli(leadHome, "sync"); return cliJson(leadHome, "show", id).status === "closed"; });
   await page.getByRole("button", { name: "Sync now" }).click();
-  await expect(page.getByText("Your change of status to “resolved” was ignored").waitFor({ timeout: 20000 }),
+  await expect(page.getByText("Your change of status to “Resolved” was ignored").waitFor({ timeout: 20000 }),
     "the agent was not told that their status change was ignored");
   const statusBox = page.getByRole("combobox", { name: "Status" });
   if ((await statusBox.inputValue()) !== "closed" || (await statusBox.isEnabled())) fail("a closed ticket's Status control offers a way out");

@@ -69,16 +69,20 @@ try {
   const item = page.getByRole("listitem").filter({ has: page.getByRole("heading", { name: /jane/ }) });
   await expect(item.waitFor({ timeout: 30000 }), "the conversation posted to the relay did not appear in the open Inbox");
   await post("message_created.html.json");
-  await expect(item.getByText("also the box was", { exact: false }).waitFor({ timeout: 30000 }),
+  await expect(item.getByText("also the box was", { exact: false }).first().waitFor({ timeout: 30000 }),
     "a new message did not reach the open Inbox");
   if (loads.length) fail(`the page reloaded to show the conversation (${loads.join(", ")})`);
   const text = await item.textContent();
-  for (const want of ["jane", "<script>alert(1)</script> also the box was <i>wet</i>", "ago"]) {
+  for (const want of ["jane", "<script>alert(1)</script> also the box was <i>wet</i>", "customer waiting"]) {
     if (!text.includes(want)) fail(`the conversation does not show '${want}': ${text}`);
   }
   if (await page.evaluate(() => document.querySelector("#inbox-list script, #inbox-list i") !== null)) {
     fail("markup in a message became elements in the Inbox");
   }
+  // The whole thread, on demand.
+  if (await item.getByText("My order #1042 never arrived").isVisible()) fail("the whole thread shows before it is asked for");
+  await item.getByText(/^Show the whole conversation \(2 messages\)$/).click();
+  await expect(item.getByText("My order #1042 never arrived").waitFor(), "the Inbox does not show the whole thread");
   const channel = cliJson("inbox")[0].channel;
   if (channel && !text.includes(channel)) fail(`the conversation does not show its channel ${channel}: ${text}`);
   await axe(page, "the Inbox view");

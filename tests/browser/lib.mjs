@@ -52,7 +52,12 @@ export async function noHorizontalScroll(page, what) {
     scroll: document.documentElement.scrollWidth,
     client: document.documentElement.clientWidth,
   }));
-  if (scroll > client) fail(`${what}: the page scrolls sideways (${scroll} px wide in a ${client} px window)`);
+  if (scroll > client) {
+    const wide = await page.evaluate((w) => [...document.querySelectorAll("body *")]
+      .filter((el) => el.getBoundingClientRect().right > w + 1 && el.getClientRects().length)
+      .slice(-3).map((el) => `${el.tagName.toLowerCase()}${el.id ? "#" + el.id : ""} “${(el.textContent || "").trim().slice(0, 40)}”`), client);
+    fail(`${what}: the page scrolls sideways (${scroll} px wide in a ${client} px window; past the edge: ${wide.join(", ")})`);
+  }
 }
 
 const require = createRequire(import.meta.url);

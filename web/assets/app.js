@@ -5,8 +5,8 @@
 
 import { api, ApiError, readOnly, hasToken, setToken, follow, download } from "./api.js";
 import { $, tickBadges, time, setOptions } from "./dom.js";
-import { state, mayExport, online, categories } from "./state.js";
-import { initList, loadList, refreshChoices, moveInList } from "./list.js";
+import { state, mayExport, online, categories, titled } from "./state.js";
+import { initList, loadList, refreshChoices, moveInList, readUrl, listFilters, toggleFocusedRow } from "./list.js";
 import { initDetail, showDetail, refreshDetail } from "./detail.js";
 import { initForm, openForm, refreshFormChoices, fromConversation } from "./form.js";
 import { initInbox, loadInbox } from "./inbox.js";
@@ -39,18 +39,19 @@ function route() {
   } else if (hash === "#/inbox" && !readOnly) {
     const fromElsewhere = !visible("inbox");
     screen("inbox");
-    document.title = "Inbox · Tickets";
+    document.title = titled("Inbox · Tickets");
     loadInbox();
     if (fromElsewhere) $("inbox-h").focus();
   } else if (hash === "#/new" && !readOnly) {
     screen("new");
-    document.title = "New ticket · Tickets";
+    document.title = titled("New ticket · Tickets");
     openForm();
     $("new-h").focus();
   } else {
     const fromElsewhere = !visible("list");
     screen("list");
-    document.title = "Tickets";
+    document.title = titled("Tickets");
+    readUrl();
     loadList();
     if (fromElsewhere) $("list-h").focus();
   }
@@ -114,31 +115,54 @@ function onLink(up, why) {
 function renderSync() {
   const el = $("sync-status");
   let text;
+  let why = "";
   if (readOnly) {
     text = linkUp ? `Live · updated ${time(lastLive || new Date().toISOString())}` : "Offline: the relay cannot be reached";
   } else if (!linkUp) {
-    text = "Disconnected: the app is not answering; is `tickets app` still running?";
+    text = "Disconnected from the app";
+    why = "The page cannot reach `tickets app`: is it still running? Start it again and open the URL it prints.";
   } else {
     const s = state.sync;
     if (!s) text = "Sync status unknown";
     else {
+      // Offline is an ordinary state for a field device: one calm line,
+      // with the relay's error only on demand (Details).
+      const n = Number(s.pending) || 0;
+      const changes = `${n} change${n === 1 ? "" : "s"}`;
       const parts = [];
-      if (s.state === "offline") parts.push("Offline");
-      else if (s.state === "syncing") parts.push("Syncing");
-      else if (s.state === "synced") parts.push(`Synced ${s.last_sync_at ? time(s.last_sync_at) : ""}`.trim());
-      else parts.push("Local only: not registered with a relay");
-      if (s.pending) parts.push(`${s.pending} change${s.pending === 1 ? "" : "s"} not yet pushed`);
-      else if (s.state !== "local") parts.push("nothing to push");
+      if (s.state === "offline") {
+        parts.push("Offline");
+        parts.push(n ? `${changes} saved on this device` : "nothing waiting to be sent");
+      } else {
+        if (s.state === "syncing") parts.push("Syncing");
+        else if (s.state === "synced") parts.push(`Synced ${s.last_sync_at ? time(s.last_sync_at) : ""}`.trim());
+        else parts.push("Local only: not registered with a relay");
+        if (n) parts.push(`${changes} not yet pushed`);
+        else if (s.state !== "local") parts.push("nothing to push");
+      }
       if (s.refused) parts.push(`${s.refused} refused by the relay`);
       if (s.damaged) parts.push(`${s.damaged} damaged`);
-      if (s.error && s.state === "offline") parts.push(s.error);
       text = parts.join(" · ");
+      if (s.state === "offline") {
+        why = `The relay cannot be reached now, so changes wait on this device and are sent once it can${
+          s.error ? ` (last attempt: ${s.error})` : ""}.`;
+      }
     }
     const btn = $("sync-now");
     btn.hidden = !s || s.state === "local";
     btn.disabled = !!s && s.state === "syncing";
   }
   if (el.textContent !== text) el.textContent = text;
+  // Tickets someone else assigned to this agent and not opened yet.
+  const fresh = !readOnly && state.sync ? Number(state.sync.new_for_you) || 0 : 0;
+  const link = $("new-count");
+  link.hidden = fresh === 0;
+  link.textContent = fresh ? `${fresh} new for you` : "";
+  if (state.me) link.href = `#/?assignee=${encodeURIComponent(state.me.agent)}`;
+  if (document.title !== titled(document.title)) document.title = titled(document.title);
+  const details = $("sync-details");
+  details.hidden = !why;
+  if ($("sync-why").textContent !== why) $("sync-why").textContent = why;
   el.dataset.state = readOnly ? (linkUp ? "synced" : "offline") : linkUp && state.sync ? state.sync.state : "offline";
   if ($("export-dialog").open) exportAvailability();
 }
@@ -259,6 +283,10 @@ function exportAvailability() {
 
 function openExport() {
   setOptions($("x-category"), [["", "Any"], ...categories().map((c) => [c, c])]);
+  // The list's own filters, where the export can take them.
+  const f = listFilters();
+  $("x-status").value = [...$("x-status").options].some((o) => o.value === f.status) ? f.status : "";
+  $("x-category").value = [...$("x-category").options].some((o) => o.value === f.category) ? f.category : "";
   $("export-error").textContent = "";
   exportAvailability();
   $("export-dialog").showModal();
@@ -309,6 +337,9 @@ function onKey(e) {
   } else if ((e.key === "j" || e.key === "k") && visible("list")) {
     e.preventDefault();
     moveInList(e.key === "j" ? 1 : -1);
+  } else if (e.key === "x" && visible("list") && !readOnly) {
+    e.preventDefault();
+    toggleFocusedRow();
   } else if (e.key === "c" && !readOnly) {
     e.preventDefault();
     location.hash = "#/new";
@@ -328,7 +359,24 @@ function start() {
   initDetail(signedOut);
   initForm(signedOut);
   initInbox(signedOut);
-  window.addEventListener("hashchange", route);
+  // Back and forward between list states are pushState entries (popstate);
+  // a followed link is a hashchange. Both fire for some moves: route once.
+  let navPending = false;
+  const onNav = () => {
+    if (navPending) return;
+    navPending = true;
+    setTimeout(() => {
+      navPending = false;
+      route();
+    }, 0);
+  };
+  window.addEventListener("hashchange", onNav);
+  window.addEventListener("popstate", onNav);
+  // At phone width the filters other than Search fold away behind a button.
+  $("filters-toggle").addEventListener("click", () => {
+    const open = $("filters-toggle").getAttribute("aria-expanded") !== "true";
+    $("filters-toggle").setAttribute("aria-expanded", String(open));
+  });
   document.addEventListener("keydown", onKey);
   setInterval(tickBadges, 1000);
 

@@ -4,12 +4,13 @@
 // the focus is.
 
 import { api, ApiError, readOnly } from "./api.js";
-import { $, h, setOptions, badge, timeEl, label, when } from "./dom.js";
-import { state, categories, assignees } from "./state.js";
+import { $, h, setOptions, badge, timeEl, label, when, confirmClose } from "./dom.js";
+import { state, categories, assignees, titled } from "./state.js";
 
 const STATUSES = ["open", "in-progress", "resolved", "closed"];
 const PRIORITIES = ["low", "medium", "high", "urgent"];
 const FIELDS = ["status", "assignee", "priority", "category"];
+const CLOSED_REASON = "This ticket is closed. Closed is final: its status, priority, assignee, category and description can no longer be changed; comments are still welcome.";
 
 const view = { id: null, ticket: null, tab: "comments", saving: new Set(), description: null, loading: 0, notApplied: [] };
 let onSignedOut = () => {};
@@ -77,7 +78,7 @@ function describe(x) {
 /// later edit, or ignored, e.g. out of closed).
 function notAppliedText(x) {
   if (!x || typeof x !== "object") return describe(x);
-  const to = x.to === null || x.to === undefined ? "nothing" : `“${x.to}”`;
+  const to = `“${valueText(x.field, x.to)}”`;
   return `Your change of ${x.field} to ${to} was ${x.outcome || "not applied"}${x.note ? `: ${x.note}` : ""}.`;
 }
 
@@ -85,7 +86,7 @@ function fieldControl(name) {
   const id = `d-${name}`;
   return h("div", { class: "field" },
     h("label", { for: id }, label(name)),
-    h("select", { id, "aria-describedby": `${id}-note ${id}-error`, onchange: () => save(name) }),
+    h("select", { id, "aria-describedby": `d-closed ${id}-note ${id}-error`, onchange: () => save(name) }),
     h("p", { id: `${id}-note`, class: "muted small" }),
     h("p", { id: `${id}-error`, class: "field-error", role: "alert" }));
 }
@@ -120,6 +121,7 @@ function build() {
       h("div", { class: "detail-grid" },
         h("section", { "aria-labelledby": "d-fields-h", class: "panel" },
           h("h2", { id: "d-fields-h" }, "Fields"),
+          h("p", { id: "d-closed", class: "closed-note", hidden: true }),
           readOnly ? h("dl", { id: "d-fields", class: "pairs" }) : h("div", { class: "fields" }, ...FIELDS.map(fieldControl)),
           h("ul", { id: "d-not-applied", class: "not-applied", hidden: true })),
         h("section", { "aria-labelledby": "d-sla-h", class: "panel" },
@@ -133,9 +135,9 @@ function build() {
           novalidate: true, onsubmit: (e) => { e.preventDefault(); saveDescription(); },
         },
         h("label", { for: "d-description", class: "visually-hidden" }, "Description"),
-        h("textarea", { id: "d-description", rows: 5, "aria-describedby": "d-description-error" }),
+        h("textarea", { id: "d-description", rows: 5, "aria-describedby": "d-closed d-description-error" }),
         h("p", { id: "d-description-error", class: "field-error", role: "alert" }),
-        h("button", { type: "submit" }, "Save description"))),
+        h("button", { type: "submit", id: "d-description-save" }, "Save description"))),
       h("div", { class: "tabs", role: "tablist", "aria-label": "Activity" }, ...tabButtons),
       panel("comments", h("ol", { id: "d-comments", class: "entries" }),
         composer("comment", "Add a comment", "Comment", "comments")),
@@ -191,7 +193,7 @@ function fill(t) {
   showError("d-error", "");
   $("d-body").hidden = false;
   $("d-subject").textContent = t.subject || "(no subject)";
-  document.title = `${t.subject || "Ticket"} · Tickets`;
+  document.title = titled(`${t.subject || "Ticket"} · Tickets`);
   const meta = [`#${String(t.id).slice(0, 8)} · created by ${t.created_by} on `];
   $("d-meta").replaceChildren(...meta, timeEl(t.created_at),
     t.conversation_id ? ` · from conversation ${t.conversation_id}` : "",
@@ -211,11 +213,18 @@ function fill(t) {
   $("d-sla-resolution").replaceChildren(badge(t.sla, t.sla && t.sla.resolution));
 
   // The description: replaced only while the user has not started editing.
+  const closed = t.status === "closed";
+  $("d-closed").hidden = !closed;
+  $("d-closed").textContent = closed ? CLOSED_REASON : "";
   if (readOnly) $("d-description-text").textContent = t.description || "No description.";
   else {
+    // What the user typed and was refused stays in the field, even once the
+    // ticket is closed and the field is disabled.
     const ta = $("d-description");
     if (view.description === null || ta.value === view.description) ta.value = t.description || "";
     view.description = t.description || "";
+    ta.disabled = closed;
+    $("d-description-save").disabled = closed;
   }
 
   const refusals = [...(t.refusals || []), ...(t.problems || [])].map(describe).filter(Boolean);
@@ -240,8 +249,8 @@ function fillSelects(t) {
     // Out of closed there is no way: it is the only choice offered.
     setOptions($("d-status"), (closed ? ["closed"] : STATUSES).map((s) => [s, label(s)]), t.status);
     $("d-status").disabled = closed;
-    $("d-status-note").textContent = closed ? "Closed is final: a closed ticket cannot be reopened." : "";
   }
+  for (const f of ["assignee", "priority", "category"]) $(`d-${f}`).disabled = closed;
   if (!view.saving.has("assignee")) {
     const pairs = [["", "Unassigned"], ...assignees()];
     if (t.assignee && !pairs.some(([v]) => v === t.assignee)) pairs.push([t.assignee, assigneeName(t.assignee)]);
@@ -269,12 +278,26 @@ function entries(items, empty) {
     h("div", { class: "text" }, c.body || "")));
 }
 
+/// A history value in words: statuses and priorities as the controls name
+/// them, teams as "Team X", nothing as “nothing”.
+function valueText(field, v) {
+  if (v === null || v === undefined || v === "") return "nothing";
+  if (field === "status" || field === "priority") return label(String(v));
+  if (field === "assignee") return assigneeName(String(v));
+  return String(v);
+}
+
 function historyEntry(e) {
   const who = h("strong", {}, e.by || "?");
-  const what = e.field === "created"
-    ? ["created the ticket"]
-    : ["changed ", e.field, " from ", h("q", {}, e.from === null ? "nothing" : String(e.from)),
-      " to ", h("q", {}, e.to === null ? "nothing" : String(e.to))];
+  let what;
+  if (e.field === "created") what = ["created the ticket"];
+  else if (e.field === "description") what = ["edited the description"];
+  else if (e.from === null || e.from === undefined || e.from === "") {
+    what = ["set ", e.field, " to ", h("q", {}, valueText(e.field, e.to))];
+  } else {
+    what = ["changed ", e.field, " from ", h("q", {}, valueText(e.field, e.from)),
+      " to ", h("q", {}, valueText(e.field, e.to))];
+  }
   const outcome = e.outcome && e.outcome !== "applied"
     ? h("span", { class: `mark ${e.outcome}` }, e.outcome) : null;
   return h("li", { class: e.outcome && e.outcome !== "applied" ? "not-applied-entry" : "" },
@@ -312,6 +335,11 @@ async function save(field) {
   const select = $(`d-${field}`);
   let value = select.value;
   if (field === "assignee" && value === "") value = null;
+  if (field === "status" && value === "closed" && !(await confirmClose(1))) {
+    if (view.ticket) fillSelects(view.ticket);
+    select.focus();
+    return;
+  }
   view.saving.add(field);
   const ok = await patch({ [field]: value }, field);
   view.saving.delete(field);

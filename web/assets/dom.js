@@ -77,24 +77,39 @@ export function metricText(m) {
   return left >= 0 ? `${m.state} · ${human(left)} left` : `${m.state} · ${human(-left)} overdue`;
 }
 
-/// The ticket's one-line SLA: its colour, then time left or overdue on
-/// the nearest running clock.
+const CLOCK_NAMES = { first_response: "First response", resolution: "Resolution" };
+
+/// The ticket's one-line SLA, naming the clock that decides its colour
+/// ("First response 23m overdue", "Resolution 3h 5m left"): the server's
+/// `label`, kept counting down from that clock's due time; from the
+/// clocks themselves when the server sends no label.
 export function slaText(sla) {
   sla = sla || {};
+  const provisional = sla.provisional ? " · provisional" : "";
+  const decisive = sla.clock && sla[sla.clock];
+  if (decisive && !decisive.stopped_at && decisive.due_at && CLOCK_NAMES[sla.clock]) {
+    const left = (Date.parse(decisive.due_at) - clock.now()) / 1000;
+    if (!Number.isNaN(left)) {
+      return `${CLOCK_NAMES[sla.clock]} ${left >= 0 ? `${human(left)} left` : `${human(-left)} overdue`}${provisional}`;
+    }
+  }
+  if (typeof sla.label === "string" && sla.label) return sla.label + provisional;
   const color = sla.color || "none";
   const running = ["first_response", "resolution"]
-    .map((k) => sla[k])
-    .filter((m) => m && !m.stopped_at && m.due_at);
-  let text = color === "none" ? "no SLA" : color;
+    .map((k) => [k, sla[k]])
+    .filter(([, m]) => m && !m.stopped_at && m.due_at)
+    .sort((a, b) => Date.parse(a[1].due_at) - Date.parse(b[1].due_at));
+  let text = color === "none" ? "No SLA" : color;
   if (running.length) {
-    const due = Math.min(...running.map((m) => Date.parse(m.due_at)));
-    const left = (due - clock.now()) / 1000;
-    text += left >= 0 ? ` · ${human(left)} left` : ` · ${human(-left)} overdue`;
-  } else if (sla.resolution && ["met", "breached"].includes(sla.resolution.state)) {
-    text = sla.resolution.state;
+    const [k, m] = running[0];
+    const left = (Date.parse(m.due_at) - clock.now()) / 1000;
+    text = `${CLOCK_NAMES[k]} ${left >= 0 ? `${human(left)} left` : `${human(-left)} overdue`}`;
+  } else if (sla.resolution && sla.resolution.state === "met") {
+    text = "Met";
+  } else if (sla.resolution && sla.resolution.state === "breached") {
+    text = "Resolution breached";
   }
-  if (sla.provisional) text += " · provisional";
-  return text;
+  return text + provisional;
 }
 
 /// A badge that keeps counting down (see `tickBadges`).
@@ -124,4 +139,26 @@ export function tickBadges() {
 
 export function label(s) {
   return s ? s.charAt(0).toUpperCase() + s.slice(1).replace("-", " ") : s;
+}
+
+/// Asks before closing `count` tickets (closed is final); resolves to
+/// whether the user chose `Close ticket`.
+export function confirmClose(count = 1) {
+  const d = $("close-dialog");
+  $("close-h").textContent = count > 1 ? `Close ${count} tickets?` : "Close ticket?";
+  return new Promise((resolve) => {
+    const done = (yes) => {
+      d.removeEventListener("close", onClose);
+      $("close-confirm").onclick = null;
+      $("close-cancel").onclick = null;
+      if (d.open) d.close();
+      resolve(yes);
+    };
+    const onClose = () => done(false);
+    d.addEventListener("close", onClose);
+    $("close-confirm").onclick = () => done(true);
+    $("close-cancel").onclick = () => done(false);
+    d.showModal();
+    $("close-cancel").focus();
+  });
 }

@@ -44,3 +44,11 @@ export function assignees() {
   if (state.me && !out.has(state.me.agent)) out.set(state.me.agent, state.me.agent);
   return [...out.entries()].sort((x, y) => x[1].localeCompare(y[1]));
 }
+
+/// A page title with the count of tickets new for this agent (someone
+/// else assigned them, not opened since): "(2) Tickets".
+export function titled(text) {
+  const base = String(text).replace(/^\(\d+\) /, "");
+  const n = state.sync ? Number(state.sync.new_for_you) || 0 : 0;
+  return n > 0 ? `(${n}) ${base}` : base;
+}

@@ -22,3 +22,4 @@ mod pg;
 mod app;
 mod test_app;
 mod test_inbox;
+mod test_workday;
