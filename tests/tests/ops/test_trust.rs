@@ -154,10 +154,10 @@ fn node_cmd(home: &Path, args: &[&str]) -> Command {
 fn files_with_tokens_and_tickets_are_private_whatever_the_umask() {
     let dir = tempfile::tempdir().expect("tmp");
     let db = dir.path().join("relay.db");
+    let relay = Served::start(&db);
     let lead = ok(relay_cmd(&db, &["agent", "add", "lea", "--role", "lead"]));
     let token = String::from_utf8_lossy(&lead.stdout).trim().to_string();
     ok(relay_cmd(&db, &["category", "add", "hardware"]));
-    let relay = Served::start(&db);
     let home = dir.path().join("lea");
     ok(node_cmd(&home, &["init", "--relay", &relay.1, "--token", &token]));
     ok(node_cmd(&home, &["create", "--subject", "Printer", "--priority", "high", "--category", "hardware"]));
