@@ -266,7 +266,8 @@ async fn check(state: &AppState, req: Request, next: Next) -> Response {
         // The scripts and the style sheet: the same for everyone, and the
         // styled 401 page needs the style sheet.
         return next.run(req).await;
-    } else if reading && path == "/" && req.uri().query().is_some_and(|q| secret_in_query(Some(q)).is_some()) {
+    } else if req.method() == Method::GET && path == "/" && secret_in_query(req.uri().query()).is_some() {
+        // GET only: a HEAD (a link preview) must not use up the secret.
         let given = secret_in_query(req.uri().query()).unwrap_or_default();
         return match state.keys.exchange(&given) {
             Some(token) => signed_in_page(state, &token),
