@@ -273,9 +273,9 @@ async fn check(state: &AppState, req: Request, next: Next) -> Response {
             Some(token) => signed_in_page(state, &token),
             None => signed_out_page(Away::LinkUsed),
         };
-    } else if path == SIGNED_OUT_PATH {
-        return signed_out_page(Away::NotOpened);
-    } else if !cookie(headers, &state.page_cookie).is_some_and(|c| same_secret(c, &state.keys.start)) {
+    } else if path == SIGNED_OUT_PATH
+        || !cookie(headers, &state.page_cookie).is_some_and(|c| same_secret(c, &state.keys.start))
+    {
         return signed_out_page(Away::NotOpened);
     }
     if !reading {
