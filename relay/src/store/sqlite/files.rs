@@ -29,7 +29,11 @@ pub fn restrict(path: &Path) -> std::io::Result<bool> {
         use std::os::unix::fs::PermissionsExt;
         let meta = match std::fs::symlink_metadata(path) {
             Ok(m) => m,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            // Nothing there (or a file where a folder should be, which
+            // opening reports by itself): nothing to make private.
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => {
+                return Ok(false)
+            }
             Err(e) => return Err(e),
         };
         let mode = meta.permissions().mode();
