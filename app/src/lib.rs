@@ -2,8 +2,9 @@
 //! serving the web UI (`tickets_web`) and the JSON API the UI reads and
 //! writes. `tickets app` runs it.
 //!
-//! - [`session`]: the per-start secret, the session cookie, the `Host`
-//!   check, same-origin writes and the security headers (every request).
+//! - [`session`]: the per-start secret (it works once), the session token
+//!   it is exchanged for (a header, never a cookie), the `Host` check,
+//!   same-origin writes and the security headers (every request).
 //! - [`api`]: the JSON endpoints; each one opens the node and runs one node
 //!   operation, the same ones the CLI runs, on a blocking thread.
 //! - [`events`]: `GET /v1/events`, server-sent events when the node's store
@@ -59,9 +60,11 @@ pub const WORK_MAX: usize = 4;
 #[derive(Clone)]
 pub struct AppState {
     pub(crate) home: PathBuf,
-    pub(crate) secret: Arc<str>,
-    /// The session cookie's name, `tickets_session_PORT`.
-    pub(crate) cookie: Arc<str>,
+    /// The printed URL's secret, the session token, the page cookie's
+    /// value ([`session::Keys`]).
+    pub(crate) keys: Arc<session::Keys>,
+    /// The page cookie's name, `tickets_page_PORT`.
+    pub(crate) page_cookie: Arc<str>,
     /// `Host` values that name the listening address (lower case).
     pub(crate) hosts: Arc<[String]>,
     pub(crate) syncing: bool,
@@ -99,6 +102,8 @@ impl AppState {
 pub struct App {
     state: AppState,
     addr: SocketAddr,
+    /// The printed URL's secret (it works once).
+    secret: String,
     stop: watch::Sender<bool>,
 }
 
@@ -111,14 +116,14 @@ impl App {
         let mut node = tickets_node::home::open(&config.home)?;
         let last_sync = node.status()?.last_sync;
         drop(node);
-        let secret = session::new_secret()
-            .map_err(|source| tickets_node::NodeError::Io { path: config.home.clone(), source })?;
+        let (keys, secret) =
+            session::Keys::new().map_err(|source| tickets_node::NodeError::Io { path: config.home.clone(), source })?;
         let (stop, shutdown) = watch::channel(false);
         let initial = SyncState::initial(config.sync, last_sync);
         let state = AppState {
             home: config.home,
-            secret: secret.into(),
-            cookie: session::cookie_name(addr.port()).into(),
+            keys: Arc::new(keys),
+            page_cookie: session::page_cookie_name(addr.port()).into(),
             hosts: session::allowed_hosts(addr).into_iter().map(|h| h.to_ascii_lowercase()).collect(),
             syncing: config.sync,
             changes: Arc::new(watch::channel(0).0),
@@ -128,12 +133,12 @@ impl App {
             work: Arc::new(Semaphore::new(WORK_MAX)),
             streams: Arc::new(Semaphore::new(events::EVENT_STREAMS_MAX)),
         };
-        Ok(App { state, addr, stop })
+        Ok(App { state, addr, secret, stop })
     }
 
-    /// The URL to open: it carries this start's secret.
+    /// The URL to open: it carries this start's secret, which works once.
     pub fn url(&self) -> String {
-        format!("http://{}/?{}={}", self.addr, session::QUERY, self.state.secret)
+        format!("http://{}/?{}={}", self.addr, session::QUERY, self.secret)
     }
 
     /// Serves until `shutdown` completes, then stops the background work

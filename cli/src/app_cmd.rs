@@ -1,6 +1,13 @@
 //! `tickets app`: serves the node's app on loopback (see the `tickets_app`
 //! crate), prints the one URL to open, opens the browser on a desktop, and
 //! stops cleanly on SIGTERM or Ctrl-C.
+//!
+//! The app keeps its port per home folder (`app.port`): started again, it
+//! listens at the same address when that is free, so bookmarks and open
+//! tabs reach it again (they get a page saying to open the new link). The
+//! browser is never given the secret URL on its command line, where every
+//! local user can read it (`/proc/PID/cmdline`): it opens `app-open.html`,
+//! a private file (0600) in the home folder that forwards to the URL.
 
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -32,10 +39,67 @@ pub struct AppArgs {
     pub json: bool,
 }
 
-/// The address to bind: loopback on a free port unless told otherwise.
-fn listen_addr(a: &AppArgs) -> Result<SocketAddr> {
+/// The file in the home folder that remembers the app's port.
+pub const PORT_FILE: &str = "app.port";
+
+/// The private file the browser opens, forwarding to the secret URL.
+pub const OPEN_FILE: &str = "app-open.html";
+
+/// The browser command, if set: run with the path of [`OPEN_FILE`] as its
+/// one argument, instead of the desktop's opener.
+pub const BROWSER_ENV: &str = "TICKETS_BROWSER";
+
+/// The port this home's app listened on last time, if it recorded one.
+fn remembered_port(home: &Path) -> Option<u16> {
+    let text = std::fs::read_to_string(home.join(PORT_FILE)).ok()?;
+    text.trim().parse::<u16>().ok().filter(|p| *p != 0)
+}
+
+/// Records the port for the next start; a failure is only mentioned.
+fn remember_port(home: &Path, port: u16) {
+    let path = home.join(PORT_FILE);
+    let written = tickets_node::home::create_private_file(&path).and_then(|mut f| writeln!(f, "{port}"));
+    if let Err(e) = written {
+        let _ = writeln!(std::io::stderr(), "warning: cannot record the app's port in {}: {e}", path.display());
+    }
+}
+
+/// Binds the app's listener: `--listen` if given, else this home's port of
+/// last time when it is free, else a free one (and says so).
+async fn bind(home: &Path, listen: Option<SocketAddr>) -> Result<tokio::net::TcpListener> {
+    let cannot = |addr: SocketAddr, e: std::io::Error| {
+        user_error(
+            format!("cannot listen on {addr}: {e}"),
+            Some("pick another address with --listen 127.0.0.1:PORT, or leave out --listen"),
+        )
+    };
+    if let Some(addr) = listen {
+        return tokio::net::TcpListener::bind(addr).await.map_err(|e| cannot(addr, e));
+    }
+    let loopback = |port| SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
+    let before = remembered_port(home);
+    if let Some(port) = before {
+        if let Ok(l) = tokio::net::TcpListener::bind(loopback(port)).await {
+            return Ok(l);
+        }
+    }
+    let l = tokio::net::TcpListener::bind(loopback(0)).await.map_err(|e| cannot(loopback(0), e))?;
+    let port = l.local_addr()?.port();
+    if let Some(old) = before {
+        let _ = writeln!(
+            std::io::stderr(),
+            "port {old} of the last start is taken (is this app running already?); the app moved to port {port}: \
+bookmarks of the old address will not reach it"
+        );
+    }
+    remember_port(home, port);
+    Ok(l)
+}
+
+/// The address `--listen` names, if given.
+fn listen_addr(a: &AppArgs) -> Result<Option<SocketAddr>> {
     let Some(text) = a.listen.as_deref().map(str::trim) else {
-        return Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0));
+        return Ok(None);
     };
     let addr = match text.strip_prefix("localhost:") {
         Some(port) => port.parse::<u16>().ok().map(|p| SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), p)),
@@ -67,22 +131,44 @@ fn listen_addr(a: &AppArgs) -> Result<SocketAddr> {
 change this node's tickets, over plain HTTP"
         );
     }
-    Ok(addr)
+    Ok(Some(addr))
 }
 
-/// Opens `url` in the desktop's browser, if there is a desktop; a failure
-/// is only mentioned.
-fn open_browser(url: &str) {
-    let opener = if cfg!(target_os = "macos") {
-        Some("open")
+/// Writes the private page that forwards the browser to `url` (a meta
+/// refresh, and a link for a browser that does not follow it), as
+/// Jupyter does: the secret stays off every command line.
+fn write_open_file(home: &Path, url: &str) -> std::io::Result<std::path::PathBuf> {
+    let path = home.join(OPEN_FILE);
+    let mut f = tickets_node::home::create_private_file(&path)?;
+    // The URL is ours (an address and hex), but is escaped all the same.
+    let url = url.replace('&', "&amp;").replace('"', "&quot;").replace('<', "&lt;");
+    write!(
+        f,
+        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+<meta http-equiv=\"refresh\" content=\"0;url={url}\">\n<title>Opening Tickets</title>\n</head>\n<body>\n\
+<p>Opening the app… If nothing happens, <a href=\"{url}\">open Tickets</a>.</p>\n</body>\n</html>\n"
+    )?;
+    f.sync_all()?;
+    Ok(path)
+}
+
+/// Opens the browser on `file` (the forwarding page): `TICKETS_BROWSER` if
+/// set, else the desktop's opener if there is a desktop; a failure is only
+/// mentioned.
+fn open_browser(file: &Path) {
+    let custom = std::env::var_os(BROWSER_ENV).filter(|v| !v.is_empty());
+    let opener = if let Some(c) = custom {
+        Some(c)
+    } else if cfg!(target_os = "macos") {
+        Some("open".into())
     } else if std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some() {
-        Some("xdg-open")
+        Some("xdg-open".into())
     } else {
         None
     };
     let Some(opener) = opener else { return };
-    let spawned = std::process::Command::new(opener)
-        .arg(url)
+    let spawned = std::process::Command::new(&opener)
+        .arg(file)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -93,13 +179,17 @@ fn open_browser(url: &str) {
             std::thread::spawn(move || child.wait());
         }
         Err(e) => {
-            let _ = writeln!(std::io::stderr(), "could not open a browser ({opener}: {e}); open the URL yourself");
+            let _ = writeln!(
+                std::io::stderr(),
+                "could not open a browser ({}: {e}); open the URL yourself",
+                opener.to_string_lossy()
+            );
         }
     }
 }
 
 pub fn run(home: &Path, a: AppArgs) -> Result<()> {
-    let addr = listen_addr(&a)?;
+    let listen = listen_addr(&a)?;
     let mut node = tickets_node::home::open(home)?;
     let registered = node.profile()?.relay.is_some();
     let agent = node.agent().to_string();
@@ -107,12 +197,7 @@ pub fn run(home: &Path, a: AppArgs) -> Result<()> {
     let sync = registered && !a.offline;
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
-            user_error(
-                format!("cannot listen on {addr}: {e}"),
-                Some("pick another address with --listen 127.0.0.1:PORT, or leave out --listen"),
-            )
-        })?;
+        let listener = bind(home, listen).await?;
         let local = listener.local_addr()?;
         let app = tickets_app::App::new(tickets_app::Config { home: home.to_path_buf(), sync }, local)?;
         let url = app.url();
@@ -127,10 +212,26 @@ pub fn run(home: &Path, a: AppArgs) -> Result<()> {
             (false, _) => "local node: not registered with a relay",
         };
         let _ = writeln!(std::io::stderr(), "the app for {agent} ({}); {mode}; Ctrl-C stops it", home.display());
+        let mut open_file = None;
         if !a.no_open {
-            open_browser(&url);
+            match write_open_file(home, &url) {
+                Ok(file) => {
+                    open_browser(&file);
+                    open_file = Some(file);
+                }
+                Err(e) => {
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "could not write the page that opens the browser ({e}); open the URL yourself"
+                    );
+                }
+            }
         }
-        app.serve(listener, crate::relay_cmd::shutdown_signal()).await?;
+        let served = app.serve(listener, crate::relay_cmd::shutdown_signal()).await;
+        if let Some(file) = open_file {
+            let _ = std::fs::remove_file(file);
+        }
+        served?;
         let _ = writeln!(std::io::stderr(), "the app stopped");
         Ok(())
     })

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
-use tickets_node::home::open;
+use tickets_node::home::{create_private_dir, create_private_file, open};
 use tickets_node::sync::{Remote, SyncError};
 
 use crate::output::{self, outln};
@@ -174,8 +174,8 @@ fn download_csv(remote: &Remote, query: &[(String, String)], dir: &Path, show: b
         let mut files = Vec::new();
         for name in ["tickets.csv", "comments.csv", "history.csv"] {
             let p = dir.join(name);
-            let f = std::fs::File::create(&p)
-                .map_err(|e| user_error(format!("cannot write {}: {e}", p.display()), None))?;
+            let f =
+                create_private_file(&p).map_err(|e| user_error(format!("cannot write {}: {e}", p.display()), None))?;
             files.push(std::io::BufWriter::new(f));
         }
         Ok(Box::new(Demux { files, pending: Vec::new(), tickets_rows: 0, bar }))
@@ -190,8 +190,9 @@ fn partial_name(target: &Path) -> PathBuf {
 fn download(remote: &Remote, query: &[(String, String)], dest: &Path, label: &str, show: bool) -> Result<u64> {
     let template = format!("{label:<13} {{bar:40}} {{pos}}/{{len}} rows ({{per_sec}})");
     stream(remote, query, &template, show, |bar| {
-        let file = std::fs::File::create(dest)
-            .map_err(|e| user_error(format!("cannot write {}: {e}", dest.display()), None))?;
+        // Exports hold tickets: private whatever the umask.
+        let file =
+            create_private_file(dest).map_err(|e| user_error(format!("cannot write {}: {e}", dest.display()), None))?;
         Ok(Box::new(Counting { inner: std::io::BufWriter::new(file), lines: 0, bar }))
     })
 }
@@ -238,7 +239,8 @@ pub fn run(home: &Path, a: ExportArgs) -> Result<()> {
             ));
         }
         let tmp = partial_name(out);
-        std::fs::create_dir_all(&tmp).map_err(|e| user_error(format!("cannot create {}: {e}", tmp.display()), None))?;
+        // The folder becomes the export: private whatever the umask.
+        create_private_dir(&tmp).map_err(|e| user_error(format!("cannot create {}: {e}", tmp.display()), None))?;
         // One request: the three files come from one snapshot of the relay.
         let mut q = query.clone();
         if let Some(f) = q.iter_mut().find(|(k, _)| k == "format") {

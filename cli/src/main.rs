@@ -8,6 +8,7 @@
 //! - [`export_cmd`]: downloading an authoritative export.
 //! - [`tickets_table`]: tickets as a terminal table.
 //! - [`output`]: terminal output, colours and tables.
+//! - [`term`]: text from people made harmless for a terminal.
 //!
 //! Finding the home folder, opening the node, short ids and the code and
 //! hint of each node error live in `tickets_node::home`, shared with the
@@ -29,6 +30,7 @@ mod node_cmd;
 mod output;
 mod relay_cmd;
 mod sync_cmd;
+mod term;
 mod tickets_table;
 
 use std::path::PathBuf;
@@ -550,7 +552,7 @@ pub fn coded_error(code: &'static str, message: impl Into<String>, hint: Option<
 
 fn main() -> ExitCode {
     if let Err(e) = config::load() {
-        eprintln!("error: {e}");
+        eprintln!("error: {}", term::safe(&e.to_string()));
         return ExitCode::from(1);
     }
     let cli = match Cli::try_parse() {
@@ -636,9 +638,10 @@ fn report(d: &Described, json: bool) -> ExitCode {
         output::json(&v);
     } else {
         let prefix = if d.exit == 255 { "internal error" } else { "error" };
-        eprintln!("{prefix}: {}", d.message);
+        // A message or hint may echo what a person or a relay sent.
+        eprintln!("{prefix}: {}", term::safe(&d.message));
         if let Some(h) = &d.hint {
-            eprintln!("hint: {h}");
+            eprintln!("hint: {}", term::safe(h));
         }
     }
     ExitCode::from(d.exit)

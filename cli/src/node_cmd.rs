@@ -14,6 +14,7 @@ use tickets_node::{BulkEdit, EditOutcome, ListQuery, Node, NodeError, SortKey, W
 use tickets_node::home::{self, open, short_id as short};
 
 use crate::output::{self, bold, dim, outln, paint, table};
+use crate::term::safe;
 use crate::tickets_table::{print_not_applied, print_tickets, sla_badge, PROVISIONAL_LEGEND};
 use crate::{coded_error, user_error, Cli, Command};
 
@@ -482,7 +483,10 @@ fn refine(view: ListQuery, flags: ListQuery) -> ListQuery {
 }
 
 fn print_ticket(t: &Value, now: i64, me: &str) {
-    let s = |k: &str| t.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    // Every text of the ticket is shown through `safe`: any of it may come
+    // from a person (see `term`).
+    let s = |k: &str| safe(t.get(k).and_then(Value::as_str).unwrap_or("")).into_owned();
+    let text = |v: &Value, default: &'static str| safe(v.as_str().unwrap_or(default)).into_owned();
     print_not_applied(&tickets_node::node::own_not_applied(me, t), false);
     outln(&format!("{}  {}", bold(&s("subject")), dim(&s("id"))));
     let (badge, _) = sla_badge(t, now);
@@ -492,12 +496,12 @@ fn print_ticket(t: &Value, now: i64, me: &str) {
         bold(&s("status")),
         paint(&s("priority"), &s("priority")),
         s("category"),
-        t["assignee"].as_str().unwrap_or("-"),
+        text(&t["assignee"], "-"),
         paint(color, &badge)
     ));
     outln(&dim(&format!("created {} by {}, updated {}", s("created_at"), s("created_by"), s("updated_at"))));
     if let Some(c) = t["conversation_id"].as_str() {
-        outln(&dim(&format!("conversation {c}")));
+        outln(&dim(&format!("conversation {}", safe(c))));
     }
     for m in ["first_response", "resolution"] {
         let metric = &t["sla"][m];
@@ -530,9 +534,9 @@ fn print_ticket(t: &Value, now: i64, me: &str) {
                 for c in list {
                     outln(&format!(
                         "  {} {}: {}",
-                        dim(c["at"].as_str().unwrap_or("")),
-                        c["author"].as_str().unwrap_or(""),
-                        c["body"].as_str().unwrap_or("")
+                        dim(&text(&c["at"], "")),
+                        text(&c["author"], ""),
+                        text(&c["body"], "")
                     ));
                 }
             }
@@ -544,26 +548,21 @@ fn print_ticket(t: &Value, now: i64, me: &str) {
         outln("");
         outln(&bold("Timeline"));
         for e in h {
-            let field = e["field"].as_str().unwrap_or("");
-            let what = match field {
+            let field = text(&e["field"], "");
+            let what = match field.as_str() {
                 "created" => "created the ticket".to_string(),
                 "description" => "edited the description".to_string(),
                 // "from" is what the edit's author saw; setting what was
                 // already there is no change.
-                _ if e["from"] == e["to"] => format!("{field}: {} (unchanged)", e["to"].as_str().unwrap_or("none")),
-                _ => format!(
-                    "{field}: {} → {}",
-                    e["from"].as_str().unwrap_or("none"),
-                    e["to"].as_str().unwrap_or("none")
-                ),
+                _ if e["from"] == e["to"] => format!("{field}: {} (unchanged)", text(&e["to"], "none")),
+                _ => format!("{field}: {} → {}", text(&e["from"], "none"), text(&e["to"], "none")),
             };
-            let mut line =
-                format!("  {} {} {what}", dim(e["at"].as_str().unwrap_or("")), e["by"].as_str().unwrap_or(""));
+            let mut line = format!("  {} {} {what}", dim(&text(&e["at"], "")), text(&e["by"], ""));
             if let Some(o) = e["outcome"].as_str().filter(|o| *o != "applied") {
                 line.push_str(&format!(" {}", paint("yellow", &format!("[{o}]"))));
             }
             if let Some(n) = e["note"].as_str() {
-                line.push_str(&format!(" {}", dim(&format!("({n})"))));
+                line.push_str(&format!(" {}", dim(&format!("({})", safe(n)))));
             }
             outln(&line);
         }
@@ -572,19 +571,14 @@ fn print_ticket(t: &Value, now: i64, me: &str) {
         outln("");
         outln(&bold("Refused by the relay"));
         for x in r {
-            outln(&format!(
-                "  {} {}: {}",
-                dim(x["at"].as_str().unwrap_or("")),
-                x["kind"].as_str().unwrap_or(""),
-                x["reason"].as_str().unwrap_or("")
-            ));
+            outln(&format!("  {} {}: {}", dim(&text(&x["at"], "")), text(&x["kind"], ""), text(&x["reason"], "")));
         }
     }
     if let Some(p) = t["problems"].as_array() {
         outln("");
         outln(&bold("Problems in received data (ignored)"));
         for x in p {
-            outln(&format!("  {}", x.as_str().unwrap_or("")));
+            outln(&format!("  {}", text(x, "")));
         }
     }
 }
@@ -596,7 +590,7 @@ fn node_status(home: &std::path::Path, json: bool) -> Result<()> {
         output::json(&serde_json::to_value(&st)?);
         return Ok(());
     }
-    outln(&format!("node    {} ({})", st.home.display(), bold(&st.agent)));
+    outln(&format!("node    {} ({})", st.home.display(), bold(&safe(&st.agent))));
     outln(&format!("relay   {}", st.relay.as_deref().unwrap_or("none (local only)")));
     outln(&format!("tickets {}", st.tickets));
     outln(&format!("pending {} document(s) not yet on the relay", st.pending));
@@ -691,12 +685,12 @@ fn inbox(home: &std::path::Path, json: bool) -> Result<()> {
             })
             .unwrap_or_default();
         t.add_row(vec![
-            c.id.clone(),
-            c.customer.clone().unwrap_or_else(|| "unknown".into()),
-            c.channel.clone().unwrap_or_default(),
-            last,
-            output::human((now.saturating_sub(c.active_ms) / 1000).max(0) as u64),
-            l.ticket.as_deref().map(|id| id.chars().take(8).collect()).unwrap_or_else(|| "-".into()),
+            output::cell(&c.id, None),
+            output::cell(c.customer.as_deref().unwrap_or("unknown"), None),
+            output::cell(c.channel.as_deref().unwrap_or_default(), None),
+            output::cell(&last, None),
+            output::cell(&output::human((now.saturating_sub(c.active_ms) / 1000).max(0) as u64), None),
+            output::cell(l.ticket.as_deref().map(home::short_id).unwrap_or("-"), None),
         ]);
     }
     outln(&t.to_string());

@@ -70,8 +70,9 @@ pub fn paint(state: &str, s: &str) -> String {
     }
 }
 
+/// A table cell; its text is made harmless for a terminal.
 pub fn cell(text: &str, color: Option<Color>) -> Cell {
-    let c = Cell::new(text);
+    let c = Cell::new(crate::term::safe(text));
     match color {
         Some(col) if color_enabled() => c.fg(col),
         _ => c,

@@ -7,8 +7,8 @@ use anyhow::Result;
 use clap::{Args, Subcommand};
 use tickets_core::duration::parse_duration;
 use tickets_core::model::{check_name, Priority};
-use tickets_relay::auth;
 use tickets_relay::store::{Db, RelayDb};
+use tickets_relay::{auth, names};
 
 use crate::output::{self, bold, outln, table};
 use crate::{coded_error, user_error};
@@ -302,6 +302,15 @@ fn inbox(c: &mut dyn tickets_relay::store::RelayStore, cmd: InboxCommand) -> Res
     Ok(())
 }
 
+/// A name that looks like one already there: one error line and a hint.
+fn confusable(e: names::Confusable) -> anyhow::Error {
+    coded_error(
+        "confusable_name",
+        e.to_string(),
+        Some("choose a name that reads differently: names that look alike on screen (letters of another script, 1 for l, rn for m) are refused"),
+    )
+}
+
 fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
@@ -377,6 +386,14 @@ pub fn run(a: RelayArgs) -> Result<()> {
                 }
                 let team =
                     team.map(|t| check_name("team", &t)).transpose().map_err(|e| user_error(e.to_string(), None))?;
+                // NFC, and no look-alike of an agent or team already there.
+                let known = c.agents()?;
+                let name =
+                    names::check_new("agent", &name, known.iter().map(|a| a.name.as_str())).map_err(confusable)?;
+                let team = team
+                    .map(|t| names::check_new("team", &t, known.iter().filter_map(|a| a.team.as_deref())))
+                    .transpose()
+                    .map_err(confusable)?;
                 let token = auth::new_token();
                 c.add_agent(&name, &role, team.as_deref(), internal_notes, &auth::token_hash(&token), now_ms())
                     .map_err(|e| user_error(e.to_string(), None))?;
@@ -489,6 +506,8 @@ pub fn run(a: RelayArgs) -> Result<()> {
             match cmd {
                 CategoryCommand::Add { name } => {
                     let name = check_name("category", &name).map_err(|e| user_error(e.to_string(), None))?;
+                    let name =
+                        names::check_new("category", &name, cats.iter().map(String::as_str)).map_err(confusable)?;
                     if cats.contains(&name) {
                         outln(&format!("category {name} already exists; nothing changed"));
                     } else {
@@ -671,6 +690,9 @@ fn restore(backup: &std::path::Path, db_path: &std::path::Path) -> Result<()> {
         let _ = std::fs::remove_file(std::path::PathBuf::from(p));
     }
     std::fs::copy(backup, &tmp).map_err(|e| user_error(format!("cannot copy {}: {e}", backup.display()), None))?;
+    // `copy` carries the backup's mode over: the database is private.
+    tickets_relay::store::sqlite::files::restrict(&tmp)
+        .map_err(|e| user_error(format!("cannot make {} private: {e}", tmp.display()), None))?;
     let checked = Db::open(&tmp, false)
         .map_err(|e| user_error(format!("{}: {e}", backup.display()), None))
         .and_then(|check| Ok(check.conn()?.integrity_check()?));

@@ -14,6 +14,7 @@ use tickets_node::{Node, WallClock};
 use tickets_node::home::{open, short_id as short};
 
 use crate::output::{self, bold, dim, outln, paint};
+use crate::term::safe;
 use crate::tickets_table::{print_not_applied, print_tickets};
 use crate::{coded_error, user_error, BoardArgs, InitArgs, SyncArgs};
 
@@ -93,7 +94,7 @@ pub fn init_relay(home: &Path, a: InitArgs) -> Result<()> {
     } else {
         outln(&format!(
             "This device is registered with {url} as {} ({}{}). Run `tickets sync` to pull tickets.",
-            bold(&access.agent),
+            bold(&safe(&access.agent)),
             access.role,
             if access.internal_notes { ", internal notes" } else { "" }
         ));
@@ -112,10 +113,10 @@ fn print_report(r: &SyncReport) {
     }
     outln(&line);
     for x in &r.refused {
-        outln(&format!("  refused {} ({}): {}", short(&x.ticket), x.kind, x.reason));
+        outln(&format!("  refused {} ({}): {}", short(&x.ticket), safe(&x.kind), safe(&x.reason)));
     }
     for x in &r.damaged {
-        outln(&format!("  damaged {} ({}): {}", short(&x.ticket), x.kind, x.reason));
+        outln(&format!("  damaged {} ({}): {}", short(&x.ticket), safe(&x.kind), safe(&x.reason)));
     }
     print_not_applied(&r.not_applied, true);
     if r.new_for_you > 0 {
@@ -165,7 +166,10 @@ pub fn sync(home: &Path, a: SyncArgs) -> Result<()> {
             Err(e) => {
                 if !lost {
                     lost = true;
-                    eprintln!("connection to the relay lost ({e}); retrying, local edits stay pending");
+                    eprintln!(
+                        "connection to the relay lost ({}); retrying, local edits stay pending",
+                        safe(&e.to_string())
+                    );
                 }
             }
         })?;

@@ -91,6 +91,6 @@ pub fn print_not_applied(list: &[tickets_node::node::NotApplied], with_ticket: b
     outln(&paint("yellow", &format!("{n} of your edits did not take effect:")));
     for x in list {
         let ticket = if with_ticket { format!("ticket {}: ", short(&x.ticket)) } else { String::new() };
-        outln(&format!("  {ticket}{}", x.describe()));
+        outln(&format!("  {ticket}{}", crate::term::safe(&x.describe())));
     }
 }

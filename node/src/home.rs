@@ -15,9 +15,107 @@ pub fn home_folder(explicit: Option<PathBuf>) -> Option<PathBuf> {
 }
 
 /// Opens the node in `home` with this device's clock (and any
-/// `TICKETS_CLOCK_OFFSET`).
+/// `TICKETS_CLOCK_OFFSET`), after making its folder and database private
+/// again if something loosened them (see [`tighten_home`]).
 pub fn open(home: &Path) -> Result<Node, NodeError> {
+    warn_once(tighten_home(home));
     Node::open(home, WallClock::from_env()?)
+}
+
+/// The mode of every file holding tokens, tickets or notes: the owner
+/// reads and writes, nobody else anything.
+pub const PRIVATE_FILE_MODE: u32 = 0o600;
+
+/// The mode of the folders that hold such files.
+pub const PRIVATE_DIR_MODE: u32 = 0o700;
+
+/// Creates `path` and any missing parents as private folders (0700),
+/// whatever the umask. Folders that already exist are left as they are.
+pub fn create_private_dir(path: &Path) -> std::io::Result<()> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, PRIVATE_DIR_MODE);
+    b.create(path)
+}
+
+/// Creates (or truncates) `path` as a private file (0600), whatever the
+/// umask; a file that was there with a looser mode is made private too.
+pub fn create_private_file(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, PRIVATE_FILE_MODE);
+    let f = o.open(path)?;
+    restrict(path, PRIVATE_FILE_MODE)?;
+    Ok(f)
+}
+
+/// Makes `path` no more open than `mode` if it exists and others may
+/// read, write or enter it; `Ok(false)` when there was nothing to do.
+pub fn restrict(path: &Path, mode: u32) -> std::io::Result<bool> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = match std::fs::symlink_metadata(path) {
+            Ok(m) => m,
+            // Nothing there (or a file where a folder should be, which
+            // opening reports by itself): nothing to make private.
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => {
+                return Ok(false)
+            }
+            Err(e) => return Err(e),
+        };
+        // A symbolic link's own mode means nothing; what it points to may
+        // be anyone's, so it is left alone.
+        if meta.file_type().is_symlink() || meta.permissions().mode() & 0o777 & !mode == 0 {
+            return Ok(false);
+        }
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(meta.permissions().mode() & mode))?;
+        Ok(true)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (path, mode);
+        Ok(false)
+    }
+}
+
+/// Makes the node's folder 0700 and its database (with SQLite's `-wal`
+/// and `-shm`) 0600 again when something loosened them, say a copy made
+/// under another umask. Returns a warning for each one that could not be
+/// made private (e.g. owned by another user).
+pub fn tighten_home(home: &Path) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let db = home.join(crate::DB_FILE);
+    let mut targets = vec![(home.to_path_buf(), PRIVATE_DIR_MODE)];
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = db.as_os_str().to_owned();
+        p.push(suffix);
+        targets.push((PathBuf::from(p), PRIVATE_FILE_MODE));
+    }
+    for (path, mode) in targets {
+        if let Err(e) = restrict(&path, mode) {
+            warnings.push(format!(
+                "{} may be readable by other users and could not be made private ({e}); `chmod {mode:o} {}` fixes it",
+                path.display(),
+                path.display()
+            ));
+        }
+    }
+    warnings
+}
+
+/// Prints each warning on stderr, once per process (the app opens the
+/// node for every request).
+fn warn_once(warnings: Vec<String>) {
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if warnings.is_empty() || WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
 }
 
 /// The first 8 characters of a ticket id: what tables and messages show.

@@ -104,7 +104,11 @@ impl Node {
         if home.join(DB_FILE).exists() {
             return Err(NodeError::AlreadyInitialized(home.to_path_buf()));
         }
-        std::fs::create_dir_all(home).map_err(|source| NodeError::Io { path: home.to_path_buf(), source })?;
+        // The folder and its database hold the relay token, tickets and
+        // notes: private whatever the umask.
+        crate::home::create_private_dir(home).map_err(|source| NodeError::Io { path: home.to_path_buf(), source })?;
+        crate::home::restrict(home, crate::home::PRIVATE_DIR_MODE)
+            .map_err(|source| NodeError::Io { path: home.to_path_buf(), source })?;
         let mut store = Store::create(&home.join(DB_FILE))?;
         let tx = store.tx()?;
         tx.set_meta(M_AGENT, &agent)?;

@@ -160,6 +160,9 @@ impl Store {
         if path.exists() {
             return Err(NodeError::AlreadyInitialized(path.to_path_buf()));
         }
+        // Created empty and private first: SQLite would create it 0644
+        // less the umask, and its -wal and -shm take the database's mode.
+        crate::home::create_private_file(path).map_err(|source| NodeError::Io { path: path.to_path_buf(), source })?;
         let conn = Connection::open(path).db(path)?;
         configure(&conn, path)?;
         conn.execute_batch(SCHEMA).db(path)?;

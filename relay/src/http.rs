@@ -664,17 +664,40 @@ pub fn router(state: AppState) -> Router {
 /// at debug level, the rest at info).
 async fn log_requests(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let method = req.method().clone();
-    let path = req.uri().path().to_string();
+    let path = logged_path(req.uri().path());
     let started = Instant::now();
     let resp = next.run(req).await;
     let status = resp.status().as_u16();
     let ms = started.elapsed().as_secs_f64() * 1000.0;
     if path == "/v1/sync/watch" || path == "/healthz" {
         tracing::debug!(%method, %path, status, ms, "request");
+    } else if let Some(inbox) = resp.extensions().get::<crate::inbox::webhook::LoggedInbox>() {
+        tracing::info!(%method, %path, inbox = %inbox.0, status, ms, "request");
     } else {
         tracing::info!(%method, %path, status, ms, "request");
     }
     resp
+}
+
+/// A request's path as logged: a webhook's path is its secret, so it is
+/// shown as `/v1/inbox/{secret}` (the log line names the inbox instead).
+/// No other route carries a secret in its path; tokens travel in headers,
+/// which are never logged.
+fn logged_path(path: &str) -> String {
+    match path.strip_prefix("/v1/inbox/") {
+        Some(rest) if !rest.is_empty() => "/v1/inbox/{secret}".to_string(),
+        _ => path.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod log_tests {
+    #[test]
+    fn a_webhook_secret_is_never_logged() {
+        assert_eq!(super::logged_path("/v1/inbox/wh_0123abcd"), "/v1/inbox/{secret}");
+        assert_eq!(super::logged_path("/v1/inbox/wh_0123/extra"), "/v1/inbox/{secret}");
+        assert_eq!(super::logged_path("/v1/tickets"), "/v1/tickets");
+    }
 }
 
 async fn count_errors(State(state): State<AppState>, resp: Response) -> Response {

@@ -13,6 +13,7 @@
 //!   and the inbox's pull page.
 //! - [`export`]: streaming exports (CSV, JSON, NDJSON).
 //! - [`auth`]: bearer tokens.
+//! - [`names`]: agent, team and category names in NFC, look-alikes refused.
 //! - [`http`]: the HTTP API, its routes and its error type.
 //! - [`edge`]: the network edge: the accept loop, connection limits and
 //!   timeouts, and the JSON answers to requests over the limits.
@@ -26,6 +27,7 @@ pub mod export;
 pub mod http;
 pub mod inbox;
 pub mod metrics;
+pub mod names;
 pub mod openapi;
 pub mod pull;
 pub mod push;

@@ -93,15 +93,27 @@ try {
   watchErrors(page, "the agent's app");
   await page.goto(appUrl);
   if (page.url().includes("session=")) fail(`the secret stayed in the address bar: ${page.url()}`);
-  const cookieName = `tickets_session_${new URL(origin).port}`;
+  // The session is a token of its own in localStorage (kept per origin:
+  // host and port), sent as a header; the one cookie opens no API, since
+  // a browser sends it to every port of 127.0.0.1.
+  const port = new URL(origin).port;
+  const token = await page.evaluate(() => localStorage.getItem("tickets-session"));
+  if (!token || token === new URL(appUrl).searchParams.get("session")) fail("opening the printed URL stored no session token of its own");
+  const cookieName = `tickets_page_${port}`;
   const cookie = (await ctx.cookies()).find((c) => c.name === cookieName);
   if (!cookie) fail(`opening the printed URL set no ${cookieName} cookie`);
-  if (!cookie.httpOnly || cookie.sameSite !== "Strict") fail("the session cookie is not HttpOnly and SameSite=Strict");
-  const foreign = await rawGet("/v1/tickets", { Host: `rebound.example:${new URL(origin).port}`, Cookie: `${cookieName}=${cookie.value}` });
+  if (!cookie.httpOnly || cookie.sameSite !== "Strict") fail("the page cookie is not HttpOnly and SameSite=Strict");
+  const cookieOnly = await rawGet("/v1/tickets", { Cookie: `${cookieName}=${cookie.value}` });
+  if (cookieOnly.status !== 401) fail(`the page cookie alone answered ${cookieOnly.status}, not 401`);
+  const twice = await rawGet(new URL(appUrl).pathname + new URL(appUrl).search, {});
+  if (twice.status !== 401) fail(`the printed URL worked a second time (${twice.status})`);
+  const foreign = await rawGet("/v1/tickets", { Host: `rebound.example:${port}`, Authorization: `Bearer ${token}` });
   if (foreign.status !== 403) fail(`a request with a foreign Host answered ${foreign.status}, not 403`);
-  // From the page itself: the session works, and a cross-site-looking write is refused.
-  const fromPage = await page.evaluate(async () => (await fetch("/v1/tickets?limit=1")).status);
+  // From the page itself: the token works; without it, the cookie alone does not.
+  const fromPage = await page.evaluate(async () => (await fetch("/v1/tickets?limit=1", { headers: { Authorization: "Bearer " + localStorage.getItem("tickets-session") } })).status);
   if (fromPage !== 200) fail(`the page's own fetch answered ${fromPage}`);
+  const bare = await page.evaluate(async () => (await fetch("/v1/tickets?limit=1")).status);
+  if (bare !== 401) fail(`the page's fetch without the token answered ${bare}, not 401`);
 
   // ---- the list ----------------------------------------------------------
   await expect(page.getByRole("table").waitFor(), "the list has no table");

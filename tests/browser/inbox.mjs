@@ -116,11 +116,13 @@ try {
   await expect(page.getByRole("heading", { name: subject, level: 1 }).waitFor(), "the Inbox's link did not open the ticket");
 
   // ---- 390 px ---------------------------------------------------------------
-  const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  // The printed URL works once: the phone-sized browser gets this one's
+  // session (its page cookie and localStorage) instead.
+  const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, storageState: await ctx.storageState() });
   const p2 = await phone.newPage();
   p2.setDefaultTimeout(10000);
   watchErrors(p2, "the app at 390 px");
-  await p2.goto(appUrl);
+  await p2.goto(new URL(appUrl).origin + "/");
   await p2.getByRole("link", { name: "Inbox", exact: true }).click();
   await expect(p2.getByRole("link", { name: /^Open ticket / }).waitFor(), "the Inbox at 390 px shows no conversation");
   await noHorizontalScroll(p2, "the Inbox at 390 px");

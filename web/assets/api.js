@@ -1,14 +1,35 @@
 // The data layer. Both hosts answer the same paths with the same JSON; they
-// differ only in how a request is authenticated (the app: its session
-// cookie; the relay: a bearer token typed into the sign-in form) and in how
-// the page hears of changes (the app: server-sent events; the relay: a long
-// poll).
+// differ only in how a request is authenticated (the app: the session token
+// it handed the page when its printed link was opened; the relay: a bearer
+// token typed into the sign-in form), both sent as `Authorization: Bearer`,
+// and in how the page hears of changes (the app: server-sent events, read
+// with fetch so that they carry the token; the relay: a long poll).
 
 export const host = document.documentElement.dataset.host === "relay" ? "relay" : "app";
 export const readOnly = host === "relay";
 
 const TOKEN_KEY = "tickets-token";
-let token = readOnly ? sessionStorage.getItem(TOKEN_KEY) || "" : "";
+const SESSION_KEY = "tickets-session";
+
+/// The app's session token. The page that the printed link opens carries
+/// it in a <meta>; it is kept in localStorage, which the browser keeps per
+/// origin (host and port), so no other program on this machine receives it
+/// (a cookie would go to every port of 127.0.0.1), and it reaches the
+/// other tabs of this app. The link's one-time secret leaves the address
+/// bar at once.
+function appSession() {
+  const meta = document.querySelector('meta[name="tickets-session"]');
+  if (meta) {
+    const t = meta.getAttribute("content") || "";
+    meta.remove();
+    localStorage.setItem(SESSION_KEY, t);
+    if (location.search) history.replaceState(null, "", "/" + location.hash);
+    return t;
+  }
+  return localStorage.getItem(SESSION_KEY) || "";
+}
+
+let token = readOnly ? sessionStorage.getItem(TOKEN_KEY) || "" : appSession();
 
 export function hasToken() {
   return token !== "";
@@ -39,6 +60,14 @@ function headers(json) {
 }
 
 async function request(path, { method = "GET", body, signal } = {}) {
+  const r = await send(path, { method, body, signal });
+  // The app stopped or started again since this page got its session:
+  // the app's page says how to get back in.
+  if (r.status === 401 && !readOnly) location.replace("/signed-out");
+  return r;
+}
+
+async function send(path, { method, body, signal }) {
   try {
     return await fetch(path, {
       method,
@@ -104,21 +133,57 @@ export async function download(path, filename) {
 /// the app's sync status. Returns a function that stops listening.
 export function follow(seq, onChange, onSync, onLink) {
   if (!readOnly) {
-    const es = new EventSource("/v1/events");
-    es.addEventListener("changed", () => onChange());
-    es.addEventListener("sync", (e) => {
-      try {
-        onSync(JSON.parse(e.data));
-      } catch {
-        /* a malformed event: the next one will do */
+    // Server-sent events, read with fetch: EventSource cannot send the
+    // session token. Reconnects as EventSource would, with a backoff.
+    const ctl = new AbortController();
+    const dispatch = (block) => {
+      let event = "message";
+      const data = [];
+      for (const line of block.split(/\r?\n/)) {
+        if (line.startsWith("event:")) event = line.slice(6).trim();
+        else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
       }
-    });
-    es.addEventListener("open", () => {
-      onLink(true);
-      onChange();
-    });
-    es.addEventListener("error", () => onLink(false));
-    return () => es.close();
+      if (event === "changed") onChange();
+      else if (event === "sync") {
+        try {
+          onSync(JSON.parse(data.join("\n")));
+        } catch {
+          /* a malformed event: the next one will do */
+        }
+      }
+    };
+    (async () => {
+      let delay = 500;
+      while (!ctl.signal.aborted) {
+        try {
+          const r = await request("/v1/events", { signal: ctl.signal });
+          if (r.ok && r.body) {
+            delay = 500;
+            onLink(true);
+            onChange();
+            const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
+            let buf = "";
+            for (;;) {
+              const { value, done } = await reader.read();
+              if (done) break;
+              buf += value;
+              let end;
+              while ((end = buf.search(/\r?\n\r?\n/)) >= 0) {
+                dispatch(buf.slice(0, end));
+                buf = buf.slice(end).replace(/^\r?\n\r?\n/, "");
+              }
+            }
+          }
+        } catch {
+          /* the stream broke: reconnect below */
+        }
+        if (ctl.signal.aborted) return;
+        onLink(false);
+        await new Promise((res) => setTimeout(res, delay));
+        delay = Math.min(delay * 2, 10000);
+      }
+    })();
+    return () => ctl.abort();
   }
   // The relay: a long poll that the relay answers as soon as anything
   // changes (or after a while with the same sequence).

@@ -108,8 +108,22 @@ pub fn ingest<S: RelayStore + ?Sized>(
     body: &[u8],
     now: i64,
 ) -> Result<Ingested, InboxStoreError> {
+    ingest_naming(conn, secret_hash, body, now, &mut None)
+}
+
+/// [`ingest`], which also sets `inbox` to the name of the inbox the secret
+/// belongs to as soon as it is known: the request log names the inbox,
+/// never the secret in the URL.
+pub fn ingest_naming<S: RelayStore + ?Sized>(
+    conn: &mut S,
+    secret_hash: &str,
+    body: &[u8],
+    now: i64,
+    inbox_name: &mut Option<String>,
+) -> Result<Ingested, InboxStoreError> {
     let Some(inbox) = conn.inbox_by_secret(secret_hash)? else { return Err(InboxStoreError::UnknownSecret) };
     let name = inbox.name;
+    *inbox_name = Some(name.clone());
     let kind = InboxKind::parse(&inbox.kind)
         .ok_or_else(|| StoreError::Damaged(format!("inbox {name} has kind {}", inbox.kind)))?;
     let update = match parse_delivery(kind, &name, body)? {

@@ -12,6 +12,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 use tickets_core::inbox::{InboxError as DeliveryError, WEBHOOK_BODY_BYTES_MAX};
@@ -68,6 +69,25 @@ pub async fn deliver(
     State(state): State<AppState>,
     UrlPath(secret): UrlPath<String>,
     body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let mut inbox = None;
+    let mut resp = receive(state, secret, body, &mut inbox).await.into_response();
+    if let Some(name) = inbox {
+        resp.extensions_mut().insert(LoggedInbox(name));
+    }
+    resp
+}
+
+/// The inbox a delivery came through, for the request log, which shows it
+/// instead of the secret in the path.
+#[derive(Debug, Clone)]
+pub struct LoggedInbox(pub String);
+
+async fn receive(
+    state: AppState,
+    secret: String,
+    body: Result<Bytes, BytesRejection>,
+    inbox: &mut Option<String>,
 ) -> Result<Json<Delivered>, AppError> {
     if !plausible(&secret) {
         return Err(not_found());
@@ -89,9 +109,10 @@ pub async fn deliver(
     }
     let db = state.db.clone();
     let now = crate::http::now_ms();
-    let ingested = crate::http::blocking(&state, move || {
+    let (name, ingested) = crate::http::blocking(&state, move || {
         db.with(|c| {
-            store::ingest(c, &hash, &body, now).map_err(|e| match e {
+            let mut name = None;
+            let ingested = store::ingest_naming(c, &hash, &body, now, &mut name).map_err(|e| match e {
                 InboxStoreError::UnknownSecret => not_found(),
                 InboxStoreError::Delivery(DeliveryError::TooLarge) => too_large(),
                 InboxStoreError::Delivery(e @ DeliveryError::Json(_)) => {
@@ -106,10 +127,13 @@ pub async fn deliver(
                 // A database away or busy is 503, so the chat tool retries.
                 InboxStoreError::Store(e) => AppError::from(e),
                 e => AppError::internal(e),
-            })
+            });
+            Ok::<_, AppError>((name, ingested))
         })
     })
     .await?;
+    *inbox = name;
+    let ingested = ingested?;
     Ok(Json(match ingested {
         Ingested::Stored { id, changed, seq } => {
             if changed {

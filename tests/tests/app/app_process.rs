@@ -1,11 +1,13 @@
 //! A `tickets app --no-open` process on a node home, the URL it printed,
-//! and HTTP requests to it with or without its session.
+//! and HTTP requests to it with or without its session (the token the
+//! printed URL is exchanged for, sent as `Authorization: Bearer`, and the
+//! page cookie).
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use reqwest::blocking::{Client, RequestBuilder};
@@ -29,16 +31,49 @@ pub struct AppProcess {
     pub secret: String,
     log: Arc<Mutex<String>>,
     pub http: Client,
+    /// The session token and the page cookie (`name=value`), once signed in.
+    session: OnceLock<(String, String)>,
+}
+
+/// What opening the printed URL gave: the status, the session token in
+/// the page's `<meta name="tickets-session">`, and the `Set-Cookie` header.
+pub struct SignIn {
+    pub status: u16,
+    pub token: Option<String>,
+    pub set_cookie: String,
+    pub html: String,
+}
+
+/// Opens `url` (a printed URL) as a browser would.
+pub fn open_url(http: &Client, url: &str) -> SignIn {
+    let resp = http.get(url).send().unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let status = resp.status().as_u16();
+    let set_cookie = resp.headers().get("set-cookie").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    let html = resp.text().unwrap_or_default();
+    let token = html
+        .split("<meta name=\"tickets-session\" content=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .map(str::to_string);
+    SignIn { status, token, set_cookie, html }
 }
 
 impl AppProcess {
     /// `tickets --home HOME app --no-open EXTRA…`, once it printed its URL.
     pub fn start(home: &Path, extra: &[&str]) -> AppProcess {
+        let mut args = vec!["--no-open"];
+        args.extend_from_slice(extra);
+        AppProcess::spawn(home, &args, &[])
+    }
+
+    /// `tickets --home HOME app ARGS…` with `env` set (a desktop is not).
+    pub fn spawn(home: &Path, args: &[&str], env: &[(&str, &str)]) -> AppProcess {
         let mut child = Command::new(tickets_bin())
             .arg("--home")
             .arg(home)
-            .args(["app", "--no-open"])
-            .args(extra)
+            .arg("app")
+            .args(args)
+            .envs(env.iter().copied())
             .env("NO_COLOR", "1")
             .env_remove("TICKETS_HOME")
             .env_remove("TICKETS_CLOCK_OFFSET")
@@ -94,6 +129,7 @@ impl AppProcess {
             url,
             log,
             http,
+            session: OnceLock::new(),
         }
     }
 
@@ -101,14 +137,32 @@ impl AppProcess {
         self.log.lock().map(|l| l.clone()).unwrap_or_default()
     }
 
-    pub fn cookie(&self) -> String {
-        format!("{}={}", self.cookie_name(), self.secret)
+    /// `tickets_page_PORT`: one page cookie per app, as browsers keep
+    /// cookies per host whatever the port.
+    pub fn page_cookie_name(&self) -> String {
+        format!("tickets_page_{}", self.host.rsplit(':').next().unwrap_or_default())
     }
 
-    /// `tickets_session_PORT`: one cookie per app, as browsers keep
-    /// cookies per host whatever the port.
-    pub fn cookie_name(&self) -> String {
-        format!("tickets_session_{}", self.host.rsplit(':').next().unwrap_or_default())
+    /// Opens the printed URL once (it works once) and keeps the token and
+    /// the page cookie it gives.
+    fn session(&self) -> &(String, String) {
+        self.session.get_or_init(|| {
+            let s = open_url(&self.http, &self.url);
+            assert_eq!(s.status, 200, "opening the printed URL: {}", s.html);
+            let token = s.token.unwrap_or_else(|| panic!("no session token in the page: {}", s.html));
+            let cookie = s.set_cookie.split(';').next().unwrap_or_default().to_string();
+            (token, cookie)
+        })
+    }
+
+    /// The session token (signs in on first use).
+    pub fn token(&self) -> String {
+        self.session().0.clone()
+    }
+
+    /// The page cookie, `tickets_page_PORT=VALUE` (signs in on first use).
+    pub fn page_cookie(&self) -> String {
+        self.session().1.clone()
     }
 
     /// A request with no session.
@@ -116,9 +170,12 @@ impl AppProcess {
         self.http.request(method, format!("{}{path}", self.base))
     }
 
-    /// A request with the session cookie, as the app's page sends it.
+    /// A request with the session, as the app's page sends it.
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
-        let r = self.bare(method.clone(), path).header("Cookie", self.cookie());
+        let r = self
+            .bare(method.clone(), path)
+            .header("Authorization", format!("Bearer {}", self.token()))
+            .header("Cookie", self.page_cookie());
         if method == Method::GET {
             r
         } else {
@@ -151,7 +208,7 @@ impl AppProcess {
         let client = Client::builder().timeout(None).build().expect("an HTTP client");
         let resp = client
             .get(format!("{}/v1/events", self.base))
-            .header("Cookie", self.cookie())
+            .header("Authorization", format!("Bearer {}", self.token()))
             .send()
             .unwrap_or_else(|e| panic!("GET /v1/events: {e}"));
         assert_eq!(resp.status().as_u16(), 200, "GET /v1/events");

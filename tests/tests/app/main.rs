@@ -6,9 +6,11 @@
 //! - `app_process`: starting `tickets app --no-open`, reading the printed
 //!   URL, requests with and without the session, the event stream, SIGTERM.
 //! - `test_security`: 401 without the session, 403 for a foreign `Host`,
-//!   the secret exchanged for an HttpOnly SameSite=Strict cookie (one per
-//!   port: two apps keep their sessions in one cookie jar), writes
-//!   from another origin refused with nothing written, the CSP header.
+//!   the printed URL working once for a session token that is no cookie
+//!   (the one cookie opens no API; two apps take nothing from each other),
+//!   writes from another origin refused with nothing written, the CSP
+//!   header, the browser opened on a private page (no secret in its
+//!   argv), the port kept across restarts and a stale tab's styled page.
 //! - `test_api`: create, list filters, patch, closed is final, comments and
 //!   notes, bad input, and CLI commands seen on the open event stream.
 //! - `test_inbox`: `GET /v1/inbox` as `tickets inbox --json`, the prefill

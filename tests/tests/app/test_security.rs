@@ -5,7 +5,7 @@
 use reqwest::Method;
 use serde_json::json;
 
-use crate::app_process::AppProcess;
+use crate::app_process::{open_url, AppProcess};
 use crate::support::Home;
 
 #[test]
@@ -33,33 +33,49 @@ fn without_the_session_every_request_is_refused_with_401() {
     let wrong = app.bare(Method::GET, &format!("/?session={}", "0".repeat(64))).send().expect("GET");
     assert_eq!(wrong.status().as_u16(), 401, "a wrong secret");
     assert!(wrong.headers().get("set-cookie").is_none(), "a wrong secret gets no cookie");
-    let forged = app.bare(Method::GET, "/v1/me").header("Cookie", format!("{}={}", app.cookie_name(), "0".repeat(64)));
-    assert_eq!(forged.send().expect("GET").status().as_u16(), 401, "a forged cookie");
+    for forged in [format!("Bearer {}", "0".repeat(64)), format!("Bearer {}", app.secret)] {
+        let r = app.bare(Method::GET, "/v1/me").header("Authorization", &forged);
+        assert_eq!(r.send().expect("GET").status().as_u16(), 401, "a forged token: {forged}");
+    }
     assert_eq!(app.terminate(), Some(0), "SIGTERM ends the app with exit 0");
 }
 
 #[test]
-fn the_secret_is_exchanged_for_an_http_only_same_site_cookie_and_a_redirect() {
+fn the_printed_url_works_once_and_gives_a_token_that_is_no_cookie() {
     let home = Home::new();
     let app = AppProcess::start(&home.path(), &[]);
-    let resp = app.http.get(&app.url).send().expect("GET the printed URL");
-    assert_eq!(resp.status().as_u16(), 303);
-    assert_eq!(resp.headers().get("location").and_then(|v| v.to_str().ok()), Some("/"), "redirects without the secret");
-    let cookie = resp.headers().get("set-cookie").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
-    let parts: Vec<&str> = cookie.split(';').map(str::trim).collect();
-    assert_eq!(parts.first().copied(), Some(app.cookie().as_str()), "{cookie}");
+    let first = open_url(&app.http, &app.url);
+    assert_eq!(first.status, 200, "{}", first.html);
+    assert!(first.html.contains("data-host=\"app\""), "the answer is the app's page");
+    let token = first.token.clone().unwrap_or_else(|| panic!("no token in the page: {}", first.html));
+    assert!(token.len() == 64 && token != app.secret, "the token is not the URL's secret");
+    // The one cookie is the page cookie: HttpOnly, SameSite=Strict, and
+    // neither the secret nor the token.
+    let parts: Vec<&str> = first.set_cookie.split(';').map(str::trim).collect();
+    let (name, value) = parts.first().and_then(|c| c.split_once('=')).unwrap_or_default();
+    assert_eq!(name, app.page_cookie_name(), "{}", first.set_cookie);
+    assert!(value != token && value != app.secret, "the cookie carries a credential: {}", first.set_cookie);
     for attr in ["HttpOnly", "SameSite=Strict", "Path=/"] {
-        assert!(parts.contains(&attr), "the cookie lacks {attr}: {cookie}");
+        assert!(parts.contains(&attr), "the cookie lacks {attr}: {}", first.set_cookie);
     }
-    let page = app.request(Method::GET, "/").send().expect("GET / with the cookie");
+    // A cookie reaches every port of 127.0.0.1: it must open nothing.
+    let cookie_only = app.bare(Method::GET, "/v1/me").header("Cookie", format!("{name}={value}"));
+    assert_eq!(cookie_only.send().expect("GET").status().as_u16(), 401, "the page cookie opened the API");
+    let me = app.bare(Method::GET, "/v1/me").header("Authorization", format!("Bearer {token}"));
+    let me: serde_json::Value = me.send().expect("GET /v1/me").json().expect("JSON");
+    assert_eq!((me["agent"].as_str(), me["host"].as_str()), (Some("ana"), Some("app")), "{me}");
+    // The second use of the printed URL is refused, with the styled page.
+    let second = open_url(&app.http, &app.url);
+    assert_eq!(second.status, 401, "the printed URL worked twice");
+    assert!(second.token.is_none() && second.set_cookie.is_empty(), "a second use got a session");
+    assert!(second.html.contains("already used"), "the page says why: {}", second.html);
+    // The page with the page cookie; the security headers.
+    let page = app.bare(Method::GET, "/").header("Cookie", format!("{name}={value}")).send().expect("GET /");
     assert_eq!(page.status().as_u16(), 200);
     let csp = page.headers().get("content-security-policy").and_then(|v| v.to_str().ok()).unwrap_or_default();
     assert!(csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"), "CSP: {csp}");
     assert_eq!(page.headers().get("x-content-type-options").and_then(|v| v.to_str().ok()), Some("nosniff"));
-    let html = page.text().unwrap_or_default();
-    assert!(html.contains("data-host=\"app\""), "the page is the app's");
-    let (status, me) = app.get("/v1/me");
-    assert_eq!((status, me["agent"].as_str(), me["host"].as_str()), (200, Some("ana"), Some("app")), "{me}");
+    assert!(page.text().unwrap_or_default().contains("data-host=\"app\""), "the page is the app's");
 }
 
 #[test]
@@ -88,7 +104,7 @@ fn a_write_from_another_origin_is_refused_and_writes_nothing() {
     let home = Home::new();
     let app = AppProcess::start(&home.path(), &[]);
     let body = json!({"subject": "Forged", "priority": "high", "category": "hardware"}).to_string();
-    let cookie = app.cookie();
+    let auth = format!("Bearer {}", app.token());
     let attempts = [
         ("another site's Origin", Some("http://evil.example"), None, "application/json"),
         ("the app's port on another host name", Some("http://127.0.0.1:1"), None, "application/json"),
@@ -100,7 +116,7 @@ fn a_write_from_another_origin_is_refused_and_writes_nothing() {
     for (what, origin, fetch_site, content_type) in attempts {
         let mut r = app
             .bare(Method::POST, "/v1/tickets")
-            .header("Cookie", &cookie)
+            .header("Authorization", &auth)
             .header("Content-Type", content_type)
             .body(body.clone());
         if let Some(o) = origin {
@@ -116,7 +132,7 @@ fn a_write_from_another_origin_is_refused_and_writes_nothing() {
     }
     let patch = app
         .bare(Method::POST, "/v1/sync/now")
-        .header("Cookie", &cookie)
+        .header("Authorization", &auth)
         .header("Origin", "http://evil.example")
         .header("Content-Type", "application/json");
     assert_eq!(patch.send().expect("POST").status().as_u16(), 403);
@@ -124,7 +140,7 @@ fn a_write_from_another_origin_is_refused_and_writes_nothing() {
     // The same request from the app's own page goes through.
     let same_site = app
         .bare(Method::POST, "/v1/tickets")
-        .header("Cookie", &cookie)
+        .header("Authorization", &auth)
         .header("Sec-Fetch-Site", "same-origin")
         .header("Content-Type", "application/json")
         .body(body);
@@ -166,40 +182,119 @@ fn with_json_the_url_is_one_json_object() {
     assert!(url.starts_with("http://127.0.0.1:") && url.contains("/?session="), "{v}");
 }
 
-/// Signs in with the printed URL and keeps the cookie it sets in `jar`, as
-/// a browser does: by host (both apps are on 127.0.0.1) and name, whatever
-/// the port.
-fn sign_in(app: &AppProcess, jar: &mut std::collections::BTreeMap<String, String>) {
-    let resp = app.http.get(&app.url).send().expect("GET the printed URL");
-    assert_eq!(resp.status().as_u16(), 303);
-    let set = resp.headers().get("set-cookie").and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let (name, value) = set.split(';').next().and_then(|c| c.split_once('=')).expect("a name=value cookie");
-    jar.insert(name.to_string(), value.to_string());
-}
-
-fn with_jar(app: &AppProcess, jar: &std::collections::BTreeMap<String, String>) -> u16 {
-    let cookies: Vec<String> = jar.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    let resp = app.bare(Method::GET, "/v1/me").header("Cookie", cookies.join("; ")).send().expect("GET /v1/me");
-    resp.status().as_u16()
-}
-
 #[test]
-fn two_apps_on_one_machine_keep_their_own_sessions_in_one_cookie_jar() {
+fn two_apps_on_one_machine_take_nothing_from_each_other() {
     let home = Home::new();
     let other = Home::new();
     let a = AppProcess::start(&home.path(), &[]);
     let b = AppProcess::start(&other.path(), &[]);
-    let mut jar = std::collections::BTreeMap::new();
-    sign_in(&a, &mut jar);
-    sign_in(&b, &mut jar);
-    assert_eq!(jar.len(), 2, "each app sets a cookie of its own name: {jar:?}");
-    assert_eq!((with_jar(&a, &jar), with_jar(&b, &jar)), (200, 200), "signing in to one app logged the other out");
-    // One app's session is nothing to the other, under either name.
-    for cookie in [a.cookie(), format!("{}={}", b.cookie_name(), a.secret)] {
-        let resp = b.bare(Method::GET, "/v1/me").header("Cookie", cookie.clone()).send().expect("GET");
-        assert_eq!(resp.status().as_u16(), 401, "app b took {cookie}");
+    assert_ne!(a.base, b.base);
+    let me = |app: &AppProcess, token: &str| {
+        let r = app.bare(Method::GET, "/v1/me").header("Authorization", format!("Bearer {token}"));
+        r.send().expect("GET /v1/me").status().as_u16()
+    };
+    let (ta, tb) = (a.token(), b.token());
+    assert_eq!((me(&a, &ta), me(&b, &tb)), (200, 200));
+    assert_eq!((me(&b, &ta), me(&a, &tb)), (401, 401), "one app's token opened the other");
+    // A's page cookie under b's name opens no page of b.
+    let value = a.page_cookie().split_once('=').map(|(_, v)| v.to_string()).unwrap_or_default();
+    let page = b.bare(Method::GET, "/").header("Cookie", format!("{}={value}", b.page_cookie_name()));
+    assert_eq!(page.send().expect("GET /").status().as_u16(), 401);
+}
+
+/// Waits (bounded) until `path` exists and is not empty.
+fn wait_for_file(path: &std::path::Path) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            if !text.is_empty() {
+                return text;
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "{} never appeared", path.display());
+        std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    // Both still work after the other signs in again (a restart's new URL).
-    sign_in(&a, &mut jar);
-    assert_eq!((with_jar(&a, &jar), with_jar(&b, &jar)), (200, 200));
+}
+
+#[test]
+fn the_browser_is_opened_on_a_private_page_never_with_the_secret_in_its_argv() {
+    use std::os::unix::fs::PermissionsExt;
+    let home = Home::new();
+    let seen = tempfile::tempdir().expect("a temp dir");
+    // A fake browser: records its command line, as `/proc/PID/cmdline`
+    // shows it to every local user, and what the file it got holds.
+    let opener = seen.path().join("fake-browser");
+    let out = seen.path().display().to_string();
+    std::fs::write(
+        &opener,
+        format!(
+            "#!/bin/sh\ntr '\\0' ' ' < /proc/$$/cmdline > {out}/cmdline.tmp\nstat -c %a \"$1\" > {out}/mode\n\
+cp \"$1\" {out}/page\nmv {out}/cmdline.tmp {out}/cmdline\n"
+        ),
+    )
+    .expect("write the fake browser");
+    std::fs::set_permissions(&opener, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let opener_path = opener.display().to_string();
+    let app = AppProcess::spawn(&home.path(), &[], &[("TICKETS_BROWSER", opener_path.as_str())]);
+    let cmdline = wait_for_file(&seen.path().join("cmdline"));
+    assert!(!cmdline.contains(&app.secret), "the secret is in the browser's argv: {cmdline}");
+    assert!(cmdline.contains("app-open.html"), "the browser opened {cmdline}");
+    let mode = std::fs::read_to_string(seen.path().join("mode")).unwrap_or_default();
+    assert_eq!(mode.trim(), "600", "the page with the secret is private");
+    let page = std::fs::read_to_string(seen.path().join("page")).unwrap_or_default();
+    assert!(page.contains(&format!("http-equiv=\"refresh\" content=\"0;url={}\"", app.url)), "{page}");
+    // What the page forwards to signs in, once.
+    assert_eq!(open_url(&app.http, &app.url).status, 200);
+    assert_eq!(app.terminate(), Some(0));
+    assert!(!home.path().join("app-open.html").exists(), "the forwarding page outlived the app");
+}
+
+#[test]
+fn the_app_keeps_its_port_and_a_stale_tab_is_told_how_to_get_back_in() {
+    use std::os::unix::fs::PermissionsExt;
+    let home = Home::new();
+    let first = AppProcess::start(&home.path(), &[]);
+    let (old_token, old_cookie) = (first.token(), first.page_cookie());
+    let base = first.base.clone();
+    assert_eq!(first.terminate(), Some(0));
+    let port_file = home.path().join("app.port");
+    let mode = std::fs::metadata(&port_file).map(|m| m.permissions().mode() & 0o777).unwrap_or(0);
+    assert_eq!(mode, 0o600, "app.port");
+
+    let again = AppProcess::start(&home.path(), &[]);
+    assert_eq!(again.base, base, "a restart moved the app: bookmarks break");
+    // The stale tab's API calls: JSON 401.
+    let api = again.bare(Method::GET, "/v1/tickets").header("Authorization", format!("Bearer {old_token}"));
+    let api = api.send().expect("GET /v1/tickets");
+    assert_eq!(api.status().as_u16(), 401);
+    let body: serde_json::Value = api.json().expect("a JSON 401");
+    assert_eq!(body["code"], "unauthorized");
+    // Its reload or a bookmark: the styled page that says what to do.
+    for cookie in [Some(old_cookie.as_str()), None] {
+        let mut r = again.bare(Method::GET, "/");
+        if let Some(c) = cookie {
+            r = r.header("Cookie", c);
+        }
+        let page = r.send().expect("GET /");
+        assert_eq!(page.status().as_u16(), 401);
+        let ct = page.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+        assert!(ct.starts_with("text/html"), "{ct}");
+        let html = page.text().unwrap_or_default();
+        assert!(html.contains("<link rel=\"stylesheet\" href=\"/assets/app.css\">"), "an unstyled page: {html}");
+        assert!(html.contains("run <code>tickets app</code>"), "the page says how to get back in: {html}");
+    }
+    let css = again.bare(Method::GET, "/assets/app.css").send().expect("GET /assets/app.css");
+    assert_eq!(css.status().as_u16(), 200, "the styled page's style sheet needs no session");
+    // The new link works at the same address.
+    assert_eq!(again.get("/v1/me").0, 200);
+
+    // A second app on the home while the first runs gets another port, and
+    // says so.
+    let other = AppProcess::start(&home.path(), &[]);
+    assert_ne!(other.base, base);
+    let said = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        other.log().contains("moved to port")
+    });
+    assert!(said, "no word of the new port: {}", other.log());
 }

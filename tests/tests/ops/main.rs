@@ -2,6 +2,8 @@
 //! restore, with real `tickets` processes and a real relay.
 //!
 //! - `test_new_user`: what a new user tripped on with a relay (issue #14).
+//! - `test_trust`: terminal output, file modes, the relay's log and
+//!   look-alike names (issue #19).
 
 #[path = "../e2e/support.rs"]
 #[allow(dead_code)]
@@ -15,6 +17,7 @@ mod harness;
 mod pg;
 
 mod test_new_user;
+mod test_trust;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

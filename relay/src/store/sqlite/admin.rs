@@ -230,6 +230,10 @@ impl Conn {
     /// is called between batches. `dest` must not exist: a backup never
     /// overwrites anything.
     pub fn backup_to(&self, dest: &Path, progress: &mut dyn FnMut(i32, i32)) -> Result<(), StoreError> {
+        // A backup holds what the database holds: private from its first
+        // byte.
+        super::files::create_private(dest)
+            .map_err(|e| StoreError::Unavailable { what: dest.display().to_string(), why: e.to_string() })?;
         let mut out = Connection::open(dest).db(dest)?;
         {
             let b = rusqlite::backup::Backup::new(&self.c, &mut out).db(dest)?;

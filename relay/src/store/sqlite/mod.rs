@@ -8,6 +8,7 @@
 //!   pull reads, the heads);
 //! - [`board`]: the ticket index as the board queries it;
 //! - [`export`]: export pages;
+//! - [`files`]: the modes of the database's files and backups (0600);
 //! - [`inbox`]: the inbox's tables (`inboxes`, `inbox_conversations`).
 //!
 //! Tables: `agents` and `devices` (who may do what, which actors are
@@ -31,6 +32,7 @@ use super::{AgentRow, StoreError};
 mod admin;
 mod board;
 mod export;
+pub mod files;
 mod inbox;
 mod log;
 mod schema;

@@ -113,6 +113,15 @@ impl Db {
         if !path.exists() && !create {
             return Err(StoreError::Missing(path.to_path_buf()));
         }
+        // Private whatever the umask: created so, and made so again if
+        // something loosened it.
+        if !path.exists() {
+            super::files::create_private(path)
+                .map_err(|e| StoreError::Unavailable { what: path.display().to_string(), why: e.to_string() })?;
+        }
+        for w in super::files::tighten(path) {
+            eprintln!("warning: {w}");
+        }
         let db = Db::at(path);
         let c = db.conn()?;
         let version: i64 = c.c.pragma_query_value(None, "user_version", |r| r.get(0)).db(path)?;
