@@ -3,7 +3,7 @@
 
 use std::io::{IsTerminal, Write};
 
-use comfy_table::{presets, Cell, Color, ContentArrangement, Table};
+use comfy_table::{presets, Cell, ContentArrangement, Table};
 
 /// Whether to colour stdout.
 pub fn color_enabled() -> bool {
@@ -50,15 +50,6 @@ pub fn dim(s: &str) -> String {
     ansi("2", s)
 }
 
-pub fn sla_color(state: &str) -> Option<Color> {
-    match state {
-        "green" | "met" => Some(Color::Green),
-        "yellow" => Some(Color::Yellow),
-        "red" | "breached" => Some(Color::Red),
-        _ => None,
-    }
-}
-
 pub fn paint(state: &str, s: &str) -> String {
     match state {
         "green" | "met" => ansi("32", s),
@@ -67,14 +58,6 @@ pub fn paint(state: &str, s: &str) -> String {
         "urgent" => ansi("1;31", s),
         "high" => ansi("33", s),
         _ => s.to_string(),
-    }
-}
-
-pub fn cell(text: &str, color: Option<Color>) -> Cell {
-    let c = Cell::new(text);
-    match color {
-        Some(col) if color_enabled() => c.fg(col),
-        _ => c,
     }
 }
 
@@ -87,17 +70,6 @@ pub fn table(header: &[&str]) -> Table {
     }
     t.set_header(header.iter().map(|h| Cell::new(h).add_attribute(comfy_table::Attribute::Bold)));
     t
-}
-
-/// `2h 5m left` / `40m overdue` for a due instant.
-pub fn time_left(due: &str, now_ms: i64) -> String {
-    let Ok(d) = chrono::DateTime::parse_from_rfc3339(due) else { return String::new() };
-    let diff = (d.timestamp_millis() - now_ms) / 1000;
-    if diff >= 0 {
-        format!("{} left", human(diff as u64))
-    } else {
-        format!("{} overdue", human(diff.unsigned_abs()))
-    }
 }
 
 pub fn human(secs: u64) -> String {

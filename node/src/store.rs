@@ -51,7 +51,9 @@ CREATE TABLE tickets (
     sla_static INTEGER NOT NULL DEFAULT 0,
     fr_warn INTEGER, fr_due INTEGER, res_warn INTEGER, res_due INTEGER,
     -- 0 when the SLA input is the relay's (authoritative), 1 when computed here.
-    sla_provisional INTEGER NOT NULL DEFAULT 1
+    sla_provisional INTEGER NOT NULL DEFAULT 1,
+    -- By how much (ms) a stopped clock was breached, for the SLA order.
+    sla_late INTEGER
 );
 -- What a ticket shows, read only for the rows a list returns.
 CREATE TABLE ticket_views (
@@ -141,7 +143,22 @@ CREATE INDEX IF NOT EXISTS tickets_due ON tickets (
     coalesce(min(coalesce(fr_due, res_due), coalesce(res_due, fr_due)), 9223372036854775807));
 DROP INDEX IF EXISTS tickets_created;
 CREATE INDEX IF NOT EXISTS tickets_created_id ON tickets (created_at, id);
+CREATE TABLE IF NOT EXISTS ticket_search (id TEXT PRIMARY KEY, text TEXT NOT NULL) WITHOUT ROWID;
 ";
+
+/// Meta key of the [`index::INDEX_FORMAT`] the rows were indexed with.
+const M_INDEX_FORMAT: &str = "index_format";
+
+/// Columns added to `tickets` within a schema version: added when missing.
+fn add_columns(conn: &Connection, path: &Path) -> Result<(), NodeError> {
+    let has: bool = conn
+        .query_row("SELECT count(*) FROM pragma_table_info('tickets') WHERE name = 'sla_late'", [], |r| r.get(0))
+        .db(path)?;
+    if !has {
+        conn.execute_batch("ALTER TABLE tickets ADD COLUMN sla_late INTEGER").db(path)?;
+    }
+    Ok(())
+}
 
 fn configure(conn: &Connection, path: &Path) -> Result<(), NodeError> {
     conn.busy_timeout(std::time::Duration::from_secs(10)).db(path)?;
@@ -166,6 +183,11 @@ impl Store {
         conn.execute_batch(INDEXES).db(path)?;
         crate::inbox::schema(&conn, path)?; // inbox: its own table
         conn.pragma_update(None, "user_version", SCHEMA_VERSION).db(path)?;
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2)",
+            params![M_INDEX_FORMAT, index::INDEX_FORMAT.to_string()],
+        )
+        .db(path)?;
         Ok(Store { conn, path: path.to_path_buf() })
     }
 
@@ -184,6 +206,7 @@ impl Store {
             });
         }
         configure(&conn, path)?;
+        add_columns(&conn, path)?;
         conn.execute_batch(INDEXES).db(path)?;
         crate::inbox::schema(&conn, path)?; // inbox: its own table
         Ok(Store { conn, path: path.to_path_buf() })
@@ -264,14 +287,15 @@ impl Tx<'_> {
             .prepare_cached(
                 "INSERT INTO tickets (id, subject_lc, priority, priority_rank, category, status, status_rank, assignee,
                     created_at, updated_at, conversation_id, sla_static, fr_warn, fr_due, res_warn, res_due,
-                    sla_provisional)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+                    sla_provisional, sla_late)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
                  ON CONFLICT (id) DO UPDATE SET subject_lc = excluded.subject_lc, priority = excluded.priority,
                     priority_rank = excluded.priority_rank, category = excluded.category, status = excluded.status,
                     status_rank = excluded.status_rank, assignee = excluded.assignee, created_at = excluded.created_at,
                     updated_at = excluded.updated_at, conversation_id = excluded.conversation_id,
                     sla_static = excluded.sla_static, fr_warn = excluded.fr_warn, fr_due = excluded.fr_due,
-                    res_warn = excluded.res_warn, res_due = excluded.res_due, sla_provisional = excluded.sla_provisional",
+                    res_warn = excluded.res_warn, res_due = excluded.res_due, sla_provisional = excluded.sla_provisional,
+                    sla_late = excluded.sla_late",
             )
             .db(self.path)?;
         st.execute(params![
@@ -292,8 +316,14 @@ impl Tx<'_> {
             row.sla.res_warn,
             row.sla.res_due,
             provisional as i64,
+            row.sla.late_ms,
         ])
         .db(self.path)?;
+        self.tx
+            .prepare_cached("INSERT OR REPLACE INTO ticket_search (id, text) VALUES (?1, ?2)")
+            .db(self.path)?
+            .execute(params![row.id, row.search_text])
+            .db(self.path)?;
         self.tx
             .prepare_cached(
                 "INSERT OR REPLACE INTO ticket_views (id, view_json, notes_json, sla_input) VALUES (?1, ?2, ?3, ?4)",
@@ -576,7 +606,7 @@ impl Tx<'_> {
             .tx
             .prepare_cached(
                 "UPDATE tickets SET sla_static = ?3, fr_warn = ?4, fr_due = ?5, res_warn = ?6,
-                    res_due = ?7, sla_provisional = ?8 WHERE id = ?1 AND ?2 IS NOT NULL",
+                    res_due = ?7, sla_provisional = ?8, sla_late = ?9 WHERE id = ?1 AND ?2 IS NOT NULL",
             )
             .db(self.path)?;
         st.execute(params![
@@ -587,7 +617,8 @@ impl Tx<'_> {
             cols.fr_due,
             cols.res_warn,
             cols.res_due,
-            provisional as i64
+            provisional as i64,
+            cols.late_ms
         ])
         .db(self.path)?;
         self.tx
@@ -596,6 +627,48 @@ impl Tx<'_> {
             .execute(params![id, input])
             .db(self.path)?;
         Ok(())
+    }
+
+    /// Re-indexes every ticket from its stored JSON and SLA input when the
+    /// rows were indexed by an older [`index::INDEX_FORMAT`] (a database
+    /// from before the SLA order kept overdue deadlines and before search
+    /// text): SLA columns and search text, no document loaded. Returns
+    /// whether it did (then the transaction has something to commit).
+    pub fn reindex_if_stale(&self, settings: &tickets_core::sla::SlaSettings, now: i64) -> Result<bool, NodeError> {
+        let format: i64 = self.get_meta(M_INDEX_FORMAT)?.and_then(|f| f.parse().ok()).unwrap_or(1);
+        if format >= index::INDEX_FORMAT {
+            return Ok(false);
+        }
+        let rows: Vec<(String, String, String, bool)> = {
+            let mut st = self
+                .tx
+                .prepare(
+                    "SELECT v.id, v.view_json, v.sla_input, t.sla_provisional FROM ticket_views v
+                     JOIN tickets t ON t.id = v.id",
+                )
+                .db(self.path)?;
+            let r = st
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)? != 0)))
+                .db(self.path)?;
+            r.collect::<Result<Vec<_>, _>>().db(self.path)?
+        };
+        let mut search = self
+            .tx
+            .prepare_cached("INSERT OR REPLACE INTO ticket_search (id, text) VALUES (?1, ?2)")
+            .db(self.path)?;
+        for (id, view_json, input, provisional) in &rows {
+            // A row that cannot be read keeps what it had (nothing stored
+            // is lost); the document re-indexes it at its next change.
+            if let Ok(text) = tickets_core::search::search_text_of_json(view_json) {
+                search.execute(params![id, text]).db(self.path)?;
+            }
+            if let Ok(i) = serde_json::from_str::<index::SlaInputJson>(input) {
+                let cols = index::sla_columns(&i.into(), settings, now);
+                self.set_sla(id, input, &cols, *provisional)?;
+            }
+        }
+        self.set_meta(M_INDEX_FORMAT, &index::INDEX_FORMAT.to_string())?;
+        Ok(true)
     }
 
     /// Every ticket's (id, SLA input), to recompute colours after a
