@@ -426,7 +426,9 @@ impl ListQuery {
             args.push((":search".into(), SqlArg::Text(escaped)));
             let words: Vec<String> = search::query_words(s).into_iter().take(SEARCH_WORDS_MAX).collect();
             if words.is_empty() {
-                clauses.push(id_term.into());
+                // Nothing but punctuation (`%`, `#`): that text, literally,
+                // in the subject, or an id prefix.
+                clauses.push(format!("(subject_lc LIKE '%' || :search || '%' ESCAPE '\\' OR {id_term})"));
             } else {
                 let names: Vec<String> = (0..words.len()).map(|i| format!(":w{i}")).collect();
                 let has: Vec<String> = names.iter().map(|n| format!("text LIKE '%' || {n} || '%'")).collect();
@@ -635,7 +637,7 @@ mod list_query_tests {
         assert!(ranked(tail(&[("search", "printer")]), "), created_at + 0 DESC, id DESC"));
         assert!(ranked(tail(&[("search", "3f2a"), ("sort", "updated")]), "), updated_at + 0 ASC, id ASC"));
         assert!(ranked(tail(&[("search", "printer"), ("sort", "subject")]), "), subject_lc ASC, id ASC"));
-        // Nothing but punctuation: an id prefix only, nothing to rank.
+        // Nothing but punctuation: literal subject text or an id prefix, unranked.
         assert_eq!(tail(&[("search", "--")]), " ORDER BY created_at + 0 DESC, id DESC");
         assert_eq!(tail(&[("search", " ")]), " ORDER BY created_at DESC, id DESC");
         assert_eq!(tail(&[]), " ORDER BY created_at DESC, id DESC");

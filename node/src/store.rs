@@ -761,6 +761,60 @@ mod tests {
         let store = Store::create(&dir.path().join("node.db")).unwrap_or_else(|e| panic!("a store: {e}"));
         let q = ListQuery { search: Some("3f2a".into()), limit: Some(50), ..ListQuery::default() };
         let steps = plan(&store, &q);
-        assert!(!steps.iter().any(|s| s.contains("tickets_created_id")), "{steps:?}");
+        // Matches are ranked (subject first) and sorted, never found by
+        // walking the creation order and testing each row in turn.
+        assert!(steps.iter().any(|s| s.contains("SCAN ticket_search")), "{steps:?}");
+        assert!(steps.iter().any(|s| s.contains("TEMP B-TREE FOR ORDER BY")), "{steps:?}");
+    }
+}
+
+#[cfg(test)]
+mod reindex_tests {
+    use super::*;
+    use tickets_core::model::Priority;
+    use tickets_core::sla::{SlaPolicy, SlaSettings, Targets};
+
+    /// A database written before the SLA order kept overdue deadlines: a
+    /// breached running clock without its due instant, no search text. On
+    /// open it is re-indexed from the stored JSON and SLA input, once.
+    #[test]
+    fn rows_of_an_older_index_format_are_reindexed_once() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("a temporary folder: {e}"));
+        let path = dir.path().join("node.db");
+        let created: i64 = 1_000_000_000_000;
+        {
+            let mut store = Store::create(&path).unwrap_or_else(|e| panic!("a store: {e}"));
+            let tx = store.tx().unwrap_or_else(|e| panic!("tx: {e}"));
+            tx.tx
+                .execute_batch(&format!(
+                    "INSERT INTO tickets (id, subject_lc, priority, priority_rank, category, status, status_rank,
+                        created_at, updated_at, sla_static) VALUES ('t1', 'wi-fi down', 'urgent', 3, 'c', 'open', 0,
+                        {created}, {created}, 3);
+                     INSERT INTO ticket_views (id, view_json, sla_input) VALUES ('t1',
+                        '{{\"id\":\"t1\",\"subject\":\"Wi-Fi down\",\"description\":\"Café\",\"comments\":[]}}',
+                        '{{\"c\":{created},\"fr\":null,\"p\":[[{created},\"urgent\"]],\"s\":[[{created},\"open\"]]}}');
+                     DELETE FROM meta WHERE key = 'index_format';"
+                ))
+                .unwrap_or_else(|e| panic!("an old row: {e}"));
+            tx.commit().unwrap_or_else(|e| panic!("commit: {e}"));
+        }
+        let targets = Targets { first_response_secs: Some(900), resolution_secs: Some(4 * 3600) };
+        let policy = SlaPolicy { targets: [(Priority::Urgent, targets)].into(), ..SlaPolicy::default() };
+        let settings = SlaSettings { epochs: vec![(0, policy)], skew_ms: 0 };
+        let mut store = Store::open(&path).unwrap_or_else(|e| panic!("open: {e}"));
+        let tx = store.tx().unwrap_or_else(|e| panic!("tx: {e}"));
+        let now = created + 24 * 3_600_000;
+        assert_eq!(tx.reindex_if_stale(&settings, now).ok(), Some(true));
+        let (due, text): (Option<i64>, String) = tx
+            .tx
+            .query_row(
+                "SELECT t.fr_due, s.text FROM tickets t JOIN ticket_search s ON s.id = t.id WHERE t.id = 't1'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap_or_else(|e| panic!("the row: {e}"));
+        assert_eq!(due, Some(created + 900_000), "the overdue first response keeps its due instant");
+        assert_eq!(text, "wifi down | cafe");
+        assert_eq!(tx.reindex_if_stale(&settings, now).ok(), Some(false), "once");
     }
 }
