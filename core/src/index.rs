@@ -432,13 +432,16 @@ impl ListQuery {
             } else {
                 let names: Vec<String> = (0..words.len()).map(|i| format!(":w{i}")).collect();
                 let has: Vec<String> = names.iter().map(|n| format!("text LIKE '%' || {n} || '%'")).collect();
-                clauses.push(format!(
-                    "(id IN (SELECT id FROM ticket_search WHERE {}) OR {id_term})",
-                    has.join(" AND ")
-                ));
+                clauses
+                    .push(format!("(id IN (SELECT id FROM ticket_search WHERE {}) OR {id_term})", has.join(" AND ")));
                 let in_subject: Vec<String> = names
                     .iter()
-                    .map(|n| format!("instr(s.text, {n}) > 0 AND instr(s.text, {n}) < instr(s.text, '{}')", search::SUBJECT_END))
+                    .map(|n| {
+                        format!(
+                            "instr(s.text, {n}) > 0 AND instr(s.text, {n}) < instr(s.text, '{}')",
+                            search::SUBJECT_END
+                        )
+                    })
                     .collect();
                 rank = Some(format!(
                     "(SELECT CASE WHEN {} THEN 0 ELSE 1 END FROM ticket_search s WHERE s.id = tickets.id)",

@@ -18,13 +18,10 @@ const NOW: i64 = 1_772_481_600_000;
 
 fn settings() -> SlaSettings {
     let t = |fr: Option<u64>, res: Option<u64>| Targets { first_response_secs: fr, resolution_secs: res };
-    let targets: BTreeMap<Priority, Targets> = [
-        (Urgent, t(Some(15 * 60), Some(4 * 3600))),
-        (High, t(Some(3600), Some(8 * 3600))),
-        (Low, t(None, None)),
-    ]
-    .into_iter()
-    .collect();
+    let targets: BTreeMap<Priority, Targets> =
+        [(Urgent, t(Some(15 * 60), Some(4 * 3600))), (High, t(Some(3600), Some(8 * 3600))), (Low, t(None, None))]
+            .into_iter()
+            .collect();
     SlaSettings { epochs: vec![(0, SlaPolicy { targets, ..SlaPolicy::default() })], skew_ms: 0 }
 }
 
@@ -149,7 +146,15 @@ fn sorted(query: &[(&str, &str)]) -> Vec<String> {
         let cols = sla_columns(&input(c), &settings, NOW - c.touched);
         db.execute(
             "INSERT INTO tickets VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            rusqlite::params![c.name, cols.fixed_rank, cols.fr_warn, cols.fr_due, cols.res_warn, cols.res_due, cols.late_ms],
+            rusqlite::params![
+                c.name,
+                cols.fixed_rank,
+                cols.fr_warn,
+                cols.fr_due,
+                cols.res_warn,
+                cols.res_due,
+                cols.late_ms
+            ],
         )
         .expect("insert");
     }
@@ -185,7 +190,10 @@ fn sla_order_is_breached_most_overdue_first_then_time_left_then_met_then_none() 
 
 #[test]
 fn red_and_yellow_filters_keep_the_sla_order() {
-    assert_eq!(sorted(&[("sla", "red"), ("sort", "sla")]), ["touched 5h45m late", "resolved 2h late", "untouched 45m late"]);
+    assert_eq!(
+        sorted(&[("sla", "red"), ("sort", "sla")]),
+        ["touched 5h45m late", "resolved 2h late", "untouched 45m late"]
+    );
     assert_eq!(
         sorted(&[("sla", "yellow,red"), ("sort", "sla")]),
         ["touched 5h45m late", "resolved 2h late", "untouched 45m late", "3m left"]

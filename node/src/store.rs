@@ -647,15 +647,12 @@ impl Tx<'_> {
                      JOIN tickets t ON t.id = v.id",
                 )
                 .db(self.path)?;
-            let r = st
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)? != 0)))
-                .db(self.path)?;
+            let r =
+                st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)? != 0))).db(self.path)?;
             r.collect::<Result<Vec<_>, _>>().db(self.path)?
         };
-        let mut search = self
-            .tx
-            .prepare_cached("INSERT OR REPLACE INTO ticket_search (id, text) VALUES (?1, ?2)")
-            .db(self.path)?;
+        let mut search =
+            self.tx.prepare_cached("INSERT OR REPLACE INTO ticket_search (id, text) VALUES (?1, ?2)").db(self.path)?;
         for (id, view_json, input, provisional) in &rows {
             // A row that cannot be read keeps what it had (nothing stored
             // is lost); the document re-indexes it at its next change.

@@ -51,8 +51,7 @@ fn a_touched_overdue_ticket_sorts_first(backend: Backend) {
 
     let expected = vec![late.clone(), soon.clone(), calm.clone(), none.clone()];
     assert_eq!(ids(&board(&relay, &lea.token, "sort=sla")), expected, "GET /v1/tickets?sort=sla");
-    let cli_board: Vec<Value> =
-        lea.run(&["board", "--json"]).json().as_array().cloned().unwrap_or_default();
+    let cli_board: Vec<Value> = lea.run(&["board", "--json"]).json().as_array().cloned().unwrap_or_default();
     assert_eq!(ids(&cli_board), expected, "tickets board --json");
     assert_eq!(ids(&lea.list(&["--sort", "sla"])), expected, "tickets list --sort sla");
 

@@ -296,8 +296,11 @@ impl PgConn {
                 let id: String = r.get(0);
                 if let Ok(input) = serde_json::from_str::<index::SlaInputJson>(r.get::<_, &str>(1)) {
                     let s = index::sla_columns(&input.into(), &settings, now);
-                    tx.execute(&update, &[&id, &s.fixed_rank, &s.fr_warn, &s.fr_due, &s.res_warn, &s.res_due, &s.late_ms])
-                        .await?;
+                    tx.execute(
+                        &update,
+                        &[&id, &s.fixed_rank, &s.fr_warn, &s.fr_due, &s.res_warn, &s.res_due, &s.late_ms],
+                    )
+                    .await?;
                 }
             }
             let search = tx

@@ -262,7 +262,12 @@ pub(super) fn sla_settings_text(tx: &Transaction<'_>, path: &Path) -> Result<Opt
 }
 
 /// Recomputes every ticket's SLA columns from its stored input.
-pub(super) fn recompute_sla(tx: &Transaction<'_>, path: &Path, settings: &SlaSettings, now: i64) -> Result<(), StoreError> {
+pub(super) fn recompute_sla(
+    tx: &Transaction<'_>,
+    path: &Path,
+    settings: &SlaSettings,
+    now: i64,
+) -> Result<(), StoreError> {
     let rows: Vec<(String, String)> = {
         let mut st = tx.prepare("SELECT id, input FROM sla_inputs").db(path)?;
         let r = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).db(path)?;

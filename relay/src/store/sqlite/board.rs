@@ -157,9 +157,8 @@ pub(super) fn reindex_if_stale(c: &mut Conn) -> Result<(), StoreError> {
     if format(&*tx)? >= index::INDEX_FORMAT {
         return Ok(());
     }
-    let settings: tickets_core::sla::SlaSettings = super::admin::sla_settings_text(&tx, &path)?
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_default();
+    let settings: tickets_core::sla::SlaSettings =
+        super::admin::sla_settings_text(&tx, &path)?.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
