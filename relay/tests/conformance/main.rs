@@ -366,9 +366,9 @@ pub fn board_search_and_sla_order(b: &dyn Backend) {
         ..ListQuery::default()
     };
     assert_eq!(ids(search("wifi")), [urgent.clone(), low.clone()], "subject match first");
-    assert_eq!(ids(search("CAFE")), [high.clone()]);
-    assert_eq!(ids(search("wi fi LOBBY")), [urgent.clone()]);
-    assert_eq!(ids(search(&low[..6])), [low.clone()], "an id prefix");
+    assert_eq!(ids(search("CAFE")), vec![high.clone()]);
+    assert_eq!(ids(search("wi fi LOBBY")), vec![urgent.clone()]);
+    assert_eq!(ids(search(&low[..6])), vec![low.clone()], "an id prefix");
     assert!(ids(search("%")).is_empty(), "a wildcard is text");
 }
 

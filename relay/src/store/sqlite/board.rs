@@ -154,7 +154,7 @@ pub(super) fn reindex_if_stale(c: &mut Conn) -> Result<(), StoreError> {
         return Ok(());
     }
     let tx = c.c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).db(&path)?;
-    if format(&*tx)? >= index::INDEX_FORMAT {
+    if format(&tx)? >= index::INDEX_FORMAT {
         return Ok(());
     }
     let settings: tickets_core::sla::SlaSettings =
