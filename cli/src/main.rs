@@ -310,20 +310,25 @@ pub struct ListArgs {
     /// green, yellow or red.
     #[arg(long)]
     pub sla: Option<String>,
-    /// Text in the subject, or an id prefix.
+    /// Words in the subject, description, customer name or comments (any
+    /// case, accents and punctuation), or an id prefix.
     #[arg(long, allow_hyphen_values = true)]
     pub search: Option<String>,
     /// created, updated, priority, status, subject, assignee, category or sla;
     /// a leading '-' sorts descending (default: -created).
     #[arg(long, allow_hyphen_values = true)]
     pub sort: Option<String>,
-    /// At most this many tickets (a table shows 50 unless told).
-    #[arg(long)]
+    /// At most this many tickets (a table shows 50 and --json 100 unless
+    /// told; a note on stderr says when more match).
+    #[arg(long, conflicts_with = "all")]
     pub limit: Option<usize>,
     /// Start from a saved view (`tickets view list`); a filter flag given
     /// here replaces the view's value for that filter.
     #[arg(long)]
     pub view: Option<String>,
+    /// Every matching ticket, however many.
+    #[arg(long)]
+    pub all: bool,
     /// Print JSON for scripts (errors too: {"error", "code", "hint"} on stdout).
     #[arg(long)]
     pub json: bool,

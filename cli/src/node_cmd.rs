@@ -387,6 +387,12 @@ fn edit(home: &std::path::Path, id: &str, edits: &[Edit], json: bool) -> Result<
     Ok(())
 }
 
+/// Tickets a `list` table shows unless told (`--limit N`, `--all`).
+const LIST_TABLE_DEFAULT_LIMIT: usize = 50;
+/// Tickets `list --json` prints unless told: a million-ticket node would
+/// otherwise print every one.
+const LIST_JSON_DEFAULT_LIMIT: usize = 100;
+
 fn list(home: &std::path::Path, a: crate::ListArgs) -> Result<()> {
     for s in &a.status {
         parse_status(s)?;
@@ -417,8 +423,12 @@ fn list(home: &std::path::Path, a: crate::ListArgs) -> Result<()> {
     if a.limit == Some(0) {
         return Err(user_error("--limit must be at least 1", None));
     }
-    let table_default = 50;
-    let limit = if a.json { a.limit } else { Some(a.limit.unwrap_or(table_default)) };
+    let limit = match (a.all, a.limit) {
+        (true, _) => None,
+        (false, Some(l)) => Some(l),
+        (false, None) if a.json => Some(LIST_JSON_DEFAULT_LIMIT),
+        (false, None) => Some(LIST_TABLE_DEFAULT_LIMIT),
+    };
     let q = ListQuery {
         statuses: a.status.iter().map(|s| parse_status(s).map(|s| s.as_str().to_string())).collect::<Result<_>>()?,
         priorities: a
@@ -442,14 +452,20 @@ fn list(home: &std::path::Path, a: crate::ListArgs) -> Result<()> {
     };
     let (rows, total) = node.list(&q)?;
     if a.json {
+        // The array stays what scripts read; how many more match is said
+        // on stderr, where it cannot break them.
+        let shown = rows.len();
         output::json(&Value::Array(rows));
+        if total > shown {
+            eprintln!("note: {shown} of {total} tickets printed; --limit N or --all prints more");
+        }
         return Ok(());
     }
     if !print_tickets(&rows, node.now_ms()) {
         return Ok(());
     }
     if total > rows.len() {
-        outln(&dim(&format!("{} of {total} tickets shown; --limit N shows more", rows.len())));
+        outln(&dim(&format!("{} of {total} tickets shown; --limit N or --all shows more", rows.len())));
     }
     Ok(())
 }
@@ -482,6 +498,18 @@ fn refine(view: ListQuery, flags: ListQuery) -> ListQuery {
     q
 }
 
+/// `3h 5m left` or `23m overdue` for a due instant, in the badge's words.
+fn due_words(due: &str, now_ms: i64) -> String {
+    let Ok(d) = chrono::DateTime::parse_from_rfc3339(due) else { return String::new() };
+    let late = now_ms.saturating_sub(d.timestamp_millis()).div_euclid(1_000);
+    let words = tickets_core::json::short_duration(late.unsigned_abs());
+    if late > 0 {
+        format!("{words} overdue")
+    } else {
+        format!("{words} left")
+    }
+}
+
 fn print_ticket(t: &Value, now: i64, me: &str) {
     // Every text of the ticket is shown through `safe`: any of it may come
     // from a person (see `term`).
@@ -509,9 +537,12 @@ fn print_ticket(t: &Value, now: i64, me: &str) {
         if state == "none" {
             continue;
         }
-        let mut line = format!("  {}: {}", m.replace('_', " "), paint(state, state));
+        let name = if m == "first_response" { "First response" } else { "Resolution" };
+        let mut line = format!("  {name}: {}", paint(state, state));
         if let Some(d) = metric["due_at"].as_str() {
-            line.push_str(&format!(" ({}, due {})", output::time_left(d, now), d));
+            line.push_str(&format!(" ({}, due {})", due_words(d, now), d));
+        } else if let Some(o) = metric["overrun_secs"].as_u64().filter(|_| state == "breached") {
+            line.push_str(&format!(" ({} overdue)", tickets_core::json::short_duration(o)));
         }
         if let Some(b) = metric["breached_at"].as_str() {
             line.push_str(&format!(", breached at {b}"));

@@ -50,15 +50,6 @@ pub fn dim(s: &str) -> String {
     ansi("2", s)
 }
 
-pub fn sla_color(state: &str) -> Option<Color> {
-    match state {
-        "green" | "met" => Some(Color::Green),
-        "yellow" => Some(Color::Yellow),
-        "red" | "breached" => Some(Color::Red),
-        _ => None,
-    }
-}
-
 pub fn paint(state: &str, s: &str) -> String {
     match state {
         "green" | "met" => ansi("32", s),
@@ -88,17 +79,6 @@ pub fn table(header: &[&str]) -> Table {
     }
     t.set_header(header.iter().map(|h| Cell::new(h).add_attribute(comfy_table::Attribute::Bold)));
     t
-}
-
-/// `2h 5m left` / `40m overdue` for a due instant.
-pub fn time_left(due: &str, now_ms: i64) -> String {
-    let Ok(d) = chrono::DateTime::parse_from_rfc3339(due) else { return String::new() };
-    let diff = (d.timestamp_millis() - now_ms) / 1000;
-    if diff >= 0 {
-        format!("{} left", human(diff as u64))
-    } else {
-        format!("{} overdue", human(diff.unsigned_abs()))
-    }
 }
 
 pub fn human(secs: u64) -> String {

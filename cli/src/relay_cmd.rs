@@ -179,8 +179,8 @@ pub enum SlaCommand {
         #[arg(long, conflicts_with_all = ["tz", "hours", "holidays"])]
         none: bool,
     },
-    /// Show the SLA settings in force.
-    #[command(after_help = "Example:\n  tickets relay sla show --json")]
+    /// Show the SLA settings in force (also `list`, as elsewhere).
+    #[command(visible_alias = "list", after_help = "Example:\n  tickets relay sla show --json")]
     Show {
         /// Print JSON for scripts (errors too: {"error", "code", "hint"} on stdout).
         #[arg(long)]

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::hlc::Hlc;
 use crate::json::{SlaJson, TicketJson};
 use crate::model::{Priority, Status};
+use crate::search;
 use crate::sla::{self, SlaInput, SlaSettings, SlaState};
 use crate::view::TicketView;
 
@@ -57,11 +58,18 @@ pub struct IndexEntry {
     pub view_json: String,
     pub sla_input: String,
     pub sla: SlaColumns,
+    /// What search reads ([`crate::search::search_text`]).
+    pub search_text: String,
 }
 
 /// What stopped or breached metrics fix (`sla_static`: 0 nothing, 1 met,
 /// 3 breached) and the instants at which running metrics turn yellow and
 /// red. These stored numbers are a storage format, kept as they were.
+///
+/// A running clock keeps its due instant even once breached (then in the
+/// past): how late it is is computed when a query runs, so an overdue
+/// ticket that someone touches stays first in the SLA order. A stopped
+/// clock that was breached keeps by how much (`late_ms`), fixed for good.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SlaColumns {
     pub fixed_rank: i64,
@@ -69,7 +77,16 @@ pub struct SlaColumns {
     pub fr_due: Option<i64>,
     pub res_warn: Option<i64>,
     pub res_due: Option<i64>,
+    /// The largest overrun of a stopped, breached clock, in ms.
+    pub late_ms: Option<i64>,
 }
+
+/// The version of what [`sla_columns`] and [`search_text`] write. A store
+/// whose rows were indexed by an older version re-indexes them from their
+/// stored JSON and SLA input when it opens (before version 2, a breached
+/// running clock lost its due instant and stopped breaches their overrun;
+/// there was no search text).
+pub const INDEX_FORMAT: i64 = 2;
 
 /// Rows that are red at `:now`. Written as an OR of indexable range terms
 /// (each column has a partial index), so SQLite reads only the red rows.
@@ -111,9 +128,24 @@ pub fn sla_rank_of(color: &str) -> Option<i64> {
         _ => None,
     }
 }
-/// The soonest running deadline of a row (sorting by SLA), as indexed.
+/// The soonest running deadline of a row, as indexed before
+/// [`INDEX_FORMAT`] 2 (kept for the expression index that old databases
+/// hold; queries sort by [`SLA_ORDER_SQL`]).
 pub const SLA_DUE_SQL: &str =
     "coalesce(min(coalesce(fr_due, res_due), coalesce(res_due, fr_due)), 9223372036854775807)";
+
+/// The SLA order of a row at `:now`, ascending: the instant its most
+/// urgent clock is (or was) due. A running clock counts at its due instant;
+/// a stopped, breached one as if due `sla_late` before now, so breached
+/// tickets come first, the most overdue first, then running clocks by time
+/// left; then met tickets, then those without an SLA. Lateness is computed
+/// here, at query time, never stored.
+pub const SLA_ORDER_SQL: &str = "min(coalesce(fr_due, 9223372036854775807), coalesce(res_due, 9223372036854775807), \
+     coalesce(:now - sla_late, CASE WHEN sla_static = 1 THEN 9223372036854775806 ELSE 9223372036854775807 END))";
+
+/// The most a stored overrun says (about 31 700 years), so that `:now -
+/// sla_late` never overflows a 64-bit integer on either backend.
+pub const LATE_SECS_MAX: u64 = 1_000_000_000_000;
 
 pub fn sla_columns(input: &SlaInput, settings: &SlaSettings, now: i64) -> SlaColumns {
     let report = sla::compute(input, settings, now);
@@ -122,14 +154,19 @@ pub fn sla_columns(input: &SlaInput, settings: &SlaSettings, now: i64) -> SlaCol
         let running = matches!(m.state, SlaState::Green | SlaState::Yellow | SlaState::Red);
         if m.breached_at_ms.is_some() {
             cols.fixed_rank = cols.fixed_rank.max(3);
-        } else if running {
+        } else if m.state == SlaState::Met {
+            cols.fixed_rank = cols.fixed_rank.max(1);
+        }
+        if running {
             if i == 0 {
                 (cols.fr_warn, cols.fr_due) = (m.warn_at_ms, m.due_at_ms);
             } else {
                 (cols.res_warn, cols.res_due) = (m.warn_at_ms, m.due_at_ms);
             }
-        } else if m.state == SlaState::Met {
-            cols.fixed_rank = cols.fixed_rank.max(1);
+        } else if m.state == SlaState::Breached {
+            let secs = m.overrun_secs.unwrap_or(0).min(LATE_SECS_MAX);
+            let late = i64::try_from(secs).unwrap_or(0).saturating_mul(1_000);
+            cols.late_ms = Some(cols.late_ms.map_or(late, |l| l.max(late)));
         }
     }
     cols
@@ -156,6 +193,12 @@ pub fn index_entry(v: &TicketView, settings: &SlaSettings, now: i64, effective: 
         view_json: serde_json::to_string(&json).unwrap_or_default(),
         sla_input: serde_json::to_string(&SlaInputJson::from(&input)).unwrap_or_default(),
         sla: sla_columns(&input, settings, now),
+        search_text: search::search_text(
+            &v.subject,
+            [v.description.as_str(), v.conversation.as_ref().map_or("", |c| c.customer.as_str())]
+                .into_iter()
+                .chain(v.comments.iter().map(|c| c.body.as_str())),
+        ),
     }
 }
 
@@ -246,7 +289,8 @@ pub enum SortKey {
     Subject,
     Assignee,
     Category,
-    /// Soonest SLA deadline first.
+    /// The SLA order ([`SLA_ORDER_SQL`]): breached first, most overdue
+    /// first; running clocks by time left; met; no SLA.
     Sla,
 }
 
@@ -280,7 +324,7 @@ impl SortKey {
             SortKey::Subject => "subject_lc",
             SortKey::Assignee => "assignee",
             SortKey::Category => "category",
-            SortKey::Sla => SLA_DUE_SQL,
+            SortKey::Sla => SLA_ORDER_SQL,
         }
     }
 }
@@ -297,12 +341,17 @@ pub struct ListQuery {
     /// Colours wanted, any of them: 1 green, 2 yellow, 3 red, 4 met, 0 none
     /// ([`sla_rank_of`]); empty means any colour.
     pub sla_ranks: Vec<i64>,
-    /// Text in the subject (any case), or an id prefix.
+    /// Words in the subject, description, customer name or comments (any
+    /// case, accents and punctuation: [`crate::search`]), or an id prefix.
     pub search: Option<String>,
     pub sort: Option<(SortKey, bool)>,
     pub limit: Option<usize>,
     pub offset: Option<usize>,
 }
+
+/// The most words of a search query that are looked for (the rest are
+/// ignored): each is one more test of every search text.
+pub const SEARCH_WORDS_MAX: usize = 8;
 
 /// A value bound to a named SQL parameter.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -368,12 +417,38 @@ impl ListQuery {
                 .collect();
             clauses.push(if terms.len() == 1 { terms[0].to_string() } else { format!("({})", terms.join(" OR ")) });
         }
+        let mut rank = None;
         if let Some(s) = self.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            // Words in the normalised search text (any case, accents and
+            // punctuation), or an id prefix; subject matches rank first.
             let escaped = s.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-            clauses.push(
-                "(subject_lc LIKE '%' || :search || '%' ESCAPE '\\' OR id LIKE :search || '%' ESCAPE '\\')".into(),
-            );
+            let id_term = "id LIKE :search || '%' ESCAPE '\\'";
             args.push((":search".into(), SqlArg::Text(escaped)));
+            let words: Vec<String> = search::query_words(s).into_iter().take(SEARCH_WORDS_MAX).collect();
+            if words.is_empty() {
+                // Nothing but punctuation (`%`, `#`): that text, literally,
+                // in the subject, or an id prefix.
+                clauses.push(format!("(subject_lc LIKE '%' || :search || '%' ESCAPE '\\' OR {id_term})"));
+            } else {
+                let names: Vec<String> = (0..words.len()).map(|i| format!(":w{i}")).collect();
+                let has: Vec<String> = names.iter().map(|n| format!("text LIKE '%' || {n} || '%'")).collect();
+                clauses
+                    .push(format!("(id IN (SELECT id FROM ticket_search WHERE {}) OR {id_term})", has.join(" AND ")));
+                let in_subject: Vec<String> = names
+                    .iter()
+                    .map(|n| {
+                        format!(
+                            "instr(s.text, {n}) > 0 AND instr(s.text, {n}) < instr(s.text, '{}')",
+                            search::SUBJECT_END
+                        )
+                    })
+                    .collect();
+                rank = Some(format!(
+                    "(SELECT CASE WHEN {} THEN 0 ELSE 1 END FROM ticket_search s WHERE s.id = tickets.id)",
+                    in_subject.join(" AND ")
+                ));
+                args.extend(names.into_iter().zip(words).map(|(n, w)| (n, SqlArg::Text(w))));
+            }
         }
         let filter = if clauses.is_empty() { String::new() } else { format!(" WHERE {}", clauses.join(" AND ")) };
         let (key, desc) = self.sort.unwrap_or((SortKey::Created, true));
@@ -392,7 +467,8 @@ impl ListQuery {
             SortKey::Created | SortKey::Updated if searching => format!("{} + 0", key.column()),
             _ => key.column().to_string(),
         };
-        let mut tail = format!(" ORDER BY {column} {dir}, id {dir}");
+        let rank = rank.map(|r| format!("{r}, ")).unwrap_or_default();
+        let mut tail = format!(" ORDER BY {rank}{column} {dir}, id {dir}");
         if let Some(l) = self.limit {
             tail.push_str(&format!(" LIMIT {l}"));
             if let Some(o) = self.offset {
@@ -488,6 +564,10 @@ impl ListQuery {
 }
 
 #[cfg(test)]
+#[path = "sla_order_tests.rs"]
+mod sla_order_tests;
+
+#[cfg(test)]
 mod list_query_tests {
     use super::*;
 
@@ -555,9 +635,13 @@ mod list_query_tests {
     #[test]
     fn a_search_sorts_its_matches_instead_of_walking_a_time_index() {
         let tail = |pairs: &[(&str, &str)]| parse(pairs).map(|q| q.to_sql(0).tail).unwrap_or_default();
-        assert_eq!(tail(&[("search", "printer")]), " ORDER BY created_at + 0 DESC, id DESC");
-        assert_eq!(tail(&[("search", "3f2a"), ("sort", "updated")]), " ORDER BY updated_at + 0 ASC, id ASC");
-        assert_eq!(tail(&[("search", "printer"), ("sort", "subject")]), " ORDER BY subject_lc ASC, id ASC");
+        // Subject matches rank first, then the sort.
+        let ranked = |t: String, rest: &str| t.starts_with(" ORDER BY (SELECT CASE WHEN instr(") && t.ends_with(rest);
+        assert!(ranked(tail(&[("search", "printer")]), "), created_at + 0 DESC, id DESC"));
+        assert!(ranked(tail(&[("search", "3f2a"), ("sort", "updated")]), "), updated_at + 0 ASC, id ASC"));
+        assert!(ranked(tail(&[("search", "printer"), ("sort", "subject")]), "), subject_lc ASC, id ASC"));
+        // Nothing but punctuation: literal subject text or an id prefix, unranked.
+        assert_eq!(tail(&[("search", "--")]), " ORDER BY created_at + 0 DESC, id DESC");
         assert_eq!(tail(&[("search", " ")]), " ORDER BY created_at DESC, id DESC");
         assert_eq!(tail(&[]), " ORDER BY created_at DESC, id DESC");
     }

@@ -75,6 +75,13 @@ pub struct SlaJson {
     /// The ticket's colour ([`ticket_color`]): `red`, `yellow`, `green`,
     /// `met` or `none`.
     pub color: &'static str,
+    /// The clock that decides the colour (`first_response` or
+    /// `resolution`), or none when every clock met its target or none has
+    /// one ([`deciding_clock`]).
+    pub clock: Option<&'static str>,
+    /// The badge's words ([`sla_label`]): `First response 23m overdue`,
+    /// `Resolution 3h 5m left`, `Met` or `No SLA`.
+    pub label: String,
     /// True while computed by a node rather than by the relay.
     pub provisional: bool,
     pub computed_at: String,
@@ -221,12 +228,72 @@ fn metric(m: &Metric) -> MetricJson {
     }
 }
 
+/// How late a metric is at `now`, in whole seconds: negative while time
+/// is left. A running clock counts from its due instant; a stopped one that
+/// was breached by its overrun. `None` for met clocks and clocks without a
+/// target.
+pub fn lateness_secs(m: &Metric, now_ms: i64) -> Option<i64> {
+    match m.state {
+        SlaState::Green | SlaState::Yellow | SlaState::Red => {
+            m.due_at_ms.map(|due| now_ms.saturating_sub(due).div_euclid(1_000))
+        }
+        SlaState::Breached => Some(i64::try_from(m.overrun_secs.unwrap_or(0)).unwrap_or(i64::MAX)),
+        SlaState::Met | SlaState::None => None,
+    }
+}
+
+/// The clock that decides a ticket's colour: the worse state wins; between
+/// two breached clocks the later one, between two running ones the one with
+/// less time left; the first response on a tie. `None` when no clock is
+/// breached or running.
+pub fn deciding_clock(r: &SlaReport, now_ms: i64) -> Option<(&'static str, &Metric)> {
+    let clocks = [("first_response", &r.first_response), ("resolution", &r.resolution)];
+    let key = |m: &Metric| (color_rank(m.state), lateness_secs(m, now_ms).unwrap_or(i64::MIN));
+    let (name, m) = if key(clocks[1].1) > key(clocks[0].1) { clocks[1] } else { clocks[0] };
+    (color_rank(m.state) >= 2).then_some((name, m))
+}
+
+/// A duration as a badge says it: `45s`, `23m`, `3h 5m`, `2d 4h` (rounded
+/// down to the unit shown).
+pub fn short_duration(secs: u64) -> String {
+    let (d, h, m) = (secs / 86_400, secs % 86_400 / 3_600, secs % 3_600 / 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{secs}s"),
+        (0, 0, m) => format!("{m}m"),
+        (0, h, 0) => format!("{h}h"),
+        (0, h, m) => format!("{h}h {m}m"),
+        (d, 0, _) => format!("{d}d"),
+        (d, h, _) => format!("{d}d {h}h"),
+    }
+}
+
+/// The badge's words: the deciding clock and how late or how soon
+/// (`First response 23m overdue`, `Resolution 3h 5m left`); `Met` when
+/// every clock met its target, `No SLA` when none has one.
+pub fn sla_label(r: &SlaReport, now_ms: i64) -> String {
+    match deciding_clock(r, now_ms) {
+        Some((name, m)) => {
+            let clock = if name == "first_response" { "First response" } else { "Resolution" };
+            let late = lateness_secs(m, now_ms).unwrap_or(0);
+            if late > 0 || color_rank(m.state) == 4 {
+                format!("{clock} {} overdue", short_duration(late.max(0).unsigned_abs()))
+            } else {
+                format!("{clock} {} left", short_duration(late.unsigned_abs()))
+            }
+        }
+        None if ticket_color(r) == "met" => "Met".into(),
+        None => "No SLA".into(),
+    }
+}
+
 impl SlaJson {
     pub fn from_report(r: &SlaReport, provisional: bool, now_ms: i64) -> SlaJson {
         SlaJson {
             first_response: metric(&r.first_response),
             resolution: metric(&r.resolution),
             color: ticket_color(r),
+            clock: deciding_clock(r, now_ms).map(|(name, _)| name),
+            label: sla_label(r, now_ms),
             provisional,
             computed_at: iso(now_ms.max(0) as u64),
         }

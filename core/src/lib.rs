@@ -12,6 +12,7 @@
 //! - [`ids`]: identities derived on every replica alike.
 //! - [`export`]: export records (CSV rows, formula neutralization).
 //! - [`index`]: what both ends keep per ticket in their index tables.
+//! - [`search`]: the one normalisation of searched and indexed text.
 //! - [`ingest`]: the relay's merge-and-authorize of a pushed document.
 //! - [`change_policy`]: the allow-list of what one pushed change may do.
 //! - [`protocol`]: the sync protocol's wire types and limits.
@@ -41,6 +42,7 @@ pub mod json;
 pub mod model;
 pub mod par;
 pub mod protocol;
+pub mod search;
 pub mod sla;
 pub mod time;
 pub mod view;

@@ -136,7 +136,13 @@ impl Node {
                 Some((w.parse().ok()?, n.parse().ok()?))
             })
             .ok_or_else(|| corrupt("clock state unreadable"))?;
-        drop(tx);
+        // Rows indexed by an older format are re-indexed once, here.
+        let settings = sla_settings_of(&tx)?;
+        if tx.reindex_if_stale(&settings, wall.now_ms())? {
+            tx.commit()?;
+        } else {
+            drop(tx);
+        }
         let mut clock = Clock::restore(ids::replica_of(&actor), wall_ms, counter);
         // A clock dragged past any honest bound (before the bound existed)
         // would refuse every edit: it starts again from this device's time.

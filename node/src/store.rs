@@ -51,7 +51,9 @@ CREATE TABLE tickets (
     sla_static INTEGER NOT NULL DEFAULT 0,
     fr_warn INTEGER, fr_due INTEGER, res_warn INTEGER, res_due INTEGER,
     -- 0 when the SLA input is the relay's (authoritative), 1 when computed here.
-    sla_provisional INTEGER NOT NULL DEFAULT 1
+    sla_provisional INTEGER NOT NULL DEFAULT 1,
+    -- By how much (ms) a stopped clock was breached, for the SLA order.
+    sla_late INTEGER
 );
 -- What a ticket shows, read only for the rows a list returns.
 CREATE TABLE ticket_views (
@@ -141,7 +143,22 @@ CREATE INDEX IF NOT EXISTS tickets_due ON tickets (
     coalesce(min(coalesce(fr_due, res_due), coalesce(res_due, fr_due)), 9223372036854775807));
 DROP INDEX IF EXISTS tickets_created;
 CREATE INDEX IF NOT EXISTS tickets_created_id ON tickets (created_at, id);
+CREATE TABLE IF NOT EXISTS ticket_search (id TEXT PRIMARY KEY, text TEXT NOT NULL) WITHOUT ROWID;
 ";
+
+/// Meta key of the [`index::INDEX_FORMAT`] the rows were indexed with.
+const M_INDEX_FORMAT: &str = "index_format";
+
+/// Columns added to `tickets` within a schema version: added when missing.
+fn add_columns(conn: &Connection, path: &Path) -> Result<(), NodeError> {
+    let has: bool = conn
+        .query_row("SELECT count(*) FROM pragma_table_info('tickets') WHERE name = 'sla_late'", [], |r| r.get(0))
+        .db(path)?;
+    if !has {
+        conn.execute_batch("ALTER TABLE tickets ADD COLUMN sla_late INTEGER").db(path)?;
+    }
+    Ok(())
+}
 
 fn configure(conn: &Connection, path: &Path) -> Result<(), NodeError> {
     conn.busy_timeout(std::time::Duration::from_secs(10)).db(path)?;
@@ -171,6 +188,11 @@ impl Store {
         crate::views::schema(&conn, path)?; // saved views: their own table
         crate::new_for_you::schema(&conn, path)?; // new for you: its own table
         conn.pragma_update(None, "user_version", SCHEMA_VERSION).db(path)?;
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2)",
+            params![M_INDEX_FORMAT, index::INDEX_FORMAT.to_string()],
+        )
+        .db(path)?;
         Ok(Store { conn, path: path.to_path_buf() })
     }
 
@@ -189,6 +211,7 @@ impl Store {
             });
         }
         configure(&conn, path)?;
+        add_columns(&conn, path)?;
         conn.execute_batch(INDEXES).db(path)?;
         crate::inbox::schema(&conn, path)?; // inbox: its own table
         crate::views::schema(&conn, path)?; // saved views: their own table
@@ -277,14 +300,15 @@ impl Tx<'_> {
             .prepare_cached(
                 "INSERT INTO tickets (id, subject_lc, priority, priority_rank, category, status, status_rank, assignee,
                     created_at, updated_at, conversation_id, sla_static, fr_warn, fr_due, res_warn, res_due,
-                    sla_provisional)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+                    sla_provisional, sla_late)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
                  ON CONFLICT (id) DO UPDATE SET subject_lc = excluded.subject_lc, priority = excluded.priority,
                     priority_rank = excluded.priority_rank, category = excluded.category, status = excluded.status,
                     status_rank = excluded.status_rank, assignee = excluded.assignee, created_at = excluded.created_at,
                     updated_at = excluded.updated_at, conversation_id = excluded.conversation_id,
                     sla_static = excluded.sla_static, fr_warn = excluded.fr_warn, fr_due = excluded.fr_due,
-                    res_warn = excluded.res_warn, res_due = excluded.res_due, sla_provisional = excluded.sla_provisional",
+                    res_warn = excluded.res_warn, res_due = excluded.res_due, sla_provisional = excluded.sla_provisional,
+                    sla_late = excluded.sla_late",
             )
             .db(self.path)?;
         st.execute(params![
@@ -305,8 +329,14 @@ impl Tx<'_> {
             row.sla.res_warn,
             row.sla.res_due,
             provisional as i64,
+            row.sla.late_ms,
         ])
         .db(self.path)?;
+        self.tx
+            .prepare_cached("INSERT OR REPLACE INTO ticket_search (id, text) VALUES (?1, ?2)")
+            .db(self.path)?
+            .execute(params![row.id, row.search_text])
+            .db(self.path)?;
         self.tx
             .prepare_cached(
                 "INSERT OR REPLACE INTO ticket_views (id, view_json, notes_json, sla_input) VALUES (?1, ?2, ?3, ?4)",
@@ -589,7 +619,7 @@ impl Tx<'_> {
             .tx
             .prepare_cached(
                 "UPDATE tickets SET sla_static = ?3, fr_warn = ?4, fr_due = ?5, res_warn = ?6,
-                    res_due = ?7, sla_provisional = ?8 WHERE id = ?1 AND ?2 IS NOT NULL",
+                    res_due = ?7, sla_provisional = ?8, sla_late = ?9 WHERE id = ?1 AND ?2 IS NOT NULL",
             )
             .db(self.path)?;
         st.execute(params![
@@ -600,7 +630,8 @@ impl Tx<'_> {
             cols.fr_due,
             cols.res_warn,
             cols.res_due,
-            provisional as i64
+            provisional as i64,
+            cols.late_ms
         ])
         .db(self.path)?;
         self.tx
@@ -609,6 +640,45 @@ impl Tx<'_> {
             .execute(params![id, input])
             .db(self.path)?;
         Ok(())
+    }
+
+    /// Re-indexes every ticket from its stored JSON and SLA input when the
+    /// rows were indexed by an older [`index::INDEX_FORMAT`] (a database
+    /// from before the SLA order kept overdue deadlines and before search
+    /// text): SLA columns and search text, no document loaded. Returns
+    /// whether it did (then the transaction has something to commit).
+    pub fn reindex_if_stale(&self, settings: &tickets_core::sla::SlaSettings, now: i64) -> Result<bool, NodeError> {
+        let format: i64 = self.get_meta(M_INDEX_FORMAT)?.and_then(|f| f.parse().ok()).unwrap_or(1);
+        if format >= index::INDEX_FORMAT {
+            return Ok(false);
+        }
+        let rows: Vec<(String, String, String, bool)> = {
+            let mut st = self
+                .tx
+                .prepare(
+                    "SELECT v.id, v.view_json, v.sla_input, t.sla_provisional FROM ticket_views v
+                     JOIN tickets t ON t.id = v.id",
+                )
+                .db(self.path)?;
+            let r =
+                st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)? != 0))).db(self.path)?;
+            r.collect::<Result<Vec<_>, _>>().db(self.path)?
+        };
+        let mut search =
+            self.tx.prepare_cached("INSERT OR REPLACE INTO ticket_search (id, text) VALUES (?1, ?2)").db(self.path)?;
+        for (id, view_json, input, provisional) in &rows {
+            // A row that cannot be read keeps what it had (nothing stored
+            // is lost); the document re-indexes it at its next change.
+            if let Ok(text) = tickets_core::search::search_text_of_json(view_json) {
+                search.execute(params![id, text]).db(self.path)?;
+            }
+            if let Ok(i) = serde_json::from_str::<index::SlaInputJson>(input) {
+                let cols = index::sla_columns(&i.into(), settings, now);
+                self.set_sla(id, input, &cols, *provisional)?;
+            }
+        }
+        self.set_meta(M_INDEX_FORMAT, &index::INDEX_FORMAT.to_string())?;
+        Ok(true)
     }
 
     /// Every ticket's (id, SLA input), to recompute colours after a
@@ -701,6 +771,60 @@ mod tests {
         let store = Store::create(&dir.path().join("node.db")).unwrap_or_else(|e| panic!("a store: {e}"));
         let q = ListQuery { search: Some("3f2a".into()), limit: Some(50), ..ListQuery::default() };
         let steps = plan(&store, &q);
-        assert!(!steps.iter().any(|s| s.contains("tickets_created_id")), "{steps:?}");
+        // Matches are ranked (subject first) and sorted, never found by
+        // walking the creation order and testing each row in turn.
+        assert!(steps.iter().any(|s| s.contains("SCAN ticket_search")), "{steps:?}");
+        assert!(steps.iter().any(|s| s.contains("TEMP B-TREE FOR ORDER BY")), "{steps:?}");
+    }
+}
+
+#[cfg(test)]
+mod reindex_tests {
+    use super::*;
+    use tickets_core::model::Priority;
+    use tickets_core::sla::{SlaPolicy, SlaSettings, Targets};
+
+    /// A database written before the SLA order kept overdue deadlines: a
+    /// breached running clock without its due instant, no search text. On
+    /// open it is re-indexed from the stored JSON and SLA input, once.
+    #[test]
+    fn rows_of_an_older_index_format_are_reindexed_once() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("a temporary folder: {e}"));
+        let path = dir.path().join("node.db");
+        let created: i64 = 1_000_000_000_000;
+        {
+            let mut store = Store::create(&path).unwrap_or_else(|e| panic!("a store: {e}"));
+            let tx = store.tx().unwrap_or_else(|e| panic!("tx: {e}"));
+            tx.tx
+                .execute_batch(&format!(
+                    "INSERT INTO tickets (id, subject_lc, priority, priority_rank, category, status, status_rank,
+                        created_at, updated_at, sla_static) VALUES ('t1', 'wi-fi down', 'urgent', 3, 'c', 'open', 0,
+                        {created}, {created}, 3);
+                     INSERT INTO ticket_views (id, view_json, sla_input) VALUES ('t1',
+                        '{{\"id\":\"t1\",\"subject\":\"Wi-Fi down\",\"description\":\"Café\",\"comments\":[]}}',
+                        '{{\"c\":{created},\"fr\":null,\"p\":[[{created},\"urgent\"]],\"s\":[[{created},\"open\"]]}}');
+                     DELETE FROM meta WHERE key = 'index_format';"
+                ))
+                .unwrap_or_else(|e| panic!("an old row: {e}"));
+            tx.commit().unwrap_or_else(|e| panic!("commit: {e}"));
+        }
+        let targets = Targets { first_response_secs: Some(900), resolution_secs: Some(4 * 3600) };
+        let policy = SlaPolicy { targets: [(Priority::Urgent, targets)].into(), ..SlaPolicy::default() };
+        let settings = SlaSettings { epochs: vec![(0, policy)], skew_ms: 0 };
+        let mut store = Store::open(&path).unwrap_or_else(|e| panic!("open: {e}"));
+        let tx = store.tx().unwrap_or_else(|e| panic!("tx: {e}"));
+        let now = created + 24 * 3_600_000;
+        assert_eq!(tx.reindex_if_stale(&settings, now).ok(), Some(true));
+        let (due, text): (Option<i64>, String) = tx
+            .tx
+            .query_row(
+                "SELECT t.fr_due, s.text FROM tickets t JOIN ticket_search s ON s.id = t.id WHERE t.id = 't1'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap_or_else(|e| panic!("the row: {e}"));
+        assert_eq!(due, Some(created + 900_000), "the overdue first response keeps its due instant");
+        assert_eq!(text, "wifi down | cafe");
+        assert_eq!(tx.reindex_if_stale(&settings, now).ok(), Some(false), "once");
     }
 }

@@ -418,7 +418,7 @@ pub const BOARD_PAGE_MAX: usize = 5000;
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct BoardResponse {
     /// Each ticket's JSON object (as `tickets show --json`).
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<crate::openapi::TicketDoc>)]
     tickets: Vec<serde_json::Value>,
     total: usize,
     counts: Counts,
@@ -451,7 +451,7 @@ impl From<tickets_core::index::SlaCounts> for Counts {
         ("category" = Option<String>, Query, description = "categories, comma-separated or repeated"),
         ("assignee" = Option<String>, Query, description = "assignees, comma-separated or repeated; `none` for unassigned"),
         ("sla" = Option<String>, Query, description = "colours, any of them: green, yellow, red, met or none, comma-separated or repeated"),
-        ("search" = Option<String>, Query, description = "words in subjects and conversations"),
+        ("search" = Option<String>, Query, description = "words in subjects, descriptions, customer names and comments (any case, accents and punctuation; subject matches first), or an id prefix"),
         ("sort" = Option<String>, Query, description = "a sort key, `-` first for descending"),
         ("limit" = Option<u64>, Query, maximum = 9223372036854775807_u64, description = "page size (at most 5000)"),
         ("offset" = Option<u64>, Query, maximum = 9223372036854775807_u64, description = "tickets to skip"),
@@ -489,7 +489,7 @@ pub(crate) async fn tickets(
 
 #[utoipa::path(get, path = "/v1/tickets/{id}", tag = "board", security(("bearer" = [])),
     params(("id" = String, Path, description = "a ticket id or a unique prefix of one")),
-    responses((status = 200, description = "the ticket's JSON object (as `tickets show --json`)", body = Object),
+    responses((status = 200, description = "the ticket's JSON object (as `tickets show --json`)", body = crate::openapi::TicketDoc),
         (status = 400, description = "not an id", body = crate::openapi::ErrorDoc),
         (status = 401, description = "missing, unknown or revoked bearer token", body = crate::openapi::ErrorDoc),
         (status = 404, description = "no ticket matches", body = crate::openapi::ErrorDoc),

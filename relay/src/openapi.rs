@@ -39,6 +39,46 @@ pub struct DocDataDoc {
     data: String,
 }
 
+/// A ticket's JSON object, as `tickets show --json` prints it
+/// (`tickets_core::json::TicketJson` with live SLA figures). Only the
+/// fields a board reads are described; the object carries the others too.
+#[derive(ToSchema)]
+#[schema(as = Ticket)]
+#[allow(dead_code)]
+pub struct TicketDoc {
+    id: String,
+    subject: String,
+    priority: String,
+    status: String,
+    assignee: Option<String>,
+    created_at: String,
+    sla: SlaDoc,
+}
+
+/// A ticket's SLA at the response's instant (`tickets_core::json::SlaJson`).
+#[derive(ToSchema)]
+#[schema(as = Sla)]
+#[allow(dead_code)]
+pub struct SlaDoc {
+    /// `{state, target_secs, due_at, warn_at, breached_at, overrun_secs,
+    /// stopped_at, elapsed_secs}`.
+    #[schema(value_type = Object)]
+    first_response: (),
+    #[schema(value_type = Object)]
+    resolution: (),
+    /// `red`, `yellow`, `green`, `met` or `none`.
+    color: String,
+    /// The clock that decides the colour: `first_response` or
+    /// `resolution`; null when every clock met its target or none has one.
+    clock: Option<String>,
+    /// The badge's words: `First response 23m overdue`, `Resolution 3h 5m
+    /// left`, `Met` or `No SLA`.
+    label: String,
+    /// True while computed by a node rather than by the relay.
+    provisional: bool,
+    computed_at: String,
+}
+
 /// What a device asks to pull (`tickets_core::protocol::PullRequest`).
 #[derive(ToSchema)]
 #[schema(as = PullRequest)]
@@ -252,6 +292,8 @@ mod tests {
                 assert_eq!(default, "#/components/schemas/ErrorBody", "{method} {path}");
             }
         }
+        let sla = &doc["components"]["schemas"]["Sla"]["properties"];
+        assert!(sla["clock"].is_object() && sla["label"].is_object(), "the SLA badge's fields: {sla}");
         let error = &doc["components"]["schemas"]["ErrorBody"];
         assert_eq!(error["required"], serde_json::json!(["error", "code"]));
         assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");

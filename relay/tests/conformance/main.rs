@@ -93,11 +93,15 @@ impl Agent {
     }
 
     fn create(&mut self, subject: &str, priority: Priority) -> String {
+        self.create_described(subject, priority, "details")
+    }
+
+    fn create_described(&mut self, subject: &str, priority: Priority, description: &str) -> String {
         let t = NewTicket {
             subject: subject.into(),
             priority,
             category: "general".into(),
-            description: Some("details".into()),
+            description: Some(description.into()),
             assignee: None,
         };
         self.node.create(&t, None, false).expect("create")
@@ -327,6 +331,47 @@ pub fn board_colour_queries(b: &dyn Backend) {
     assert!(next > t0 + 100_000 && next <= t0 + 600_000, "{next}");
 }
 
+/// Search finds words whatever their case, accents and punctuation, in the
+/// subject or the description, subject matches first; the SLA order puts a
+/// ticket that was already breached when it was indexed first. The same
+/// rows in the same order on every backend.
+pub fn board_search_and_sla_order(b: &dyn Backend) {
+    use tickets_core::index::SortKey;
+    let t0 = now_ms();
+    let targets = |fr: u64, res: u64| Targets { first_response_secs: Some(fr), resolution_secs: Some(res) };
+    let policy = SlaPolicy {
+        targets: [(Priority::Urgent, targets(60, 3600)), (Priority::High, targets(600, 7200))].into(),
+        warn_percent: 75,
+        calendar: None,
+    };
+    let settings = SlaSettings { epochs: vec![(t0 - 1_000_000, policy)], ..SlaSettings::default() };
+    b.connect().set_sla_settings(&settings, t0).expect("SLA");
+    let mut a = agent(b, "ann", "agent", false);
+    let high = a.create_described("Printer offline", Priority::High, "The Café's printer");
+    let urgent = a.create_described("Wi-Fi down", Priority::Urgent, "in the lobby");
+    let low = a.create_described("Password reset", Priority::Low, "forgot the WIFI password");
+    a.sync(b);
+    // Every row indexed again two minutes on: the urgent first response
+    // (due after one) is breached by then.
+    b.connect().set_sla_settings(&settings, t0 + 120_000).expect("SLA again");
+    let c = b.connect();
+    let ids = |q: ListQuery| -> Vec<String> {
+        c.ticket_rows(&q, t0 + 130_000).expect("query").0.into_iter().map(|r| r.id).collect()
+    };
+    let sla = ListQuery { sort: Some((SortKey::Sla, false)), ..ListQuery::default() };
+    assert_eq!(ids(sla), [urgent.clone(), high.clone(), low.clone()], "breached first, then time left, then none");
+    let search = |text: &str| ListQuery {
+        search: Some(text.into()),
+        sort: Some((SortKey::Created, true)),
+        ..ListQuery::default()
+    };
+    assert_eq!(ids(search("wifi")), [urgent.clone(), low.clone()], "subject match first");
+    assert_eq!(ids(search("CAFE")), vec![high.clone()]);
+    assert_eq!(ids(search("wi fi LOBBY")), vec![urgent.clone()]);
+    assert_eq!(ids(search(&low[..6])), vec![low.clone()], "an id prefix");
+    assert!(ids(search("%")).is_empty(), "a wildcard is text");
+}
+
 /// Export pages walk the tickets in id order, each once; the count and
 /// the filters agree.
 pub fn export_pages(b: &dyn Backend) {
@@ -391,7 +436,7 @@ macro_rules! conformance {
         mod $backend {
             use super::*;
             conformance!(@cases $make; gapless_cursors, idempotent_repush, conflict_remerge, stale_commit_conflicts,
-                notes_filter, board_colour_queries, export_pages, admin_changes, inbox_scope_and_cursor,
+                notes_filter, board_colour_queries, board_search_and_sla_order, export_pages, admin_changes, inbox_scope_and_cursor,
                 inbox_stale_write_conflicts, inbox_concurrent_deliveries_merge);
         }
     };

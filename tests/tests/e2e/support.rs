@@ -262,9 +262,13 @@ impl Home {
         self.run(&["show", id, "--json"]).json()
     }
 
-    /// Every ticket, as `list --json` prints them.
+    /// Every ticket, as `list --json` prints them (`--all` unless the
+    /// filters give a `--limit`).
     pub fn list(&self, filters: &[&str]) -> Vec<Value> {
         let mut args = vec!["list", "--json"];
+        if !filters.contains(&"--limit") {
+            args.push("--all");
+        }
         args.extend_from_slice(filters);
         match self.run(&args).json() {
             Value::Array(v) => v,

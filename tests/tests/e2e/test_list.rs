@@ -119,6 +119,22 @@ fn json_prints_every_match_unless_limited() {
 }
 
 #[test]
+fn json_prints_100_unless_told_and_says_so_on_stderr() {
+    let h = Home::new();
+    let records: Vec<_> = (0..120).map(|i| record(&format!("bulk {i:03}"), "low", "x")).collect();
+    assert_eq!(h.import_ndjson(&records), 120);
+    let out = h.run(&["list", "--json"]).out();
+    assert_eq!(out.json().as_array().map(Vec::len), Some(100), "a default limit, the array unchanged");
+    assert!(out.stderr.contains("100 of 120") && out.stderr.contains("--all"), "{}", out.stderr);
+    let all = h.run(&["list", "--json", "--all"]).out();
+    assert_eq!(all.json().as_array().map(Vec::len), Some(120));
+    assert!(all.stderr.is_empty(), "{}", all.stderr);
+    h.run(&["list", "--json", "--all", "--limit", "5"]).usage_error();
+    // `list` as elsewhere: `relay sla list` is `relay sla show`.
+    assert!(h.run(&["relay", "sla", "list", "--help"]).ok().contains("--json"));
+}
+
+#[test]
 fn list_as_a_table() {
     let h = fixture();
     let out = h.run(&["list", "--status", "open", "--sort", "-priority"]).ok();

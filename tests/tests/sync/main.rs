@@ -38,6 +38,8 @@
 //!   team-scoped inbox absent from another team's files, bad webhook input;
 //!   the main flow on two PostgreSQL instances too, deliveries to both at
 //!   once, a watcher on one woken by a delivery to the other.
+//! - `test_sla_order`: the SLA order of a touched overdue ticket and
+//!   search by words, on SQLite and PostgreSQL.
 //! - `test_postgres`: several relay instances on one PostgreSQL database
 //!   (a throwaway cluster per run): nodes on different instances converge,
 //!   a watcher on one instance wakes for an edit pushed to another.
@@ -78,6 +80,7 @@ mod test_notes;
 mod test_offline;
 mod test_postgres;
 mod test_quarantine_cli;
+mod test_sla_order;
 mod test_status;
 mod test_timeline_unchanged;
 mod test_watch;

@@ -151,7 +151,8 @@ impl PgConn {
                 let (created, updated, fixed) = (e(|x| x.created_at), e(|x| x.updated_at), e(|x| x.sla.fixed_rank));
                 let (fr_warn, fr_due) = (o(|x| x.sla.fr_warn), o(|x| x.sla.fr_due));
                 let (res_warn, res_due) = (o(|x| x.sla.res_warn), o(|x| x.sla.res_due));
-                let args: [&(dyn ToSql + Sync); 16] = [
+                let late = o(|x| x.sla.late_ms);
+                let args: [&(dyn ToSql + Sync); 17] = [
                     &ids,
                     &subjects,
                     &priorities,
@@ -168,22 +169,30 @@ impl PgConn {
                     &fr_due,
                     &res_warn,
                     &res_due,
+                    &late,
                 ];
                 tx.execute(
                     "INSERT INTO tickets (id, subject_lc, priority, priority_rank, category, status, status_rank,
                         assignee, created_at, updated_at, conversation_id, sla_static, fr_warn, fr_due, res_warn,
-                        res_due)
+                        res_due, sla_late)
                      SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[],
                         $7::bigint[], $8::text[], $9::bigint[], $10::bigint[], $11::text[], $12::bigint[],
-                        $13::bigint[], $14::bigint[], $15::bigint[], $16::bigint[])
+                        $13::bigint[], $14::bigint[], $15::bigint[], $16::bigint[], $17::bigint[])
                      ON CONFLICT (id) DO UPDATE SET subject_lc = excluded.subject_lc, priority = excluded.priority,
                         priority_rank = excluded.priority_rank, category = excluded.category,
                         status = excluded.status, status_rank = excluded.status_rank,
                         assignee = excluded.assignee, created_at = excluded.created_at,
                         updated_at = excluded.updated_at, conversation_id = excluded.conversation_id,
                         sla_static = excluded.sla_static, fr_warn = excluded.fr_warn, fr_due = excluded.fr_due,
-                        res_warn = excluded.res_warn, res_due = excluded.res_due",
+                        res_warn = excluded.res_warn, res_due = excluded.res_due, sla_late = excluded.sla_late",
                     &args,
+                )
+                .await?;
+                let search: Vec<&str> = page.index.iter().map(|(x, _)| x.search_text.as_str()).collect();
+                tx.execute(
+                    "INSERT INTO ticket_search (id, text) SELECT * FROM unnest($1::text[], $2::text[])
+                     ON CONFLICT (id) DO UPDATE SET text = excluded.text",
+                    &[&ids, &search],
                 )
                 .await?;
                 let views: Vec<&str> = page.index.iter().map(|(x, _)| x.view_json.as_str()).collect();

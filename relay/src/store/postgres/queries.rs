@@ -29,10 +29,10 @@ fn agent_row(r: &tokio_postgres::Row) -> AgentRow {
 }
 
 /// Core's SQL for PostgreSQL: `:name` parameters become `$n` (in the order
-/// of `args`, those the text uses), SQLite's two-argument `min` becomes
-/// `least`.
+/// of `args`, those the text uses), SQLite's many-argument `min` becomes
+/// `least`, its `instr` `strpos` (same arguments).
 pub(super) fn numbered(sql: &str, args: &[(String, SqlArg)]) -> (String, Vec<Box<dyn ToSql + Sync + Send>>) {
-    let mut out = sql.replace("min(coalesce(", "least(coalesce(");
+    let mut out = sql.replace("min(coalesce(", "least(coalesce(").replace("instr(", "strpos(");
     let mut values: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
     // Longest names first, so that `:now` never eats the start of `:nowx`.
     let mut names: Vec<&(String, SqlArg)> = args.iter().collect();
@@ -236,8 +236,8 @@ impl PgConn {
             .await?;
             let update = tx
                 .prepare(
-                    "UPDATE tickets SET sla_static = $2, fr_warn = $3, fr_due = $4, res_warn = $5, res_due = $6
-                     WHERE id = $1",
+                    "UPDATE tickets SET sla_static = $2, fr_warn = $3, fr_due = $4, res_warn = $5, res_due = $6,
+                        sla_late = $7 WHERE id = $1",
                 )
                 .await?;
             for r in tx.query("SELECT id, input FROM sla_inputs", &[]).await? {
@@ -247,7 +247,8 @@ impl PgConn {
                     Err(e) => return Ok(Some(format!("ticket {id}: {e}"))),
                 };
                 let s = index::sla_columns(&input.into(), settings, now);
-                tx.execute(&update, &[&id, &s.fixed_rank, &s.fr_warn, &s.fr_due, &s.res_warn, &s.res_due]).await?;
+                tx.execute(&update, &[&id, &s.fixed_rank, &s.fr_warn, &s.fr_due, &s.res_warn, &s.res_due, &s.late_ms])
+                    .await?;
             }
             tx.commit().await?;
             Ok(None)
@@ -259,6 +260,70 @@ impl PgConn {
     }
 
     // ---- the board
+
+    /// Adds what the index gained within a schema version (the `sla_late`
+    /// column, the `ticket_search` table) and, when the rows were indexed
+    /// by an older [`index::INDEX_FORMAT`] (meta `index_format`),
+    /// re-indexes them from their stored JSON and SLA input in one
+    /// transaction. Run under the schema lock. A row that cannot be read
+    /// keeps what it had.
+    pub(super) fn upgrade_index(&self) -> Result<(), StoreError> {
+        self.run(async |c| {
+            c.batch_execute(
+                "ALTER TABLE tickets ADD COLUMN IF NOT EXISTS sla_late bigint;
+                 CREATE TABLE IF NOT EXISTS ticket_search (id text COLLATE \"C\" PRIMARY KEY, text text NOT NULL);",
+            )
+            .await
+        })?;
+        let format: i64 = self
+            .run(async |c| c.query_opt("SELECT value FROM meta WHERE key = 'index_format'", &[]).await)?
+            .and_then(|r| r.get::<_, String>(0).parse().ok())
+            .unwrap_or(1);
+        if format >= index::INDEX_FORMAT {
+            return Ok(());
+        }
+        let settings = self.sla_settings()?;
+        let now = crate::http::now_ms();
+        self.run(async |c| {
+            let tx = c.transaction().await?;
+            let update = tx
+                .prepare(
+                    "UPDATE tickets SET sla_static = $2, fr_warn = $3, fr_due = $4, res_warn = $5, res_due = $6,
+                        sla_late = $7 WHERE id = $1",
+                )
+                .await?;
+            for r in tx.query("SELECT id, input FROM sla_inputs", &[]).await? {
+                let id: String = r.get(0);
+                if let Ok(input) = serde_json::from_str::<index::SlaInputJson>(r.get::<_, &str>(1)) {
+                    let s = index::sla_columns(&input.into(), &settings, now);
+                    tx.execute(
+                        &update,
+                        &[&id, &s.fixed_rank, &s.fr_warn, &s.fr_due, &s.res_warn, &s.res_due, &s.late_ms],
+                    )
+                    .await?;
+                }
+            }
+            let search = tx
+                .prepare(
+                    "INSERT INTO ticket_search (id, text) VALUES ($1, $2)
+                     ON CONFLICT (id) DO UPDATE SET text = excluded.text",
+                )
+                .await?;
+            for r in tx.query("SELECT id, view_json FROM ticket_views", &[]).await? {
+                let id: String = r.get(0);
+                if let Ok(text) = tickets_core::search::search_text_of_json(r.get::<_, &str>(1)) {
+                    tx.execute(&search, &[&id, &text]).await?;
+                }
+            }
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('index_format', $1)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                &[&index::INDEX_FORMAT.to_string()],
+            )
+            .await?;
+            tx.commit().await
+        })
+    }
 
     pub fn ticket_rows(&self, q: &ListQuery, now: i64) -> Result<(Vec<TicketRow>, usize), StoreError> {
         let ListSql { filter, tail, args } = q.to_sql(now);

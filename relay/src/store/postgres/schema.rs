@@ -75,7 +75,9 @@ CREATE TABLE tickets (
     updated_at bigint NOT NULL,
     conversation_id text,
     sla_static bigint NOT NULL DEFAULT 0,
-    fr_warn bigint, fr_due bigint, res_warn bigint, res_due bigint
+    fr_warn bigint, fr_due bigint, res_warn bigint, res_due bigint,
+    -- By how much (ms) a stopped clock was breached, for the SLA order.
+    sla_late bigint
 );
 CREATE TABLE ticket_views (id text COLLATE "C" PRIMARY KEY, view_json text NOT NULL, notes_json text);
 CREATE TABLE sla_inputs (id text COLLATE "C" PRIMARY KEY, input text NOT NULL);
@@ -151,6 +153,9 @@ impl PgConn {
                 why: format!("relay schema version {v:?}, this relay knows {SCHEMA_VERSION}: upgrade `tickets`"),
             }),
         };
+        // Still under the schema lock: columns and tables added within a
+        // schema version, and one re-index of rows of an older format.
+        let result = result.and_then(|()| self.upgrade_index());
         let unlocked = self.run(async |c| c.execute("SELECT pg_advisory_unlock($1)", &[&SCHEMA_LOCK]).await);
         result.and(unlocked.map(|_| ()))
     }

@@ -266,7 +266,12 @@ pub(super) fn sla_settings_text(tx: &Transaction<'_>, path: &Path) -> Result<Opt
 }
 
 /// Recomputes every ticket's SLA columns from its stored input.
-fn recompute_sla(tx: &Transaction<'_>, path: &Path, settings: &SlaSettings, now: i64) -> Result<(), StoreError> {
+pub(super) fn recompute_sla(
+    tx: &Transaction<'_>,
+    path: &Path,
+    settings: &SlaSettings,
+    now: i64,
+) -> Result<(), StoreError> {
     let rows: Vec<(String, String)> = {
         let mut st = tx.prepare("SELECT id, input FROM sla_inputs").db(path)?;
         let r = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).db(path)?;
@@ -274,14 +279,15 @@ fn recompute_sla(tx: &Transaction<'_>, path: &Path, settings: &SlaSettings, now:
     };
     let mut st = tx
         .prepare(
-            "UPDATE tickets SET sla_static = ?2, fr_warn = ?3, fr_due = ?4, res_warn = ?5, res_due = ?6 WHERE id = ?1",
+            "UPDATE tickets SET sla_static = ?2, fr_warn = ?3, fr_due = ?4, res_warn = ?5, res_due = ?6,
+                sla_late = ?7 WHERE id = ?1",
         )
         .db(path)?;
     for (id, input) in rows {
         let input: index::SlaInputJson =
             serde_json::from_str(&input).map_err(|e| StoreError::Damaged(format!("ticket {id}: {e}")))?;
         let c = index::sla_columns(&input.into(), settings, now);
-        st.execute(params![id, c.fixed_rank, c.fr_warn, c.fr_due, c.res_warn, c.res_due]).db(path)?;
+        st.execute(params![id, c.fixed_rank, c.fr_warn, c.fr_due, c.res_warn, c.res_due, c.late_ms]).db(path)?;
     }
     Ok(())
 }

@@ -124,3 +124,64 @@ impl Conn {
         Ok(best)
     }
 }
+
+/// Columns added to `tickets` within a schema version: added when missing.
+pub(super) fn add_columns(c: &rusqlite::Connection, path: &std::path::Path) -> Result<(), StoreError> {
+    let has: bool = c
+        .query_row("SELECT count(*) FROM pragma_table_info('tickets') WHERE name = 'sla_late'", [], |r| r.get(0))
+        .db(path)?;
+    if !has {
+        c.execute_batch("ALTER TABLE tickets ADD COLUMN sla_late INTEGER").db(path)?;
+    }
+    Ok(())
+}
+
+/// Re-indexes every ticket from its stored JSON and SLA input when the rows
+/// were indexed by an older [`index::INDEX_FORMAT`] (`settings` key
+/// `index_format`): SLA columns and search text, in one write transaction,
+/// checked again inside it (another process may have done it meanwhile).
+/// A row that cannot be read keeps what it had.
+pub(super) fn reindex_if_stale(c: &mut Conn) -> Result<(), StoreError> {
+    let path = c.path.clone();
+    let format = |tx: &rusqlite::Connection| -> Result<i64, StoreError> {
+        let v: Option<String> = tx
+            .query_row("SELECT value FROM settings WHERE key = 'index_format'", [], |r| r.get(0))
+            .optional()
+            .db(&path)?;
+        Ok(v.and_then(|v| v.parse().ok()).unwrap_or(1))
+    };
+    if format(&c.c)? >= index::INDEX_FORMAT {
+        return Ok(());
+    }
+    let tx = c.c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).db(&path)?;
+    if format(&tx)? >= index::INDEX_FORMAT {
+        return Ok(());
+    }
+    let settings: tickets_core::sla::SlaSettings =
+        super::admin::sla_settings_text(&tx, &path)?.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0);
+    super::admin::recompute_sla(&tx, &path, &settings, now)?;
+    let rows: Vec<(String, String)> = {
+        let mut st = tx.prepare("SELECT id, view_json FROM ticket_views").db(&path)?;
+        let r = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).db(&path)?;
+        r.collect::<Result<Vec<_>, _>>().db(&path)?
+    };
+    {
+        let mut st = tx.prepare("INSERT OR REPLACE INTO ticket_search (id, text) VALUES (?1, ?2)").db(&path)?;
+        for (id, view) in rows {
+            if let Ok(text) = tickets_core::search::search_text_of_json(&view) {
+                st.execute(params![id, text]).db(&path)?;
+            }
+        }
+    }
+    tx.execute(
+        "INSERT INTO settings (key, value) VALUES ('index_format', ?1)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [index::INDEX_FORMAT.to_string()],
+    )
+    .db(&path)?;
+    tx.commit().db(&path)
+}

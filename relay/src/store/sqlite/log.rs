@@ -209,14 +209,14 @@ fn upsert_ticket(
 ) -> Result<(), StoreError> {
     tx.prepare_cached(
         "INSERT INTO tickets (id, subject_lc, priority, priority_rank, category, status, status_rank, assignee,
-            created_at, updated_at, conversation_id, sla_static, fr_warn, fr_due, res_warn, res_due)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+            created_at, updated_at, conversation_id, sla_static, fr_warn, fr_due, res_warn, res_due, sla_late)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
          ON CONFLICT (id) DO UPDATE SET subject_lc = excluded.subject_lc, priority = excluded.priority,
             priority_rank = excluded.priority_rank, category = excluded.category, status = excluded.status,
             status_rank = excluded.status_rank, assignee = excluded.assignee, created_at = excluded.created_at,
             updated_at = excluded.updated_at, conversation_id = excluded.conversation_id,
             sla_static = excluded.sla_static, fr_warn = excluded.fr_warn, fr_due = excluded.fr_due,
-            res_warn = excluded.res_warn, res_due = excluded.res_due",
+            res_warn = excluded.res_warn, res_due = excluded.res_due, sla_late = excluded.sla_late",
     )
     .db(path)?
     .execute(params![
@@ -236,8 +236,13 @@ fn upsert_ticket(
         e.sla.fr_due,
         e.sla.res_warn,
         e.sla.res_due,
+        e.sla.late_ms,
     ])
     .db(path)?;
+    tx.prepare_cached("INSERT OR REPLACE INTO ticket_search (id, text) VALUES (?1, ?2)")
+        .db(path)?
+        .execute(params![e.id, e.search_text])
+        .db(path)?;
     tx.prepare_cached("INSERT OR REPLACE INTO ticket_views (id, view_json, notes_json) VALUES (?1, ?2, ?3)")
         .db(path)?
         .execute(params![e.id, e.view_json, notes_json])

@@ -75,7 +75,9 @@ CREATE TABLE tickets (
     updated_at INTEGER NOT NULL,
     conversation_id TEXT,
     sla_static INTEGER NOT NULL DEFAULT 0,
-    fr_warn INTEGER, fr_due INTEGER, res_warn INTEGER, res_due INTEGER
+    fr_warn INTEGER, fr_due INTEGER, res_warn INTEGER, res_due INTEGER,
+    -- By how much (ms) a stopped clock was breached, for the SLA order.
+    sla_late INTEGER
 );
 CREATE TABLE ticket_views (
     id TEXT PRIMARY KEY,
@@ -105,6 +107,7 @@ CREATE INDEX IF NOT EXISTS tickets_sla_static ON tickets (sla_static);
 CREATE INDEX IF NOT EXISTS tickets_sla_none ON tickets (sla_static) WHERE sla_static = 0 AND fr_due IS NULL AND res_due IS NULL;
 CREATE INDEX IF NOT EXISTS tickets_due ON tickets (
     coalesce(min(coalesce(fr_due, res_due), coalesce(res_due, fr_due)), 9223372036854775807));
+CREATE TABLE IF NOT EXISTS ticket_search (id TEXT PRIMARY KEY, text TEXT NOT NULL) WITHOUT ROWID;
 ";
 
 impl Db {
@@ -145,16 +148,22 @@ impl Db {
                     tx.execute_batch(MIGRATE_2_TO_3).db(path)?;
                 }
                 tx.commit().db(path)?;
+                super::board::add_columns(&c.c, path)?;
                 c.c.execute_batch(INDEXES).db(path)?;
                 super::inbox::schema(&c.c, path)?; // the inbox's own tables
+                super::board::reindex_if_stale(&mut c)?;
                 return Ok(db);
             }
             SCHEMA_VERSION => {}
             _ => return Err(StoreError::Foreign(path.to_path_buf())),
         }
-        // Indexes added within a schema version: created when missing.
+        // Columns and indexes added within a schema version: created when
+        // missing; rows indexed by an older format re-indexed once.
+        super::board::add_columns(&c.c, path)?;
         c.c.execute_batch(INDEXES).db(path)?;
         super::inbox::schema(&c.c, path)?; // the inbox's own tables
+        let mut c = c;
+        super::board::reindex_if_stale(&mut c)?;
         Ok(db)
     }
 }
