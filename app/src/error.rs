@@ -82,6 +82,13 @@ impl From<NodeError> for ApiError {
             NodeError::NotesForbidden(_) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", message),
             NodeError::NotesRestoring => ApiError::new(StatusCode::CONFLICT, "notes_restoring", message),
             NodeError::BadClockOffset(_) => ApiError::new(StatusCode::CONFLICT, "bad_clock_offset", message),
+            // Over the relay's limits (as last synced): nothing was written.
+            NodeError::OverLimit(o) => match o.code {
+                tickets_core::limits::LimitCode::CommentTooLarge => {
+                    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, o.code.as_str(), message).at("text")
+                }
+                _ => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, o.code.as_str(), message),
+            },
             _ => return ApiError::internal(message),
         };
         out.hint = hint;
