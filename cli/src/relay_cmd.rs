@@ -266,7 +266,9 @@ pub enum LimitsCommand {
         json: bool,
     },
     /// Set one or more limits (the others keep their values).
-    #[command(after_help = "Example:\n  tickets relay limits set --doc-bytes 4194304 --comments 1000 --agent-writes-per-min 300")]
+    #[command(
+        after_help = "Example:\n  tickets relay limits set --doc-bytes 4194304 --comments 1000 --agent-writes-per-min 300"
+    )]
     Set {
         /// The most bytes a stored ticket (or notes) document may take.
         #[arg(long, value_name = "N")]
@@ -307,7 +309,9 @@ fn limits(c: &mut dyn tickets_relay::store::RelayStore, cmd: LimitsCommand) -> R
             l.comment_bytes = comment_bytes.unwrap_or(l.comment_bytes);
             l.agent_writes_per_min = agent_writes_per_min.unwrap_or(l.agent_writes_per_min);
             l.inbox_writes_per_min = inbox_writes_per_min.unwrap_or(l.inbox_writes_per_min);
-            l.check().map_err(|e| user_error(format!("--{e}"), Some("`tickets relay limits show` lists the limits in force")))?;
+            l.check().map_err(|e| {
+                user_error(format!("--{e}"), Some("`tickets relay limits show` lists the limits in force"))
+            })?;
             c.set_limits(&l)?;
             json
         }

@@ -600,7 +600,12 @@ impl Node {
                 let resend_whole = r.code.as_deref() == Some(RefusalCode::MissingDeps.as_str());
                 tx.mark_refused(&r.id, &r.kind, *rev, resend_whole)?;
                 tx.add_refusal(Some(&r.id), &r.kind, &reason, now)?;
-                report.refused.push(Refused { ticket: r.id.clone(), kind: r.kind.clone(), reason, code: r.code.clone() });
+                report.refused.push(Refused {
+                    ticket: r.id.clone(),
+                    kind: r.kind.clone(),
+                    reason,
+                    code: r.code.clone(),
+                });
             }
         }
         // The relay's figures, once every confirmation is recorded (a
@@ -854,9 +859,7 @@ impl Node {
                 match self.sync(&mut |_| {}) {
                     Ok(r) => {
                         backoff = Duration::from_millis(250);
-                        hold_until = r
-                            .rate_limited_secs
-                            .map(|s| std::time::Instant::now() + Duration::from_secs(s));
+                        hold_until = r.rate_limited_secs.map(|s| std::time::Instant::now() + Duration::from_secs(s));
                         on_event(WatchEvent::Done(Ok(&r)));
                         due = false;
                     }

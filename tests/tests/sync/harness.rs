@@ -113,6 +113,11 @@ impl Relay {
         format!("http://{}", self.addr)
     }
 
+    /// The relay process's id (to read its memory in /proc).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).expect("a running relay")
+    }
+
     /// The relay's SQLite file (a test that reads it runs on SQLite only).
     pub fn db(&self) -> PathBuf {
         assert!(!self.is_postgres(), "this test reads the relay's SQLite file: it runs on SQLite only");

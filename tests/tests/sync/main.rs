@@ -38,6 +38,11 @@
 //!   team-scoped inbox absent from another team's files, bad webhook input;
 //!   the main flow on two PostgreSQL instances too, deliveries to both at
 //!   once, a watcher on one woken by a delivery to the other.
+//! - `test_limits`: the operator's limits set on a serving relay: a
+//!   comment too large, too many comments, a ticket too large, each refused
+//!   alone with its code and then locally; an agent over its write rate
+//!   (429, Retry-After, the sync pushes later) and a lead without one; an
+//!   inbox over its rate. On SQLite and PostgreSQL.
 //! - `test_postgres`: several relay instances on one PostgreSQL database
 //!   (a throwaway cluster per run): nodes on different instances converge,
 //!   a watcher on one instance wakes for an edit pushed to another.
@@ -70,6 +75,7 @@ mod test_faulty_network;
 mod test_hostile;
 mod test_impersonation;
 mod test_inbox;
+mod test_limits;
 mod test_notes;
 mod test_offline;
 mod test_postgres;
