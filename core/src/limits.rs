@@ -20,8 +20,9 @@ use crate::event::{EventBody, StoredEvent};
 use crate::view::BODY_BYTES_MAX;
 
 /// Default: the most bytes a stored ticket document may take. A typical
-/// ticket is a few KiB; this holds well over a thousand ordinary comments.
-pub const DOC_BYTES_DEFAULT: u64 = 8 * 1024 * 1024;
+/// ticket is a few KiB; this holds thousands of ordinary comments, and a
+/// ticket at the limit still fits one pull page.
+pub const DOC_BYTES_DEFAULT: u64 = crate::protocol::PULL_PAGE_BYTES_MAX as u64;
 /// Default: the most comments (notes, in a notes document) one document
 /// may hold.
 pub const COMMENTS_DEFAULT: u64 = 2_000;

@@ -295,6 +295,8 @@ fn spawn_relay(db: &Path, listen: &str, log: &Arc<Mutex<String>>) -> Result<(Chi
         .arg(db)
         .args(["--listen", listen])
         .env("NO_COLOR", "1")
+        // As deploy/tickets-relay.service runs it.
+        .env("MALLOC_ARENA_MAX", "2")
         .env_remove("TICKETS_RELAY_DB")
         .env_remove("TICKETS_LISTEN")
         .stdin(Stdio::null())

@@ -370,9 +370,12 @@ fn the_relay_stays_bounded_under_a_webhook_burst_and_a_100_mb_ticket_attempt() {
         (health.join().expect("the health thread"), refused, pushed)
     });
     let peak = proc_status_bytes(relay.pid(), "VmHWM");
+    let (anon, file) = (proc_status_bytes(relay.pid(), "RssAnon"), proc_status_bytes(relay.pid(), "RssFile"));
     eprintln!(
-        "relay peak RSS {} MiB, slowest /healthz {slowest_ms} ms, {} MiB pushed, {refused} pushes refused",
+        "relay peak RSS {} MiB (now {} MiB anonymous, {} MiB file), slowest /healthz {slowest_ms} ms, {} MiB pushed, {refused} pushes refused",
         peak >> 20,
+        anon >> 20,
+        file >> 20,
         pushed >> 20
     );
     assert!(refused > 0, "the ticket reached its byte limit");
