@@ -94,6 +94,13 @@ impl From<NodeError> for ApiError {
                 }
             }
             NodeError::BadBulk(_) => ApiError::field("invalid", "ids", message),
+            // Over the relay's limits (as last synced): nothing was written.
+            NodeError::OverLimit(o) => match o.code {
+                tickets_core::limits::LimitCode::CommentTooLarge => {
+                    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, o.code.as_str(), message).at("text")
+                }
+                _ => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, o.code.as_str(), message),
+            },
             _ => return ApiError::internal(message),
         };
         out.hint = hint;

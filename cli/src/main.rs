@@ -612,6 +612,7 @@ fn sync_code(e: &tickets_node::sync::SyncError) -> &'static str {
         SyncError::Transport { .. } => "unreachable",
         SyncError::Server { .. } => "relay_error",
         SyncError::WrongAgent { .. } => "wrong_agent",
+        SyncError::RateLimited { .. } => "rate_limited",
         SyncError::Node(n) => tickets_node::home::code(n),
         // Other refusals, and variants added later.
         _ => "refused",

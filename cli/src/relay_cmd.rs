@@ -36,6 +36,7 @@ impl RelayArgs {
             RelayCommand::Sla(SlaCommand::Show { json }) => *json,
             RelayCommand::Category(CategoryCommand::List { json }) => *json,
             RelayCommand::Inbox(InboxCommand::Add { json, .. } | InboxCommand::List { json }) => *json,
+            RelayCommand::Limits(LimitsCommand::Show { json } | LimitsCommand::Set { json, .. }) => *json,
             _ => false,
         }
     }
@@ -65,6 +66,10 @@ pub enum RelayCommand {
     /// Webhook inboxes: chat tools post conversations to them.
     #[command(subcommand)]
     Inbox(InboxCommand),
+    /// Limits per ticket, per agent and per inbox (a serving relay applies
+    /// a change within a second).
+    #[command(subcommand)]
+    Limits(LimitsCommand),
     /// Copy the database to PATH while the relay keeps serving (SQLite online
     /// backup), and check the copy. Restore it with `tickets relay restore`.
     #[command(
@@ -251,6 +256,84 @@ pub enum InboxCommand {
     },
 }
 
+#[derive(Subcommand, Debug)]
+pub enum LimitsCommand {
+    /// Show the limits in force.
+    #[command(after_help = "Example:\n  tickets relay limits show --json")]
+    Show {
+        /// Print JSON for scripts (errors too: {"error", "code", "hint"} on stdout).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set one or more limits (the others keep their values).
+    #[command(
+        after_help = "Example:\n  tickets relay limits set --doc-bytes 4194304 --comments 1000 --agent-writes-per-min 300"
+    )]
+    Set {
+        /// The most bytes a stored ticket (or notes) document may take.
+        #[arg(long, value_name = "N")]
+        doc_bytes: Option<u64>,
+        /// The most comments (or internal notes) one ticket may hold.
+        #[arg(long, value_name = "N")]
+        comments: Option<u64>,
+        /// The most bytes one comment or note may take.
+        #[arg(long, value_name = "N")]
+        comment_bytes: Option<u64>,
+        /// Documents one agent (role agent; leads and admins have no rate)
+        /// may push per minute.
+        #[arg(long, value_name = "N")]
+        agent_writes_per_min: Option<u64>,
+        /// Webhook deliveries one inbox may make per minute.
+        #[arg(long, value_name = "N")]
+        inbox_writes_per_min: Option<u64>,
+        /// Print JSON for scripts (errors too: {"error", "code", "hint"} on stdout).
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn limits(c: &mut dyn tickets_relay::store::RelayStore, cmd: LimitsCommand) -> Result<()> {
+    let mut l = c.limits()?;
+    let json = match cmd {
+        LimitsCommand::Show { json } => json,
+        LimitsCommand::Set { doc_bytes, comments, comment_bytes, agent_writes_per_min, inbox_writes_per_min, json } => {
+            let asked = [doc_bytes, comments, comment_bytes, agent_writes_per_min, inbox_writes_per_min];
+            if asked.iter().all(Option::is_none) {
+                return Err(user_error(
+                    "nothing to set",
+                    Some("pass one or more of --doc-bytes, --comments, --comment-bytes, --agent-writes-per-min, --inbox-writes-per-min"),
+                ));
+            }
+            l.doc_bytes = doc_bytes.unwrap_or(l.doc_bytes);
+            l.comments = comments.unwrap_or(l.comments);
+            l.comment_bytes = comment_bytes.unwrap_or(l.comment_bytes);
+            l.agent_writes_per_min = agent_writes_per_min.unwrap_or(l.agent_writes_per_min);
+            l.inbox_writes_per_min = inbox_writes_per_min.unwrap_or(l.inbox_writes_per_min);
+            l.check().map_err(|e| {
+                user_error(format!("--{e}"), Some("`tickets relay limits show` lists the limits in force"))
+            })?;
+            c.set_limits(&l)?;
+            json
+        }
+    };
+    if json {
+        output::json(&serde_json::to_value(l)?);
+    } else {
+        let mut t = table(&["LIMIT", "VALUE"]);
+        for (name, value) in [
+            ("doc-bytes", l.doc_bytes),
+            ("comments", l.comments),
+            ("comment-bytes", l.comment_bytes),
+            ("agent-writes-per-min", l.agent_writes_per_min),
+            ("inbox-writes-per-min", l.inbox_writes_per_min),
+        ] {
+            t.add_row(vec![name.to_string(), value.to_string()]);
+        }
+        outln(&t.to_string());
+    }
+    Ok(())
+}
+
 fn inbox(c: &mut dyn tickets_relay::store::RelayStore, cmd: InboxCommand) -> Result<()> {
     use tickets_relay::inbox::store as inbox_store;
     match cmd {
@@ -378,6 +461,7 @@ pub fn run(a: RelayArgs) -> Result<()> {
             ));
         }
         RelayCommand::Inbox(cmd) => inbox(&mut *c, cmd)?,
+        RelayCommand::Limits(cmd) => limits(&mut *c, cmd)?,
         RelayCommand::Agent(cmd) => match cmd {
             AgentCommand::Add { name, role, team, internal_notes, json } => {
                 let name = check_name("agent", &name).map_err(|e| user_error(e.to_string(), None))?;

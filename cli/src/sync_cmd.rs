@@ -28,6 +28,9 @@ pub fn hint(e: &SyncError) -> Option<String> {
             Some("nothing is lost: local edits stay pending and the next sync resumes".into())
         }
         SyncError::Refused { .. } => Some("nothing was changed; correct the request and run it again".into()),
+        SyncError::RateLimited { retry_after_secs, .. } => {
+            Some(format!("nothing is lost: local edits stay pending; try again in {retry_after_secs} s"))
+        }
         SyncError::Protocol(_) => {
             Some("update `tickets` on this device or the relay so both speak the same version".into())
         }
@@ -121,6 +124,12 @@ fn print_report(r: &SyncReport) {
     print_not_applied(&r.not_applied, true);
     if r.new_for_you > 0 {
         outln(&bold(&crate::node_cmd::newly_assigned(r.new_for_you)));
+    }
+    if let Some(secs) = r.rate_limited_secs {
+        outln(&format!(
+            "rate limited: the relay limits this agent's writes; {} document(s) stay pending, push again in {secs} s (`tickets sync --watch` does)",
+            r.pending
+        ));
     }
     if r.incomplete {
         outln(&dim("stopped at the round limit; run `tickets sync` again to continue"));

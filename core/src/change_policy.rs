@@ -74,6 +74,13 @@ pub enum RefusalCode {
     WrongDocument,
     /// The same document twice in one push.
     Duplicate,
+    /// The document would be over the operator's byte limit
+    /// ([`crate::limits`]).
+    DocTooLarge,
+    /// The document would hold more comments than the limit.
+    TooManyComments,
+    /// A new comment is over the per-comment limit.
+    CommentTooLarge,
 }
 
 impl RefusalCode {
@@ -96,6 +103,9 @@ impl RefusalCode {
             RefusalCode::EventInvalid => "event_invalid",
             RefusalCode::WrongDocument => "wrong_document",
             RefusalCode::Duplicate => "duplicate",
+            RefusalCode::DocTooLarge => crate::limits::LimitCode::DocTooLarge.as_str(),
+            RefusalCode::TooManyComments => crate::limits::LimitCode::TooManyComments.as_str(),
+            RefusalCode::CommentTooLarge => crate::limits::LimitCode::CommentTooLarge.as_str(),
         }
     }
 
@@ -103,7 +113,7 @@ impl RefusalCode {
         Self::ALL.into_iter().find(|c| c.as_str() == s)
     }
 
-    pub const ALL: [RefusalCode; 17] = [
+    pub const ALL: [RefusalCode; 20] = [
         RefusalCode::NonCanonicalId,
         RefusalCode::UnknownKind,
         RefusalCode::CorruptData,
@@ -121,6 +131,9 @@ impl RefusalCode {
         RefusalCode::EventInvalid,
         RefusalCode::WrongDocument,
         RefusalCode::Duplicate,
+        RefusalCode::DocTooLarge,
+        RefusalCode::TooManyComments,
+        RefusalCode::CommentTooLarge,
     ];
 
     /// A forbidden write (403) rather than invalid data (400).

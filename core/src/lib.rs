@@ -15,6 +15,7 @@
 //! - [`search`]: the one normalisation of searched and indexed text.
 //! - [`ingest`]: the relay's merge-and-authorize of a pushed document.
 //! - [`change_policy`]: the allow-list of what one pushed change may do.
+//! - [`limits`]: the operator's named limits per document, agent and inbox.
 //! - [`protocol`]: the sync protocol's wire types and limits.
 //! - [`sla`]: the SLA engine, a pure function of timeline, settings and now.
 //! - [`duration`]: SLA target durations as people type and read them.
@@ -39,6 +40,7 @@ pub mod inbox;
 pub mod index;
 pub mod ingest;
 pub mod json;
+pub mod limits;
 pub mod model;
 pub mod par;
 pub mod protocol;

@@ -215,6 +215,9 @@ pub struct Settings {
     #[serde(default)]
     pub directory: Vec<DirectoryEntry>,
     pub sla: crate::sla::SlaSettings,
+    /// The limits in force (an older relay sends none: the defaults).
+    #[serde(default)]
+    pub limits: crate::limits::Limits,
 }
 
 /// One active agent as devices see it.
@@ -348,6 +351,9 @@ error_codes! {
     UnknownShape = "unknown_shape",
     /// A conversation that came through another inbox.
     OtherInbox = "other_inbox",
+    /// Over the agent's or the inbox's write rate: retry after the
+    /// `Retry-After` header's seconds (429).
+    RateLimited = "rate_limited",
 }
 
 impl std::fmt::Display for ErrorCode {

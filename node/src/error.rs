@@ -19,6 +19,9 @@ pub enum NodeError {
     ConversationExists { conversation: String, ticket: String },
     #[error("{0}")]
     Edit(#[from] EditError),
+    /// Over one of the relay's limits (as last synced, else the defaults).
+    #[error("{0}")]
+    OverLimit(#[from] tickets_core::limits::OverLimit),
     #[error("ticket {id}: {source}")]
     Doc { id: String, source: DocError },
     #[error("category '{0}' is not in the relay's taxonomy ({1})")]

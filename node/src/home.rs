@@ -142,6 +142,7 @@ pub fn code(e: &NodeError) -> &'static str {
         NodeError::Doc { .. } | NodeError::Corrupt { .. } => "damaged",
         NodeError::View(v) => v.code(),
         NodeError::BadBulk(_) => "invalid",
+        NodeError::OverLimit(o) => o.code.as_str(),
         // Storage errors, and variants added later.
         _ => "error",
     }
@@ -168,6 +169,15 @@ pub fn hint(e: &NodeError) -> Option<String> {
         NodeError::NotesForbidden(agent) => Some(format!(
             "ask a lead or admin to run `tickets relay agent grant {agent} --internal-notes`, then `tickets sync`"
         )),
+        NodeError::OverLimit(o) => Some(match o.code {
+            tickets_core::limits::LimitCode::CommentTooLarge => {
+                "shorten it or split it into several comments; the relay's operator sets the limit (`tickets relay limits`)"
+                    .into()
+            }
+            _ => "start a new ticket for the rest of this conversation; the relay's operator sets the limits \
+                  (`tickets relay limits`)"
+                .into(),
+        }),
         NodeError::Edit(tickets_core::edit::EditError::Transition(_)) => {
             Some("create a new ticket for new work on a closed one".into())
         }

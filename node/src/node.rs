@@ -11,6 +11,7 @@ use tickets_core::edit::{self, Applied, Author, Edit, NewTicket};
 use tickets_core::hlc::{Clock, Hlc};
 use tickets_core::ids;
 use tickets_core::index::{self, IndexEntry};
+use tickets_core::limits::{self, Limits};
 use tickets_core::model::{check_name, Status};
 use tickets_core::sla::SlaSettings;
 use tickets_core::view;
@@ -38,6 +39,8 @@ pub(crate) const M_SLA: &str = "sla_settings";
 pub(crate) const M_NOTES: &str = "notes_permitted";
 pub(crate) const M_RELAY: &str = "relay_url";
 pub(crate) const M_LAST_SYNC: &str = "last_sync";
+/// The relay's limits, from the last sync (the defaults before it).
+pub(crate) const M_LIMITS: &str = "limits";
 
 /// What `status` reports of a node.
 #[derive(Debug, Clone, Serialize)]
@@ -232,6 +235,12 @@ impl Node {
         Ok(tx.get_meta(M_NOTES)?.as_deref() == Some("1"))
     }
 
+    /// The relay's limits as last synced (the defaults before the first
+    /// sync, or from a relay that sends none).
+    fn limits(tx: &Tx<'_>) -> Result<Limits, NodeError> {
+        Ok(tx.get_meta(M_LIMITS)?.and_then(|j| serde_json::from_str(&j).ok()).unwrap_or_default())
+    }
+
     fn sla_settings(tx: &Tx<'_>) -> Result<SlaSettings, NodeError> {
         sla_settings_of(tx)
     }
@@ -285,7 +294,8 @@ impl Node {
         let mut doc = edit::create_ticket(id, &author, &mut self.clock, now, new, conversation)?;
         let settings = Self::sla_settings(&tx)?;
         let notes_ok = Self::notes_permitted(&tx)?;
-        store_ticket(&tx, &mut doc, None, notes_ok, &settings, now)?;
+        let limits = Self::limits(&tx)?;
+        store_ticket(&tx, &mut doc, None, notes_ok, &settings, now, Some(&limits))?;
         Self::save_clock_of(&self.clock, &tx)?;
         tx.commit()?;
         Ok(id.to_string())
@@ -326,6 +336,14 @@ impl Node {
                 _ => {}
             }
         }
+        // The relay's limits, checked before anything is written: the agent
+        // learns now, not at the next sync.
+        let limits = Self::limits(&tx)?;
+        for e in edits {
+            if let Edit::Comment(b) | Edit::Note(b) = e {
+                limits::check_comment(b.len(), &limits)?;
+            }
+        }
         let notes_ok = Self::notes_permitted(&tx)?;
         let (mut doc, mut notes) = Self::load(&tx, &id, notes_ok)?;
         let mut changed = false;
@@ -342,12 +360,23 @@ impl Node {
             return Ok((id, EditOutcome::Unchanged));
         }
         let settings = Self::sla_settings(&tx)?;
+        let none = std::collections::HashSet::new();
+        let count = |d: &TicketDoc| {
+            let events = d.raw_events();
+            limits::check_events(events.iter().map(|(k, v)| (k.as_str(), v.as_deref())), &none, &limits)
+        };
+        if edits.iter().any(|e| matches!(e, Edit::Comment(_))) {
+            count(&doc)?;
+        }
         if notes_changed {
             if let Some(n) = notes.as_mut() {
-                tx.save_doc(&id, DocKind::Notes.as_str(), &n.save())?;
+                count(n)?;
+                let bytes = n.save();
+                limits::check_doc_bytes(bytes.len(), &limits)?;
+                tx.save_doc(&id, DocKind::Notes.as_str(), &bytes)?;
             }
         }
-        store_ticket(&tx, &mut doc, notes.as_ref(), notes_ok, &settings, now)?;
+        store_ticket(&tx, &mut doc, notes.as_ref(), notes_ok, &settings, now, Some(&limits))?;
         Self::save_clock_of(&self.clock, &tx)?;
         tx.commit()?;
         Ok((id, EditOutcome::Changed))
@@ -450,7 +479,7 @@ impl Node {
             if let Some(n) = notes.as_mut() {
                 tx.save_doc(&n.id().to_string(), DocKind::Notes.as_str(), &n.save())?;
             }
-            store_ticket(&tx, doc, notes.as_ref(), notes_ok, &settings, now)?;
+            store_ticket(&tx, doc, notes.as_ref(), notes_ok, &settings, now, None)?;
         }
         tx.commit()?;
         Ok(())
@@ -483,7 +512,7 @@ impl Node {
                 edit::apply_edit(&mut doc, &mut none, &v, &author, &mut self.clock, now, &Edit::Status(status))
                     .map_err(|e| bad(&e))?;
             }
-            store_ticket(&tx, &mut doc, None, notes_ok, &settings, now)?;
+            store_ticket(&tx, &mut doc, None, notes_ok, &settings, now, None)?;
             progress(i + 1);
         }
         Self::save_clock_of(&self.clock, &tx)?;
@@ -587,7 +616,10 @@ impl Node {
                 continue;
             }
             if changed {
-                store_ticket(&tx, &mut doc, notes.as_ref(), notes_ok, &settings, now)?;
+                // Field edits add a few bytes: the document limit is the
+                // relay's to enforce per document, not a reason to fail
+                // the whole selection here.
+                store_ticket(&tx, &mut doc, notes.as_ref(), notes_ok, &settings, now, None)?;
             } else {
                 out.unchanged.push(id.clone());
             }
@@ -745,7 +777,8 @@ pub(crate) fn sla_settings_of(tx: &Tx<'_>) -> Result<SlaSettings, NodeError> {
     Ok(tx.get_meta(M_SLA)?.and_then(|j| serde_json::from_str(&j).ok()).unwrap_or_default())
 }
 
-/// Materializes a ticket and writes its document and index row.
+/// Materializes a ticket and writes its document and index row; with
+/// `limits`, refuses (writing nothing) a document over the byte limit.
 fn store_ticket(
     tx: &Tx<'_>,
     doc: &mut TicketDoc,
@@ -753,9 +786,13 @@ fn store_ticket(
     notes_ok: bool,
     settings: &SlaSettings,
     now: i64,
+    limits: Option<&Limits>,
 ) -> Result<(), NodeError> {
     let id = doc.id().to_string();
     let bytes = doc.save();
+    if let Some(l) = limits {
+        limits::check_doc_bytes(bytes.len(), l)?;
+    }
     tx.save_doc(&id, DocKind::Ticket.as_str(), &bytes)?;
     reindex(tx, doc, notes, notes_ok, settings, now).map(|_| ())
 }

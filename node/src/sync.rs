@@ -44,6 +44,10 @@ pub const REQUEST_TIMEOUT_SECS: u64 = 120;
 pub const REQUEST_ATTEMPTS_MAX: usize = 6;
 /// Attempts at a relay that refuses the connection.
 pub const CONNECT_ATTEMPTS_MAX: usize = 3;
+/// How long to hold pushes after a 429 without a readable `Retry-After`.
+pub const RATE_RETRY_SECS_DEFAULT: u64 = 10;
+/// The longest a 429 holds this device's pushes.
+pub const RATE_RETRY_SECS_MAX: u64 = 3_600;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
@@ -64,6 +68,9 @@ pub enum SyncError {
     Transport { url: String, message: String },
     #[error("relay error ({status}): {message}")]
     Server { status: u16, message: String },
+    /// 429: this agent is over its write rate; nothing was applied.
+    #[error("the relay limits this agent's writes: {message}")]
+    RateLimited { retry_after_secs: u64, message: String },
     #[error("this node belongs to agent '{node}' but the token is agent '{token}'s")]
     WrongAgent { node: String, token: String },
     #[error(transparent)]
@@ -83,6 +90,10 @@ pub struct Refused {
     pub ticket: String,
     pub kind: String,
     pub reason: String,
+    /// The relay's refusal code (`comment_too_large`, `event_overwrite`,
+    /// ...), when it sent one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
 }
 
 /// What a sync did.
@@ -111,6 +122,10 @@ pub struct SyncReport {
     /// Tickets this sync brought newly assigned to this agent by someone
     /// else (see [`crate::new_for_you`]).
     pub new_for_you: usize,
+    /// The relay refused this sync's push for the agent's write rate: the
+    /// documents stay pending, to be pushed after this many seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limited_secs: Option<u64>,
 }
 
 /// Progress of a running sync, for a terminal display.
@@ -164,7 +179,22 @@ impl Remote {
 
     fn read<R: DeserializeOwned>(&self, resp: reqwest::blocking::Response) -> Result<R, SyncError> {
         let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
         let bytes = resp.bytes().map_err(|e| self.transport(e))?;
+        if status == 429 {
+            let message = match error_of_body(status, &bytes) {
+                SyncError::Refused { message, .. } => message,
+                e => e.to_string(),
+            };
+            return Err(SyncError::RateLimited {
+                retry_after_secs: retry_after.unwrap_or(RATE_RETRY_SECS_DEFAULT).min(RATE_RETRY_SECS_MAX),
+                message,
+            });
+        }
         if status == 200 {
             return serde_json::from_slice(&bytes)
                 .map_err(|e| SyncError::Protocol(format!("unreadable relay response: {e}")));
@@ -414,6 +444,14 @@ impl Node {
             let answer = remote.sync(&req);
             let received = self.now_ms();
             let resp: SyncResponse = match answer {
+                // Over the agent's write rate: nothing of this request was
+                // applied. The documents stay pending; this sync goes on
+                // pulling, and pushes again after the relay's delay.
+                Err(SyncError::RateLimited { retry_after_secs, .. }) if !req.push.is_empty() && !push_done => {
+                    report.rate_limited_secs = Some(retry_after_secs);
+                    push_done = true;
+                    continue;
+                }
                 Err(SyncError::Unauthorized) => {
                     // A revoked agent keeps no internal notes on the device.
                     let tx = self.store_tx()?;
@@ -565,7 +603,12 @@ impl Node {
                 let resend_whole = r.code.as_deref() == Some(RefusalCode::MissingDeps.as_str());
                 tx.mark_refused(&r.id, &r.kind, *rev, resend_whole)?;
                 tx.add_refusal(Some(&r.id), &r.kind, &reason, now)?;
-                report.refused.push(Refused { ticket: r.id.clone(), kind: r.kind.clone(), reason });
+                report.refused.push(Refused {
+                    ticket: r.id.clone(),
+                    kind: r.kind.clone(),
+                    reason,
+                    code: r.code.clone(),
+                });
             }
         }
         // The relay's figures, once every confirmation is recorded (a
@@ -716,7 +759,7 @@ impl Node {
             for (d, kind, data, reason) in damaged {
                 let reason = format!("damaged copy from the relay, kept aside: {reason}");
                 tx.quarantine(&d.id, kind.as_str(), &data, &reason, now)?;
-                report.damaged.push(Refused { ticket: d.id.clone(), kind: kind.as_str().into(), reason });
+                report.damaged.push(Refused { ticket: d.id.clone(), kind: kind.as_str().into(), reason, code: None });
             }
             tx.set_meta(M_CURSOR, &page.cursor.to_string())?;
             if page.bootstrap.is_none() {
@@ -807,11 +850,13 @@ impl Node {
         });
         let mut backoff = Duration::from_millis(250);
         let mut due = true;
+        // Pending pushes wait until then after a 429 (pulls go on).
+        let mut hold_until: Option<std::time::Instant> = None;
         while keep_going() {
             if !due {
                 due = wake();
             }
-            if !due {
+            if !due && hold_until.is_none_or(|t| std::time::Instant::now() >= t) {
                 let t = self.store_tx()?;
                 due = t.count_dirty()? > 0;
             }
@@ -820,6 +865,7 @@ impl Node {
                 match self.sync(&mut |_| {}) {
                     Ok(r) => {
                         backoff = Duration::from_millis(250);
+                        hold_until = r.rate_limited_secs.map(|s| std::time::Instant::now() + Duration::from_secs(s));
                         on_event(WatchEvent::Done(Ok(&r)));
                         due = false;
                     }
@@ -1009,6 +1055,7 @@ fn apply_settings(tx: &Tx<'_>, s: &Settings, skew: i64, now: i64) -> Result<(), 
     tx.set_meta(crate::directory::M_TEAMS, &serde_json::to_string(&s.teams).unwrap_or_default())?;
     tx.set_meta(crate::node::M_AGENTS, &serde_json::to_string(&s.agents).unwrap_or_default())?;
     tx.set_meta(crate::directory::M_DIRECTORY, &serde_json::to_string(&s.directory).unwrap_or_default())?;
+    tx.set_meta(crate::node::M_LIMITS, &serde_json::to_string(&s.limits).unwrap_or_default())?;
     let new = serde_json::to_string(&s.sla).unwrap_or_default();
     if tx.get_meta(M_SLA_RELAY)?.as_deref() != Some(new.as_str()) {
         tx.set_meta(M_SLA_RELAY, &new)?;

@@ -43,6 +43,8 @@ pub struct AppState {
     pub work: Arc<tokio::sync::Semaphore>,
     /// inbox: the latest inbox sequence number; watchers wake on it too.
     pub inbox: Arc<watch::Sender<u64>>,
+    /// Write rates per agent and per inbox (this instance's buckets).
+    pub rates: Arc<crate::rate::Rates>,
 }
 
 /// Requests doing store work at once, per core (at least 8).
@@ -70,6 +72,7 @@ impl AppState {
                 shutdown: stop_rx,
                 work,
                 inbox: Arc::new(inbox),
+                rates: Arc::new(crate::rate::Rates::default()),
             },
             stop_tx,
         ))
@@ -83,11 +86,23 @@ pub struct AppError {
     status: StatusCode,
     code: ErrorCode,
     message: String,
+    /// Seconds for a `Retry-After` header (a 429).
+    retry_after: Option<u64>,
 }
 
 impl AppError {
     pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> AppError {
-        AppError { status, code, message: message.into() }
+        AppError { status, code, message: message.into(), retry_after: None }
+    }
+
+    /// 429 `rate_limited`, with `Retry-After: secs`.
+    pub fn rate_limited(secs: u64, message: impl Into<String>) -> AppError {
+        AppError {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            code: ErrorCode::RateLimited,
+            message: message.into(),
+            retry_after: Some(secs),
+        }
     }
 
     fn bad_request(message: impl Into<String>) -> AppError {
@@ -123,7 +138,11 @@ impl From<StoreError> for AppError {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let body = ErrorBody::new(self.code, self.message);
-        (self.status, Json(body)).into_response()
+        let mut resp = (self.status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+        }
+        resp
     }
 }
 
@@ -303,6 +322,7 @@ pub(crate) async fn register(
             (then the body also carries the sync response's fields)", body = crate::openapi::ErrorDoc),
         (status = 401, description = "missing, unknown or revoked bearer token", body = crate::openapi::ErrorDoc),
         (status = 413, description = "the body is over the size limit", body = crate::openapi::ErrorDoc),
+        (status = 429, description = "the agent is over its write rate: retry after `Retry-After` seconds", body = crate::openapi::ErrorDoc),
         (status = "default", description = "any error: what was wrong, and a stable code", body = crate::openapi::ErrorDoc)))]
 pub(crate) async fn sync(
     State(state): State<AppState>,
@@ -318,6 +338,7 @@ pub(crate) async fn sync(
         let (status, code) = r.status_and_code();
         AppError::new(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), code, r.message())
     })?;
+    state.rates.check_push(&state, &caller, req.push.len()).await?;
     let db = state.db.clone();
     let handled =
         blocking(&state, move || db.with(|c| Ok(crate::sync::handle_sync(c, &caller, &req, now_ms())?))).await?;

@@ -19,6 +19,7 @@
 //!   timeouts, and the JSON answers to requests over the limits.
 //! - [`openapi`]: the API's OpenAPI document, `GET /v1/openapi.json`.
 //! - [`metrics`]: counters and latency histograms in Prometheus text.
+//! - [`rate`]: write rates per agent and per inbox (token buckets).
 
 pub mod auth;
 pub mod board;
@@ -31,6 +32,7 @@ pub mod names;
 pub mod openapi;
 pub mod pull;
 pub mod push;
+pub mod rate;
 pub mod store;
 pub mod sync;
 

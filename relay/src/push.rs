@@ -9,6 +9,8 @@
 //! 2. without any lock, on all cores: merge and authorize each item, save
 //!    the merged documents, then materialize each touched ticket and
 //!    compute its index row;
+//!    (any document over the operator's limits is refused on its own,
+//!    before loading when its size alone says so);
 //! 3. commit the page with the sequence numbers it read. A ticket another
 //!    request wrote meanwhile (two devices pushing it at the same moment)
 //!    makes the commit write nothing: its items are merged again onto a new
@@ -20,6 +22,7 @@ use tickets_core::doc::{DocKind, TicketDoc};
 use tickets_core::hlc::Hlc;
 use tickets_core::index;
 use tickets_core::ingest::{self, Refusal, RefusalCode};
+use tickets_core::limits::{self, Limits};
 use tickets_core::par::parallel_map;
 use tickets_core::protocol::{decode_data, DocData, PushResult, RawSlaInput};
 use tickets_core::sla::SlaSettings;
@@ -78,6 +81,8 @@ pub fn push<S: RelayStore + ?Sized>(
     }
     let mut snap = store.snapshot(&ids)?;
     let mut settings = parse_sla_settings(snap.settings.as_deref())?;
+    let limits = store.limits()?;
+    over_limits_unread(items, &mut decoded, &snap, &limits);
 
     // 2. Merge, authorize, save and index, on all cores.
     let all: Vec<usize> = (0..items.len()).collect();
@@ -85,6 +90,7 @@ pub fn push<S: RelayStore + ?Sized>(
     for m in merge_items(items, &decoded, &all, &snap, &principal, now)? {
         merged.push(m);
     }
+    over_limits_merged(&all, &mut merged, &limits);
     let mut rows = index_tickets(items, &merged, &all, &snap, &settings, offset_ms, now)?;
 
     // 3. Commit; merge again what others wrote meanwhile.
@@ -107,12 +113,44 @@ pub fn push<S: RelayStore + ?Sized>(
         for (&i, m) in again.iter().zip(remerged) {
             merged[i] = m;
         }
+        over_limits_merged(&again, &mut merged, &limits);
         for id in &redo {
             rows.remove(id);
         }
         rows.extend(index_tickets(items, &merged, &again, &snap, &settings, offset_ms, now)?);
     }
     Err(StoreError::Contended)
+}
+
+/// The operator's document limits, before anything is loaded: pushed data
+/// larger than the byte limit, or a stored copy already over it (the limit
+/// was lowered, or the copy predates it), is refused without merging, so a
+/// huge document never costs the relay its memory.
+fn over_limits_unread(items: &[DocData], decoded: &mut [Result<Vec<u8>, Refusal>], snap: &Snapshot, limits: &Limits) {
+    for (item, d) in items.iter().zip(decoded.iter_mut()) {
+        let Ok(data) = d else { continue };
+        let stored = snap.tickets.get(&item.id).and_then(|t| stored_bytes(t, &item.kind)).map_or(0, <[u8]>::len);
+        if let Err(over) = limits::check_doc_bytes(data.len().max(stored), limits) {
+            *d = Err(over.into());
+        }
+    }
+}
+
+/// The operator's document limits on what a merge made: the saved bytes,
+/// the comments held, and each new comment's size. A document over one is
+/// refused on its own; the rest of the push goes on.
+fn over_limits_merged(which: &[usize], merged: &mut [Result<Merged, Refusal>], limits: &Limits) {
+    for &i in which {
+        let Ok(m) = &merged[i] else { continue };
+        let Some(bytes) = &m.bytes else { continue };
+        let new: HashSet<&str> = m.ing.new_events.iter().map(|e| e.key.as_str()).collect();
+        let events = m.ing.doc.raw_events();
+        let checked = limits::check_doc_bytes(bytes.len(), limits)
+            .and_then(|()| limits::check_events(events.iter().map(|(k, v)| (k.as_str(), v.as_deref())), &new, limits));
+        if let Err(over) = checked {
+            merged[i] = Err(over.into());
+        }
+    }
 }
 
 /// Merges and authorizes the items at `which` onto their stored copies.

@@ -27,7 +27,8 @@
 //!   issue #15 (overwrite or delete an event, write the root, a nested
 //!   object, a far-future stamp, another agent's name, another device's
 //!   stamp, another device's actor, an upper-case ticket id, a note in the
-//!   public document, a notes document she may not write), through the same
+//!   public document, a notes document she may not write, a comment over
+//!   the operator's per-comment limit), through the same
 //!   `deliver` path as honest devices. Every such push must be refused with
 //!   the attack's code. Her choices come from a stream of their own, so a
 //!   seed's honest operations are the ones it had without her;
@@ -117,6 +118,11 @@ const ASSIGNEES: [Option<&str>; 5] = [None, Some("lena"), Some("omar"), Some("pi
 const TYPED: [&str; 6] = ["x", "hello ", "é", "🙂", "\n", "日本"];
 /// Every note body starts with this, so a file is scanned quickly.
 const NOTE_MARK: &str = "NOTE#";
+/// The operator's per-comment limit in the simulation, in bytes (the
+/// honest devices' comments are far shorter; mallory's oversized one is
+/// not).
+const SIM_COMMENT_BYTES: u64 = 1024;
+
 /// Percent of random-phase steps at which mallory attacks.
 const HOSTILE_PERCENT: u32 = 20;
 /// Percent of attacks made on a copy pulled afresh (else on the last one).
@@ -384,6 +390,8 @@ impl Sim {
         let db = Db::open(&relay_path, true).expect("relay database");
         let mut relay = db.conn().expect("relay connection");
         relay.set_categories(&CATEGORIES.map(String::from)).expect("categories");
+        let limits = tickets_core::limits::Limits { comment_bytes: SIM_COMMENT_BYTES, ..Default::default() };
+        tickets_relay::store::RelayStore::set_limits(&mut relay, &limits).expect("limits");
         relay
             .update_sla(T0, |p| {
                 let t = |fr: i64, res: i64| Targets {
@@ -1314,10 +1322,12 @@ enum Attack {
     /// A note of her own in the ticket's notes document, which she may not
     /// write.
     NotesDocument,
+    /// A comment of her own over the operator's per-comment limit.
+    Oversized,
 }
 
 impl Attack {
-    const ALL: [Attack; 11] = [
+    const ALL: [Attack; 12] = [
         Attack::Overwrite,
         Attack::Delete,
         Attack::RootPut,
@@ -1329,6 +1339,7 @@ impl Attack {
         Attack::UpperCaseId,
         Attack::PublicNote,
         Attack::NotesDocument,
+        Attack::Oversized,
     ];
 
     /// The codes the relay may refuse it with.
@@ -1348,6 +1359,7 @@ impl Attack {
             Attack::UpperCaseId => &[C::NonCanonicalId],
             Attack::PublicNote => &[C::WrongDocument],
             Attack::NotesDocument => &[C::NotesForbidden],
+            Attack::Oversized => &[C::CommentTooLarge],
         }
     }
 
@@ -1364,6 +1376,7 @@ impl Attack {
             Attack::UpperCaseId => "hostile upper-case ids",
             Attack::PublicNote => "hostile notes in the public document",
             Attack::NotesDocument => "hostile notes documents",
+            Attack::Oversized => "hostile comments over the size limit",
         }
     }
 }
@@ -1465,6 +1478,11 @@ impl Hostile {
             Attack::PublicNote => {
                 let note = StoredEvent::new("mallory", EventBody::Note { body: format!("{mark} leaked") });
                 am.put(&events, self.stamp(now), note.encode()).expect("put");
+            }
+            Attack::Oversized => {
+                let body = format!("{mark} {}", "x".repeat(SIM_COMMENT_BYTES as usize));
+                let ev = StoredEvent::new("mallory", EventBody::Comment { body });
+                am.put(&events, self.stamp(now), ev.encode()).expect("put");
             }
             Attack::NotesDocument => unreachable!("crafted above"),
         }

@@ -6,7 +6,9 @@
 //! body over
 //! [`WEBHOOK_BODY_BYTES_MAX`] is 413; one that is not JSON or not of the
 //! inbox's shape is 400 saying what was wrong; an event this product does
-//! not use is 200 (`"ignored"`), so the chat tool does not retry it.
+//! not use is 200 (`"ignored"`), so the chat tool does not retry it. An
+//! inbox over its write rate (`tickets relay limits`) is 429 with
+//! `Retry-After`, before any store work.
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -64,6 +66,7 @@ fn plausible(secret: &str) -> bool {
         (status = 404, description = "no inbox has this URL", body = crate::openapi::ErrorDoc),
         (status = 409, description = "the conversation came through another inbox", body = crate::openapi::ErrorDoc),
         (status = 413, description = "the body is over the webhook size limit", body = crate::openapi::ErrorDoc),
+        (status = 429, description = "the inbox is over its write rate: retry after `Retry-After` seconds", body = crate::openapi::ErrorDoc),
         (status = "default", description = "any error: what was wrong, and a stable code", body = crate::openapi::ErrorDoc)))]
 pub async fn deliver(
     State(state): State<AppState>,
@@ -107,6 +110,8 @@ async fn receive(
     if body.len() > WEBHOOK_BODY_BYTES_MAX {
         return Err(too_large());
     }
+    // The inbox's write rate, before any store work (429, Retry-After).
+    state.rates.check_delivery(&state, &hash).await?;
     let db = state.db.clone();
     let now = crate::http::now_ms();
     let (name, ingested) = crate::http::blocking(&state, move || {

@@ -158,11 +158,20 @@ pub(crate) fn settings_of(
     categories: Vec<String>,
     sla: SlaSettings,
     directory: Vec<tickets_core::protocol::DirectoryEntry>,
+    limits: tickets_core::limits::Limits,
 ) -> tickets_core::protocol::Settings {
     let teams: std::collections::BTreeSet<&String> = directory.iter().filter_map(|d| d.team.as_ref()).collect();
     let teams = teams.into_iter().cloned().collect();
     let agents = directory.iter().map(|d| d.name.clone()).collect();
-    tickets_core::protocol::Settings { categories, teams, agents, directory, sla }
+    tickets_core::protocol::Settings { categories, teams, agents, directory, sla, limits }
+}
+
+/// The operator's limits as stored (none stored: the defaults).
+pub(crate) fn parse_limits(json: Option<&str>) -> Result<tickets_core::limits::Limits, StoreError> {
+    match json {
+        Some(j) => serde_json::from_str(j).map_err(|e| StoreError::Damaged(format!("limits: {e}"))),
+        None => Ok(tickets_core::limits::Limits::default()),
+    }
 }
 
 pub(crate) fn parse_sla_settings(json: Option<&str>) -> Result<SlaSettings, StoreError> {
@@ -330,6 +339,9 @@ pub trait RelayStore: InboxStore {
     fn settings(&self) -> Result<Settings, StoreError>;
     fn sla_settings(&self) -> Result<SlaSettings, StoreError>;
     fn set_categories(&mut self, categories: &[String]) -> Result<(), StoreError>;
+    /// The operator's limits (the defaults until set).
+    fn limits(&self) -> Result<tickets_core::limits::Limits, StoreError>;
+    fn set_limits(&mut self, limits: &tickets_core::limits::Limits) -> Result<(), StoreError>;
     /// Stores new SLA settings and recomputes every ticket's SLA columns
     /// from its stored input, in one transaction.
     fn set_sla_settings(&mut self, settings: &SlaSettings, now: i64) -> Result<(), StoreError>;

@@ -110,6 +110,12 @@ impl RelayStore for Interleave<'_> {
     fn set_categories(&mut self, categories: &[String]) -> Result<(), StoreError> {
         self.inner.set_categories(categories)
     }
+    fn limits(&self) -> Result<tickets_core::limits::Limits, StoreError> {
+        self.inner.limits()
+    }
+    fn set_limits(&mut self, limits: &tickets_core::limits::Limits) -> Result<(), StoreError> {
+        self.inner.set_limits(limits)
+    }
     fn set_sla_settings(&mut self, settings: &SlaSettings, now: i64) -> Result<(), StoreError> {
         self.inner.set_sla_settings(settings, now)
     }

@@ -113,6 +113,11 @@ impl Relay {
         format!("http://{}", self.addr)
     }
 
+    /// The relay process's id (to read its memory in /proc).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).expect("a running relay")
+    }
+
     /// The relay's SQLite file (a test that reads it runs on SQLite only).
     pub fn db(&self) -> PathBuf {
         assert!(!self.is_postgres(), "this test reads the relay's SQLite file: it runs on SQLite only");
@@ -290,6 +295,8 @@ fn spawn_relay(db: &Path, listen: &str, log: &Arc<Mutex<String>>) -> Result<(Chi
         .arg(db)
         .args(["--listen", listen])
         .env("NO_COLOR", "1")
+        // As deploy/tickets-relay.service runs it.
+        .env("MALLOC_ARENA_MAX", "2")
         .env_remove("TICKETS_RELAY_DB")
         .env_remove("TICKETS_LISTEN")
         .stdin(Stdio::null())

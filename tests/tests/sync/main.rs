@@ -40,6 +40,11 @@
 //!   once, a watcher on one woken by a delivery to the other.
 //! - `test_sla_order`: the SLA order of a touched overdue ticket and
 //!   search by words, on SQLite and PostgreSQL.
+//! - `test_limits`: the operator's limits set on a serving relay: a
+//!   comment too large, too many comments, a ticket too large, each refused
+//!   alone with its code and then locally; an agent over its write rate
+//!   (429, Retry-After, the sync pushes later) and a lead without one; an
+//!   inbox over its rate. On SQLite and PostgreSQL.
 //! - `test_postgres`: several relay instances on one PostgreSQL database
 //!   (a throwaway cluster per run): nodes on different instances converge,
 //!   a watcher on one instance wakes for an edit pushed to another.
@@ -76,6 +81,7 @@ mod test_hostile;
 mod test_impersonation;
 mod test_inbox;
 mod test_new_for_you;
+mod test_limits;
 mod test_notes;
 mod test_offline;
 mod test_postgres;

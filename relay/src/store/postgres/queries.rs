@@ -173,13 +173,13 @@ impl PgConn {
 
     // ---- settings
 
-    fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+    pub(crate) fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
         self.run(async |c| {
             Ok(c.query_opt("SELECT value FROM settings WHERE key = $1", &[&key]).await?.map(|r| r.get(0)))
         })
     }
 
-    fn put_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
+    pub(crate) fn put_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
         self.run(async |c| {
             c.execute(
                 "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -211,7 +211,8 @@ impl PgConn {
                 .map(|r| DirectoryEntry { name: r.get(0), team: r.get(1) })
                 .collect::<Vec<DirectoryEntry>>())
         })?;
-        Ok(crate::store::settings_of(categories, sla, directory))
+        let limits = crate::store::parse_limits(self.setting("limits")?.as_deref())?;
+        Ok(crate::store::settings_of(categories, sla, directory, limits))
     }
 
     pub fn sla_settings(&self) -> Result<SlaSettings, StoreError> {

@@ -137,11 +137,11 @@ impl Conn {
 
     // ---- settings ---------------------------------------------------------
 
-    fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+    pub(crate) fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
         self.c.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0)).optional().db(&self.path)
     }
 
-    fn put_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
+    pub(crate) fn put_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
         self.c
             .execute(
                 "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -174,7 +174,8 @@ impl Conn {
             .db(&self.path)?
             .collect::<Result<Vec<DirectoryEntry>, _>>()
             .db(&self.path)?;
-        Ok(crate::store::settings_of(categories, sla, directory))
+        let limits = crate::store::parse_limits(self.setting("limits")?.as_deref())?;
+        Ok(crate::store::settings_of(categories, sla, directory, limits))
     }
 
     pub fn sla_settings(&self) -> Result<SlaSettings, StoreError> {

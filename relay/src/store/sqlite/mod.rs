@@ -274,6 +274,12 @@ impl super::RelayStore for Conn {
     fn set_categories(&mut self, categories: &[String]) -> Result<(), StoreError> {
         Conn::set_categories(self, categories)
     }
+    fn limits(&self) -> Result<tickets_core::limits::Limits, StoreError> {
+        crate::store::parse_limits(self.setting("limits")?.as_deref())
+    }
+    fn set_limits(&mut self, limits: &tickets_core::limits::Limits) -> Result<(), StoreError> {
+        self.put_setting("limits", &serde_json::to_string(limits).map_err(|e| StoreError::Damaged(e.to_string()))?)
+    }
     fn set_sla_settings(&mut self, settings: &tickets_core::sla::SlaSettings, now: i64) -> Result<(), StoreError> {
         Conn::set_sla_settings(self, settings, now)
     }
