@@ -29,10 +29,13 @@ pub const COMMENTS_DEFAULT: u64 = 2_000;
 /// Default: the most bytes one comment or note may take (the hard limit of
 /// any body).
 pub const COMMENT_BYTES_DEFAULT: u64 = BODY_BYTES_MAX as u64;
-/// Default: documents one agent (role `agent`) may push per minute. An
-/// offline day's work fits a burst; leads and admins have no rate, so a
-/// lead's bulk import passes.
-pub const AGENT_WRITES_PER_MIN_DEFAULT: u64 = 600;
+/// Default: documents one agent (role `agent`) may push per minute. The
+/// bucket holds one minute's worth, so a device back from days offline
+/// with a few thousand tickets' edits pushes them in its first sync; a
+/// script flooding 50 000 tickets through one agent's token takes minutes
+/// instead of seconds. Leads and admins have no rate, so a lead's bulk
+/// import passes.
+pub const AGENT_WRITES_PER_MIN_DEFAULT: u64 = 6_000;
 /// Default: webhook deliveries one inbox may make per minute.
 pub const INBOX_WRITES_PER_MIN_DEFAULT: u64 = 3_000;
 

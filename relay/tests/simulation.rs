@@ -622,10 +622,11 @@ impl Sim {
             let theirs = &shows[reference][id];
             // `sla` is live; `refusals` is the device's own record of what the
             // relay refused it, not ticket data.
-            let full = canonical(theirs, &["sla", "refusals"]);
+            // `new_for_you` is a device's own state, like its refusals.
+            let full = canonical(theirs, &["sla", "refusals", "new_for_you"]);
             // `updated_at` follows the public ticket only, so readers with
             // and without the notes permission agree on it.
-            let hidden = ["sla", "refusals", "internal_notes"];
+            let hidden = ["sla", "refusals", "new_for_you", "internal_notes"];
             let public = canonical(theirs, &hidden);
             for (i, objects) in shows.iter().enumerate() {
                 let permitted = self.permitted(i);
@@ -636,14 +637,14 @@ impl Sim {
                     self.agent_of(i).name
                 );
                 let (mine, expected) = if permitted {
-                    (canonical(&objects[id], &["sla", "refusals"]), &full)
+                    (canonical(&objects[id], &["sla", "refusals", "new_for_you"]), &full)
                 } else {
                     (canonical(&objects[id], &hidden), &public)
                 };
                 assert_eq!(&mine, expected, "ticket {id}: node {i} and node {reference} differ");
             }
             // The relay shows effective times; everything else must match.
-            let times = ["sla", "refusals", "at", "created_at", "updated_at", "resolved_at", "closed_at"];
+            let times = ["sla", "refusals", "new_for_you", "at", "created_at", "updated_at", "resolved_at", "closed_at"];
             assert_eq!(
                 canonical(relay_object, &times),
                 canonical(theirs, &times),

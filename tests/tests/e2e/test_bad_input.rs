@@ -49,7 +49,7 @@ fn unknown_values_are_user_errors() {
         assert_mentions(&out, what);
     }
     let huge = "c".repeat(64 * 1024 + 1);
-    assert_mentions(&h.run(&["comment", &id, &huge]).fails(), "too long");
+    assert_mentions(&h.run(&["comment", &id, &huge]).fails(), "over the limit");
     assert_eq!(h.show(&id)["comments"], serde_json::json!([]));
 }
 
