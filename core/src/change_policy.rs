@@ -27,6 +27,7 @@ use crate::doc::DocKind;
 use crate::event::{EventBody, StoredEvent};
 use crate::hlc::Hlc;
 use crate::ids;
+use crate::text;
 use crate::view::{BODY_BYTES_MAX, SUBJECT_BYTES_MAX};
 
 pub use crate::hlc::{CLOCK_OFFSET_MS_MAX, STAMP_AHEAD_MS_MAX};
@@ -74,6 +75,17 @@ pub enum RefusalCode {
     WrongDocument,
     /// The same document twice in one push.
     Duplicate,
+    /// Text a backend cannot store (U+0000) in an event or the description.
+    TextUnstorable,
+    /// An event dated before what its device had already synced (minus
+    /// [`FLOOR_TOLERANCE_MS`]), or a creation dated before its inbox
+    /// conversation reached the relay.
+    EventBackdated,
+    /// A conversation prefill that is not what the relay's copy of that
+    /// inbox conversation gives.
+    PrefillForged,
+    /// A ticket claims an inbox conversation the relay does not hold.
+    ConversationUnknown,
 }
 
 impl RefusalCode {
@@ -96,6 +108,10 @@ impl RefusalCode {
             RefusalCode::EventInvalid => "event_invalid",
             RefusalCode::WrongDocument => "wrong_document",
             RefusalCode::Duplicate => "duplicate",
+            RefusalCode::TextUnstorable => "text_unstorable",
+            RefusalCode::EventBackdated => "event_backdated",
+            RefusalCode::PrefillForged => "prefill_forged",
+            RefusalCode::ConversationUnknown => "conversation_unknown",
         }
     }
 
@@ -103,7 +119,7 @@ impl RefusalCode {
         Self::ALL.into_iter().find(|c| c.as_str() == s)
     }
 
-    pub const ALL: [RefusalCode; 17] = [
+    pub const ALL: [RefusalCode; 21] = [
         RefusalCode::NonCanonicalId,
         RefusalCode::UnknownKind,
         RefusalCode::CorruptData,
@@ -121,6 +137,10 @@ impl RefusalCode {
         RefusalCode::EventInvalid,
         RefusalCode::WrongDocument,
         RefusalCode::Duplicate,
+        RefusalCode::TextUnstorable,
+        RefusalCode::EventBackdated,
+        RefusalCode::PrefillForged,
+        RefusalCode::ConversationUnknown,
     ];
 
     /// A forbidden write (403) rather than invalid data (400).
@@ -136,6 +156,8 @@ impl RefusalCode {
                 | RefusalCode::EventStamp
                 | RefusalCode::EventAuthor
                 | RefusalCode::WrongDocument
+                | RefusalCode::PrefillForged
+                | RefusalCode::ConversationUnknown
         )
     }
 }
@@ -393,6 +415,7 @@ fn check_event(
             ),
         ));
     }
+    check_event_text(&short, &ev.body)?;
     let invalid = |what: String| Refusal::new(RefusalCode::EventInvalid, format!("event {short}: {what}"));
     let is_creation = matches!(ev.body, EventBody::Create { .. });
     match &ev.body {
@@ -428,12 +451,92 @@ fn check_event(
     Ok(NewEvent { key, written_ms, is_creation })
 }
 
+/// Every text field of an event holds only what every backend can store
+/// ([`crate::text`]): a NUL stored on one backend would stop the ticket's
+/// every later write on another.
+fn check_event_text(short: &str, body: &EventBody) -> Result<(), Refusal> {
+    let fields: Vec<(&str, &str)> = match body {
+        EventBody::Create { subject, priority, category, assignee } => {
+            let mut f = vec![("subject", subject.as_str()), ("priority", priority), ("category", category)];
+            f.extend(assignee.as_deref().map(|a| ("assignee", a)));
+            f
+        }
+        EventBody::Set { to, prev, .. } => {
+            to.as_deref().map(|t| ("value", t)).into_iter().chain(prev.as_deref().map(|p| ("prev", p))).collect()
+        }
+        EventBody::Comment { body } | EventBody::Note { body } => vec![("body", body.as_str())],
+        EventBody::Description => Vec::new(),
+    };
+    for (what, value) in fields {
+        text::check(&format!("event {short}'s {what}"), value).map_err(unstorable)?;
+    }
+    Ok(())
+}
+
+/// The refusal for text a backend cannot store.
+pub fn unstorable(e: text::Unstorable) -> Refusal {
+    Refusal::new(RefusalCode::TextUnstorable, e.to_string())
+}
+
+/// How far before a device's floor (the start of its previous completed
+/// sync, relay time) one of its new events may be dated: edits made while
+/// that sync's last page was on the way, and the device's clock offset
+/// measured again (it drifts between syncs).
+pub const FLOOR_TOLERANCE_MS: i64 = 10 * 60 * 1000;
+
+/// The floors a pushed document's new events are held to: `device_ms` the
+/// start of the device's previous completed sync (relay time; `None`
+/// before it completed one), `creation_ms` when an inbox conversation the
+/// ticket links first reached the relay (a device cannot have made a
+/// ticket from it earlier). `offset_ms` is the device's clock minus the
+/// relay's, by which each event's own time is corrected.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Floors {
+    pub device_ms: Option<i64>,
+    pub creation_ms: Option<i64>,
+}
+
+/// Refuses a document whose new events are dated below a floor: an event
+/// written (by its device's account, corrected by its offset) before the
+/// device's previous completed sync, minus [`FLOOR_TOLERANCE_MS`], would
+/// have been pushed by that sync, so it is back-dated; a creation dated
+/// before its conversation reached the relay is too. Back-dating is how a
+/// comment turns a breached first response into met, or a second creation
+/// makes its author the ticket's creator.
+pub fn check_floors(events: &[NewEvent], floors: Floors, offset_ms: i64) -> Result<(), Refusal> {
+    for e in events {
+        let relay_ms = e.written_ms.saturating_sub(offset_ms);
+        let short: String = e.key.chars().take(80).collect();
+        if let Some(floor) = floors.device_ms {
+            if relay_ms < floor.saturating_sub(FLOOR_TOLERANCE_MS) {
+                return Err(Refusal::new(
+                    RefusalCode::EventBackdated,
+                    format!(
+                        "event {short} is dated {} s before this device's previous completed sync",
+                        (floor - relay_ms) / 1000
+                    ),
+                ));
+            }
+        }
+        if let (true, Some(floor)) = (e.is_creation, floors.creation_ms) {
+            if relay_ms < floor.saturating_sub(FLOOR_TOLERANCE_MS) {
+                return Err(Refusal::new(
+                    RefusalCode::EventBackdated,
+                    format!("creation {short} is dated before its conversation reached the relay"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The description Text takes inserted characters (one character, or one
 /// grapheme, per element) and deletions only. Returns the bytes inserted.
 fn check_text_op(op: &automerge::legacy::Op) -> Result<usize, Refusal> {
     let refuse = || Refusal::new(RefusalCode::OpNotAllowed, "a change makes more than a text edit in the description");
     match (&op.action, op.insert, &op.key) {
         (OpType::Put(ScalarValue::Str(s)), true, Key::Seq(_)) if !s.is_empty() && s.len() <= TEXT_ELEMENT_BYTES_MAX => {
+            text::check("the description", s).map_err(unstorable)?;
             Ok(s.len())
         }
         (OpType::Delete, false, Key::Seq(ElementId::Id(_))) if !op.pred.is_empty() => Ok(0),

@@ -348,6 +348,8 @@ error_codes! {
     UnknownShape = "unknown_shape",
     /// A conversation that came through another inbox.
     OtherInbox = "other_inbox",
+    /// Text a backend cannot store (U+0000), in a query parameter.
+    TextUnstorable = "text_unstorable",
 }
 
 impl std::fmt::Display for ErrorCode {

@@ -76,4 +76,5 @@ mod test_postgres;
 mod test_quarantine_cli;
 mod test_status;
 mod test_timeline_unchanged;
+mod test_trust_round2;
 mod test_watch;

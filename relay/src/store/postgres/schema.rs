@@ -151,6 +151,8 @@ impl PgConn {
                 why: format!("relay schema version {v:?}, this relay knows {SCHEMA_VERSION}: upgrade `tickets`"),
             }),
         };
+        // Devices' floors: a table created when missing, still under the lock.
+        let result = result.and_then(|()| self.floor_schema());
         let unlocked = self.run(async |c| c.execute("SELECT pg_advisory_unlock($1)", &[&SCHEMA_LOCK]).await);
         result.and(unlocked.map(|_| ()))
     }

@@ -138,6 +138,7 @@ impl Db {
                 tx.commit().db(path)?;
                 c.c.execute_batch(INDEXES).db(path)?;
                 super::inbox::schema(&c.c, path)?; // the inbox's own tables
+                super::floor::schema(&c.c, path)?; // devices' floors
                 return Ok(db);
             }
             SCHEMA_VERSION => {}
@@ -146,6 +147,7 @@ impl Db {
         // Indexes added within a schema version: created when missing.
         c.c.execute_batch(INDEXES).db(path)?;
         super::inbox::schema(&c.c, path)?; // the inbox's own tables
+        super::floor::schema(&c.c, path)?; // devices' floors
         Ok(db)
     }
 }
