@@ -479,41 +479,53 @@ pub fn unstorable(e: text::Unstorable) -> Refusal {
 }
 
 /// How far before a device's floor (the start of its previous completed
-/// sync, relay time) one of its new events may be dated: edits made while
-/// that sync's last page was on the way, and the device's clock offset
-/// measured again (it drifts between syncs).
+/// sync) one of its new events may be dated: edits made while that sync's
+/// first page was on the way, and the device's clock offset measured
+/// again (it drifts between syncs).
 pub const FLOOR_TOLERANCE_MS: i64 = 10 * 60 * 1000;
 
-/// The floors a pushed document's new events are held to: `device_ms` the
-/// start of the device's previous completed sync (relay time; `None`
-/// before it completed one), `creation_ms` when an inbox conversation the
-/// ticket links first reached the relay (a device cannot have made a
-/// ticket from it earlier). `offset_ms` is the device's clock minus the
-/// relay's, by which each event's own time is corrected.
+/// Where a device's previous completed sync started, on both clocks: the
+/// relay's, and the device's own reading then.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyncFloor {
+    pub relay_ms: i64,
+    pub device_ms: i64,
+}
+
+/// The floors a pushed document's new events are held to: `sync` the start
+/// of the device's previous completed sync (`None` before it completed
+/// one), `creation_ms` when an inbox conversation the ticket links first
+/// reached the relay (relay time; a device cannot have made a ticket from
+/// it earlier).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Floors {
-    pub device_ms: Option<i64>,
+    pub sync: Option<SyncFloor>,
     pub creation_ms: Option<i64>,
 }
 
-/// Refuses a document whose new events are dated below a floor: an event
-/// written (by its device's account, corrected by its offset) before the
-/// device's previous completed sync, minus [`FLOOR_TOLERANCE_MS`], would
-/// have been pushed by that sync, so it is back-dated; a creation dated
-/// before its conversation reached the relay is too. Back-dating is how a
-/// comment turns a breached first response into met, or a second creation
-/// makes its author the ticket's creator.
+/// Refuses a document whose new events are dated below a floor. An event
+/// its device says it wrote before the device's previous completed sync
+/// started (minus [`FLOOR_TOLERANCE_MS`]) would have been pushed by that
+/// sync, so it is back-dated: back-dating is how a comment turns a
+/// breached first response into met. It is below the floor only if it is
+/// on both clocks: on the relay's (its time corrected by the device's
+/// offset now, `offset_ms`, the time the SLA counts) and on the device's
+/// own (against its reading when that sync started), so an honest device
+/// whose clock was set right between writing and syncing is not refused.
+/// A creation dated before its inbox conversation reached the relay is
+/// back-dated too (a second creation taking the ticket's creator).
 pub fn check_floors(events: &[NewEvent], floors: Floors, offset_ms: i64) -> Result<(), Refusal> {
     for e in events {
         let relay_ms = e.written_ms.saturating_sub(offset_ms);
         let short: String = e.key.chars().take(80).collect();
-        if let Some(floor) = floors.device_ms {
-            if relay_ms < floor.saturating_sub(FLOOR_TOLERANCE_MS) {
+        if let Some(f) = floors.sync {
+            let below = |t: i64, floor: i64| t < floor.saturating_sub(FLOOR_TOLERANCE_MS);
+            if below(relay_ms, f.relay_ms) && below(e.written_ms, f.device_ms) {
                 return Err(Refusal::new(
                     RefusalCode::EventBackdated,
                     format!(
                         "event {short} is dated {} s before this device's previous completed sync",
-                        (floor - relay_ms) / 1000
+                        f.relay_ms.saturating_sub(relay_ms) / 1000
                     ),
                 ));
             }

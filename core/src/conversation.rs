@@ -89,9 +89,10 @@ pub fn file_id(id: &str) -> String {
 }
 
 /// The id a node made before conversation ids had namespaces: a file's id
-/// as it was written (`None` for an id that is not a file's).
+/// as it was written (`None` for an id that is not a file's, or whose bare
+/// form names an inbox conversation, which a file may not stand for).
 pub fn legacy_file_id(id: &str) -> Option<&str> {
-    id.strip_prefix(FILE_PREFIX).filter(|rest| !rest.trim().is_empty())
+    id.strip_prefix(FILE_PREFIX).filter(|rest| !rest.trim().is_empty() && !is_inbox_id(rest))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -237,6 +238,18 @@ mod tests {
         assert!(pos.windows(2).all(|w| w[0] < w[1]));
         let link = c.link().expect("link");
         assert_eq!(link.agent_reply_at_ms, Some(1_767_225_780_000));
+    }
+
+    #[test]
+    fn a_files_id_is_in_the_file_namespace() {
+        let c = Conversation::parse(br#"{"id":" chatwoot:support:98 ","messages":[]}"#).expect("valid");
+        assert_eq!(c.id, "file:chatwoot:support:98");
+        assert!(!is_inbox_id(&c.id));
+        assert_eq!(Conversation::parse(br#"{"id":"file:x","messages":[]}"#).expect("valid").id, "file:x");
+        assert_eq!(legacy_file_id("file:wa-1"), Some("wa-1"));
+        assert_eq!(legacy_file_id("file:generic:web:1"), None, "a file never stands for an inbox's conversation");
+        let nul = br#"{"id":"x","messages":[{"role":"customer","text":"a\u0000b","at":"2026-01-01T00:00:00Z"}]}"#;
+        assert!(matches!(Conversation::parse(nul), Err(ConversationError::Unstorable(_))));
     }
 
     #[test]

@@ -21,7 +21,7 @@ use tickets_core::hlc::Hlc;
 use tickets_core::index;
 use tickets_core::ingest::{self, Refusal, RefusalCode};
 use tickets_core::par::parallel_map;
-use tickets_core::change_policy::{self, Floors};
+use tickets_core::change_policy::{self, Floors, SyncFloor};
 use tickets_core::conversation::{is_inbox_id, ConversationLink};
 use tickets_core::inbox::{self, InboxConversation};
 use tickets_core::protocol::{
@@ -67,14 +67,14 @@ pub fn push<S: RelayStore + ?Sized>(
 }
 
 /// Applies one push page of `device` whose previous completed sync started
-/// at `floor` (relay ms): its new events may not be dated before it (see
+/// at `floor`: its new events may not be dated before it (see
 /// [`check_with_relay`]).
 pub fn push_above<S: RelayStore + ?Sized>(
     store: &mut S,
     caller: &Caller,
     device: &str,
     offset_ms: i64,
-    floor: Option<i64>,
+    floor: Option<SyncFloor>,
     items: &[DocData],
     now: i64,
 ) -> Result<PushOutcome, StoreError> {
@@ -173,7 +173,7 @@ fn check_with_relay<S: RelayStore + ?Sized>(
     items: &[DocData],
     merged: &mut [Result<Merged, Refusal>],
     which: &[usize],
-    floor: Option<i64>,
+    floor: Option<SyncFloor>,
     offset_ms: i64,
 ) -> Result<(), StoreError> {
     for &i in which {
@@ -209,7 +209,7 @@ fn check_with_relay<S: RelayStore + ?Sized>(
             )),
             _ => Ok(()),
         };
-        let floors = Floors { device_ms: floor, creation_ms: copy.as_ref().map(|c| c.created_ms) };
+        let floors = Floors { sync: floor, creation_ms: copy.as_ref().map(|c| c.created_ms) };
         if let Err(r) = verdict.and_then(|()| change_policy::check_floors(&m.ing.new_events, floors, offset_ms)) {
             merged[i] = Err(r);
         }

@@ -99,7 +99,7 @@ pub fn handle_sync<S: RelayStore + ?Sized>(
 ) -> Result<Handled, StoreError> {
     let offset = req.clock_ms.saturating_sub(now);
     conn.touch_device(&req.device, offset, now)?;
-    let floor = conn.sync_floor(&req.device, now)?;
+    let floor = conn.sync_floor(&req.device, now, req.clock_ms)?;
     let outcome = if req.push.is_empty() {
         None
     } else {

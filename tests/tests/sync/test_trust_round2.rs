@@ -17,7 +17,7 @@ use tickets_core::model::Priority;
 use tickets_core::protocol::{encode_data, PROTOCOL_VERSION};
 
 use crate::harness::{client, sync, Backend, Relay};
-use crate::hostile_support::{comment, event, post, put_raw_event, refused_code, Attacker, Scene};
+use crate::hostile_support::{comment, comments, event, post, put_raw_event, refused_code, Attacker, Scene};
 use crate::support::now_ms;
 
 const DAY_MS: i64 = 86_400_000;
@@ -69,10 +69,14 @@ fn nul_in_one_document(s: Scene) {
     put_raw_event(&mut bad, &s.bob.stamp(now_ms() + 2), &event("bob", EventBody::Comment { body: "\u{0}".into() }));
     let (status, body) = s.bob.push(&s.relay, &s.id, DocKind::Ticket, &mut bad);
     assert_eq!(refused_code(status, &body), "text_unstorable", "{body:#}");
-    // A NUL typed on a device is refused there, before anything is stored.
-    let out = s.ana.run(&["comment", &s.id, "typed \u{1}"]);
-    assert_eq!(out.code, 0, "other control characters are text: {}", out.stderr);
-    s.assert_unharmed();
+    // Nothing of it reached anyone: the lead syncs cleanly and sees ana's
+    // ticket as it was (the board holds the second ticket too, so the
+    // scene's own check does not apply).
+    let report = sync(&s.lea);
+    assert_eq!((report["damaged"].clone(), report["refused"].clone()), (json!([]), json!([])), "{report:#}");
+    let t = s.relay.ticket(&s.id, &s.lea.token);
+    assert_eq!(comments(&t), comments(&s.before), "{t:#}");
+    assert_eq!(comments(&s.lea.show(&s.id)), comments(&s.before));
 }
 
 #[test]

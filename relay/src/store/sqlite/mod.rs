@@ -258,8 +258,8 @@ impl super::RelayStore for Conn {
     fn touch_device(&mut self, actor: &str, offset_ms: i64, now: i64) -> Result<(), StoreError> {
         Conn::touch_device(self, actor, offset_ms, now)
     }
-    fn sync_floor(&mut self, actor: &str, now: i64) -> Result<Option<i64>, StoreError> {
-        Conn::sync_floor(self, actor, now)
+    fn sync_floor(&mut self, actor: &str, now: i64, device_ms: i64) -> Result<Option<super::SyncFloor>, StoreError> {
+        Conn::sync_floor(self, actor, now, device_ms)
     }
     fn complete_sync(&mut self, actor: &str) -> Result<(), StoreError> {
         Conn::complete_sync(self, actor)
