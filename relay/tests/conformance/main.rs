@@ -385,6 +385,24 @@ pub fn admin_changes(b: &dyn Backend) {
     assert!(!c.epoch().expect("epoch").is_empty());
 }
 
+/// A device's floor: none before it completes a sync; the start of its
+/// first request (both clocks) once it has; the start of the sync under way
+/// is kept across its requests and becomes the floor when it completes.
+pub fn device_floors(b: &dyn Backend) {
+    use tickets_relay::store::SyncFloor;
+    let mut c = b.connect();
+    let actor = Node::new_actor().to_hex_string();
+    assert_eq!(c.sync_floor(&actor, 100, 90).expect("floor"), None, "no completed sync yet");
+    assert_eq!(c.sync_floor(&actor, 200, 190).expect("floor"), None, "the same sync goes on");
+    c.complete_sync(&actor).expect("complete");
+    assert_eq!(c.sync_floor(&actor, 300, 295).expect("floor"), Some(SyncFloor { relay_ms: 100, device_ms: 90 }));
+    c.complete_sync(&actor).expect("complete");
+    c.complete_sync(&actor).expect("a second completion without a request changes nothing");
+    assert_eq!(c.sync_floor(&actor, 400, 400).expect("floor"), Some(SyncFloor { relay_ms: 300, device_ms: 295 }));
+    let other = Node::new_actor().to_hex_string();
+    assert_eq!(c.sync_floor(&other, 500, 500).expect("floor"), None, "floors are per device");
+}
+
 /// Runs every case against one backend (a fresh database per case).
 macro_rules! conformance {
     ($backend:ident, $make:expr) => {
@@ -392,7 +410,7 @@ macro_rules! conformance {
             use super::*;
             conformance!(@cases $make; gapless_cursors, idempotent_repush, conflict_remerge, stale_commit_conflicts,
                 notes_filter, board_colour_queries, export_pages, admin_changes, inbox_scope_and_cursor,
-                inbox_stale_write_conflicts, inbox_concurrent_deliveries_merge);
+                inbox_stale_write_conflicts, inbox_concurrent_deliveries_merge, device_floors);
         }
     };
     (@cases $make:expr; $($case:ident),*) => {
