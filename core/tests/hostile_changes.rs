@@ -865,7 +865,8 @@ fn round_two_shapes_are_refused_with_their_code() {
         conversation: false,
         push: |w| {
             let mut d = held(w, DocKind::Ticket, MAL);
-            let body = EventBody::Set { field: tickets_core::event::Field::Subject, to: Some("x\u{0}".into()), prev: None };
+            let body =
+                EventBody::Set { field: tickets_core::event::Field::Subject, to: Some("x\u{0}".into()), prev: None };
             put_event(&mut d, &key(T0 + 10 * MIN, MAL), &event("mallory", body, Some(T0 + 10 * MIN)));
             (ticket_id(w), changes_beyond(w, DocKind::Ticket, &mut d))
         },
@@ -988,7 +989,14 @@ fn events_below_a_floor_are_back_dated() {
         ("set an hour ahead after writing (its own clock says after)", floor + 5 * MIN, false, hour, synced, false),
         ("set an hour back before writing (the relay's clock says after)", floor + 5 * MIN, false, -hour, fast, false),
         // (Its SLA time is its time corrected by that offset: after the floor.)
-        ("a lie about the clock now leaves the SLA time after the floor", floor - 24 * hour, false, -7 * 24 * hour, synced, false),
+        (
+            "a lie about the clock now leaves the SLA time after the floor",
+            floor - 24 * hour,
+            false,
+            -7 * 24 * hour,
+            synced,
+            false,
+        ),
         ("a comment before the conversation arrived (only creations are held to it)", T0, false, 0, conv, false),
         ("a creation before the conversation reached the relay", floor - 30 * 24 * hour, true, 0, conv, true),
         ("a creation after it", floor + MIN, true, 0, conv, false),

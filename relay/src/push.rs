@@ -16,14 +16,14 @@
 
 use std::collections::{HashMap, HashSet};
 
+use tickets_core::change_policy::{self, Floors, SyncFloor};
+use tickets_core::conversation::{is_inbox_id, ConversationLink};
 use tickets_core::doc::{DocKind, TicketDoc};
 use tickets_core::hlc::Hlc;
+use tickets_core::inbox::{self, InboxConversation};
 use tickets_core::index;
 use tickets_core::ingest::{self, Refusal, RefusalCode};
 use tickets_core::par::parallel_map;
-use tickets_core::change_policy::{self, Floors, SyncFloor};
-use tickets_core::conversation::{is_inbox_id, ConversationLink};
-use tickets_core::inbox::{self, InboxConversation};
 use tickets_core::protocol::{
     decode_data, DocData, PullPage, PushResult, RawSlaInput, SyncRequest, PUSH_PAGE_BYTES_MAX, PUSH_PAGE_DOCS_MAX,
 };

@@ -249,32 +249,52 @@ fn a_prefill_is_only_what_the_relays_copy_gives() {
     // (what the device held, accepted)
     let cases: Vec<(&str, InboxConversation, bool)> = vec![
         ("the whole copy", relay.clone(), true),
-        ("the copy before its last message (a device synced earlier)", {
-            let mut c = relay.clone();
-            c.messages.truncate(2);
-            c
-        }, true),
-        ("the copy with no messages yet", {
-            let mut c = relay.clone();
-            c.messages.clear();
-            c
-        }, true),
+        (
+            "the copy before its last message (a device synced earlier)",
+            {
+                let mut c = relay.clone();
+                c.messages.truncate(2);
+                c
+            },
+            true,
+        ),
+        (
+            "the copy with no messages yet",
+            {
+                let mut c = relay.clone();
+                c.messages.clear();
+                c
+            },
+            true,
+        ),
         ("an invented customer message", copy_with(&[("I agree to pay 5000 EUR", Role::Customer)]), false),
-        ("an invented agent reply (first response met)", {
-            let mut c = relay.clone();
-            c.messages[0].role = Role::Agent;
-            c
-        }, false),
-        ("a message's words changed", {
-            let mut c = relay.clone();
-            c.messages[2].text = "thanks, refund me".into();
-            c
-        }, false),
-        ("another customer", {
-            let mut c = relay.clone();
-            c.customer = Some("Mallory".into());
-            c
-        }, false),
+        (
+            "an invented agent reply (first response met)",
+            {
+                let mut c = relay.clone();
+                c.messages[0].role = Role::Agent;
+                c
+            },
+            false,
+        ),
+        (
+            "a message's words changed",
+            {
+                let mut c = relay.clone();
+                c.messages[2].text = "thanks, refund me".into();
+                c
+            },
+            false,
+        ),
+        (
+            "another customer",
+            {
+                let mut c = relay.clone();
+                c.customer = Some("Mallory".into());
+                c
+            },
+            false,
+        ),
     ];
     for (name, held, want) in cases {
         assert_eq!(check_prefill(&relay, &prefill_of(&held)), want, "{name}");

@@ -28,10 +28,8 @@ fn on(backend: Backend) -> Relay {
 
 /// Pushes several whole documents in one request.
 fn push_all(relay: &Relay, bob: &Attacker, docs: &mut [(&str, &mut TicketDoc)]) -> (u16, Value) {
-    let push: Vec<Value> = docs
-        .iter_mut()
-        .map(|(id, d)| json!({"id": id, "kind": "ticket", "data": encode_data(&d.save())}))
-        .collect();
+    let push: Vec<Value> =
+        docs.iter_mut().map(|(id, d)| json!({"id": id, "kind": "ticket", "data": encode_data(&d.save())})).collect();
     let req = json!({"protocol": PROTOCOL_VERSION, "device": bob.device(), "clock_ms": now_ms(), "push": push});
     post(relay, "/v1/sync", &bob.token, &req)
 }
@@ -130,8 +128,19 @@ fn customers_nul(relay: &Relay) {
     let ana = relay.agent("ana", "agent", &[]);
     let listed = ana.run(&["inbox", "--json"]).json();
     assert_eq!(listed[0]["messages"][0]["text"], "hello\u{FFFD}world", "{listed:#}");
-    let id = ana.run(&["create", "--conversation", "generic:web:n1", "--subject", "From chat", "--priority", "high",
-        "--category", "hardware"]).ok();
+    let id = ana
+        .run(&[
+            "create",
+            "--conversation",
+            "generic:web:n1",
+            "--subject",
+            "From chat",
+            "--priority",
+            "high",
+            "--category",
+            "hardware",
+        ])
+        .ok();
     let unrelated = ana.create("Unrelated", "low", "hardware");
     let report = sync(&ana);
     assert_eq!(report["refused"], json!([]), "{report:#}");
@@ -218,8 +227,19 @@ fn forged_prefill(relay: &Relay) {
 
     // The honest path: a device makes the ticket from its inbox copy.
     let ana = relay.agent("ana", "agent", &[]);
-    let made = ana.run(&["create", "--conversation", "generic:web:98", "--subject", "Late order", "--priority",
-        "high", "--category", "hardware"]).ok();
+    let made = ana
+        .run(&[
+            "create",
+            "--conversation",
+            "generic:web:98",
+            "--subject",
+            "Late order",
+            "--priority",
+            "high",
+            "--category",
+            "hardware",
+        ])
+        .ok();
     let report = sync(&ana);
     assert_eq!(report["refused"], json!([]), "{report:#}");
     assert_eq!(made.trim(), id, "the conversation's ticket id");
@@ -229,9 +249,21 @@ fn forged_prefill(relay: &Relay) {
 
     // A file's id is in the file namespace: the same id from a file is
     // another conversation, not the inbox's.
-    let file = ana.file("conv.json", &serde_json::to_string(&json!({"id": "generic:web:98", "messages": []})).expect("json"));
-    let from_file = ana.run(&["create", "--conversation", file.to_str().expect("path"), "--subject", "From a file",
-        "--priority", "low", "--category", "hardware"]).ok();
+    let file =
+        ana.file("conv.json", &serde_json::to_string(&json!({"id": "generic:web:98", "messages": []})).expect("json"));
+    let from_file = ana
+        .run(&[
+            "create",
+            "--conversation",
+            file.to_str().expect("path"),
+            "--subject",
+            "From a file",
+            "--priority",
+            "low",
+            "--category",
+            "hardware",
+        ])
+        .ok();
     let shown = ana.show(from_file.trim());
     assert_eq!(shown["conversation_id"], "file:generic:web:98", "{shown:#}");
     assert_ne!(from_file.trim(), id);
@@ -258,7 +290,8 @@ fn squat(relay: &Relay) {
     let (status, body) = deliver(&generic, &squatting);
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["conversation"], "generic:cw:chatwoot:support:10", "{body}");
-    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/chatwoot/message_created.incoming.json");
+    let path =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/chatwoot/message_created.incoming.json");
     let real: Value = serde_json::from_slice(&std::fs::read(path).expect("fixture")).expect("json");
     let (status, body) = deliver(&chatwoot, &real);
     assert_eq!(status, 200, "the real delivery is stored: {body}");
@@ -324,8 +357,19 @@ fn second_creation(relay: &Relay) {
         "messages": [{"id": "m1", "role": "customer", "text": "hello", "at": "2026-01-01T00:00:00Z"}]});
     assert_eq!(deliver(&url, &real).0, 200);
     let ana = relay.agent("ana", "agent", &[]);
-    let id = ana.run(&["create", "--conversation", "generic:web:7", "--subject", "Hello", "--priority", "high",
-        "--category", "hardware"]).ok();
+    let id = ana
+        .run(&[
+            "create",
+            "--conversation",
+            "generic:web:7",
+            "--subject",
+            "Hello",
+            "--priority",
+            "high",
+            "--category",
+            "hardware",
+        ])
+        .ok();
     let id = id.trim().to_string();
     sync(&ana);
     let lea = relay.add_agent("lea", "lead", &[]);
@@ -338,7 +382,12 @@ fn second_creation(relay: &Relay) {
     let then = now_ms() - 30 * DAY_MS;
     let creation = StoredEvent::new(
         "bob",
-        EventBody::Create { subject: "Hello".into(), priority: "high".into(), category: "hardware".into(), assignee: None },
+        EventBody::Create {
+            subject: "Hello".into(),
+            priority: "high".into(),
+            category: "hardware".into(),
+            assignee: None,
+        },
     )
     .written_at(then);
     put_raw_event(&mut doc, &bob.stamp(then), &creation.encode());
