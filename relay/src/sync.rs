@@ -98,8 +98,10 @@ pub fn handle_sync<S: RelayStore + ?Sized>(
     now: i64,
 ) -> Result<Handled, StoreError> {
     let offset = req.clock_ms.saturating_sub(now);
-    conn.touch_device(&req.device, offset, now)?;
+    // The floor first: a sync's start is read with the offset measured
+    // before this request (see `RelayStore::sync_floor`).
     let floor = conn.sync_floor(&req.device, now, req.clock_ms)?;
+    conn.touch_device(&req.device, offset, now)?;
     let outcome = if req.push.is_empty() {
         None
     } else {

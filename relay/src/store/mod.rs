@@ -329,9 +329,12 @@ pub trait RelayStore: InboxStore {
     fn touch_device(&mut self, actor: &str, offset_ms: i64, now: i64) -> Result<(), StoreError>;
     /// A device's floor: when its previous completed sync started, on the
     /// relay's clock and on the device's (`None` before it completed one).
-    /// Marks `now` (and `device_ms`, the device's reading) as the start of
-    /// the sync under way when none is (the first request after a
-    /// completed sync).
+    /// Marks the start of the sync under way when none is (the first
+    /// request after a completed sync): `device_ms`, the device's reading in
+    /// the request, and on the relay's clock the time the request was sent
+    /// by the device's offset measured before it (never later than `now`),
+    /// so a request the network held for hours does not raise the floor
+    /// above edits made meanwhile.
     fn sync_floor(&mut self, actor: &str, now: i64, device_ms: i64) -> Result<Option<SyncFloor>, StoreError>;
     /// The device completed a sync: its floor moves up to that sync's start.
     fn complete_sync(&mut self, actor: &str) -> Result<(), StoreError>;

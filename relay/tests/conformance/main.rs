@@ -395,10 +395,26 @@ pub fn device_floors(b: &dyn Backend) {
     assert_eq!(c.sync_floor(&actor, 100, 90).expect("floor"), None, "no completed sync yet");
     assert_eq!(c.sync_floor(&actor, 200, 190).expect("floor"), None, "the same sync goes on");
     c.complete_sync(&actor).expect("complete");
-    assert_eq!(c.sync_floor(&actor, 300, 295).expect("floor"), Some(SyncFloor { relay_ms: 100, device_ms: 90 }));
+    // (An unregistered device has no measured offset: its reading counts as
+    // the relay's time, never later than the arrival.)
+    assert_eq!(c.sync_floor(&actor, 300, 295).expect("floor"), Some(SyncFloor { relay_ms: 90, device_ms: 90 }));
     c.complete_sync(&actor).expect("complete");
     c.complete_sync(&actor).expect("a second completion without a request changes nothing");
-    assert_eq!(c.sync_floor(&actor, 400, 400).expect("floor"), Some(SyncFloor { relay_ms: 300, device_ms: 295 }));
+    assert_eq!(c.sync_floor(&actor, 400, 400).expect("floor"), Some(SyncFloor { relay_ms: 295, device_ms: 295 }));
+    // A registered device's request is placed at the relay time it was sent,
+    // by the offset measured before it: one the network held for an hour
+    // starts its sync an hour back.
+    c.add_agent("fay", "agent", None, false, "hash-fay", 1).expect("add");
+    let held = Node::new_actor().to_hex_string();
+    c.register_device(&held, "fay", 1).expect("register");
+    c.touch_device(&held, 2_000, 1_000).expect("touch");
+    let hour = 3_600_000;
+    assert_eq!(c.sync_floor(&held, 10 * hour, 9 * hour + 2_000).expect("floor"), None);
+    c.complete_sync(&held).expect("complete");
+    assert_eq!(
+        c.sync_floor(&held, 11 * hour, 11 * hour).expect("floor"),
+        Some(SyncFloor { relay_ms: 9 * hour, device_ms: 9 * hour + 2_000 })
+    );
     let other = Node::new_actor().to_hex_string();
     assert_eq!(c.sync_floor(&other, 500, 500).expect("floor"), None, "floors are per device");
 }

@@ -21,7 +21,8 @@ impl PgConn {
         let row = self.run(async |c| {
             let row = c
                 .query_one(
-                    "INSERT INTO device_floors (actor, start_ms, start_device_ms) VALUES ($1, $2, $3)
+                    "INSERT INTO device_floors (actor, start_ms, start_device_ms)
+                     VALUES ($1, least($2, $3 - coalesce((SELECT offset_ms FROM devices WHERE actor = $1), 0)), $3)
                      ON CONFLICT (actor) DO UPDATE SET
                        start_device_ms = CASE WHEN device_floors.start_ms IS NULL
                          THEN excluded.start_device_ms ELSE device_floors.start_device_ms END,

@@ -33,7 +33,8 @@ impl Conn {
         let row = self
             .c
             .query_row(
-                "INSERT INTO device_floors (actor, start_ms, start_device_ms) VALUES (?1, ?2, ?3)
+                "INSERT INTO device_floors (actor, start_ms, start_device_ms)
+                 VALUES (?1, min(?2, ?3 - coalesce((SELECT offset_ms FROM devices WHERE actor = ?1), 0)), ?3)
                  ON CONFLICT (actor) DO UPDATE SET
                    start_device_ms = CASE WHEN start_ms IS NULL THEN excluded.start_device_ms ELSE start_device_ms END,
                    start_ms = coalesce(start_ms, excluded.start_ms)
