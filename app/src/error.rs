@@ -51,7 +51,7 @@ fn input_field(e: &InputError) -> &'static str {
         InputError::UnknownStatus(_) => "status",
         InputError::BadName { kind: "agent" | "team", .. } => "assignee",
         InputError::BadName { kind, .. } => kind,
-        InputError::TooLong { field, .. } | InputError::Empty(field) => field,
+        InputError::TooLong { field, .. } | InputError::Empty(field) | InputError::Unstorable { field } => field,
         InputError::BadDuration(_) => "duration",
     }
 }

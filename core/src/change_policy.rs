@@ -27,6 +27,7 @@ use crate::doc::DocKind;
 use crate::event::{EventBody, StoredEvent};
 use crate::hlc::Hlc;
 use crate::ids;
+use crate::text;
 use crate::view::{BODY_BYTES_MAX, SUBJECT_BYTES_MAX};
 
 pub use crate::hlc::{CLOCK_OFFSET_MS_MAX, STAMP_AHEAD_MS_MAX};
@@ -81,6 +82,17 @@ pub enum RefusalCode {
     TooManyComments,
     /// A new comment is over the per-comment limit.
     CommentTooLarge,
+    /// Text a backend cannot store (U+0000) in an event or the description.
+    TextUnstorable,
+    /// An event dated before what its device had already synced (minus
+    /// [`FLOOR_TOLERANCE_MS`]), or a creation dated before its inbox
+    /// conversation reached the relay.
+    EventBackdated,
+    /// A conversation prefill that is not what the relay's copy of that
+    /// inbox conversation gives.
+    PrefillForged,
+    /// A ticket claims an inbox conversation the relay does not hold.
+    ConversationUnknown,
 }
 
 impl RefusalCode {
@@ -106,6 +118,10 @@ impl RefusalCode {
             RefusalCode::DocTooLarge => crate::limits::LimitCode::DocTooLarge.as_str(),
             RefusalCode::TooManyComments => crate::limits::LimitCode::TooManyComments.as_str(),
             RefusalCode::CommentTooLarge => crate::limits::LimitCode::CommentTooLarge.as_str(),
+            RefusalCode::TextUnstorable => "text_unstorable",
+            RefusalCode::EventBackdated => "event_backdated",
+            RefusalCode::PrefillForged => "prefill_forged",
+            RefusalCode::ConversationUnknown => "conversation_unknown",
         }
     }
 
@@ -113,7 +129,7 @@ impl RefusalCode {
         Self::ALL.into_iter().find(|c| c.as_str() == s)
     }
 
-    pub const ALL: [RefusalCode; 20] = [
+    pub const ALL: [RefusalCode; 24] = [
         RefusalCode::NonCanonicalId,
         RefusalCode::UnknownKind,
         RefusalCode::CorruptData,
@@ -134,6 +150,10 @@ impl RefusalCode {
         RefusalCode::DocTooLarge,
         RefusalCode::TooManyComments,
         RefusalCode::CommentTooLarge,
+        RefusalCode::TextUnstorable,
+        RefusalCode::EventBackdated,
+        RefusalCode::PrefillForged,
+        RefusalCode::ConversationUnknown,
     ];
 
     /// A forbidden write (403) rather than invalid data (400).
@@ -149,6 +169,8 @@ impl RefusalCode {
                 | RefusalCode::EventStamp
                 | RefusalCode::EventAuthor
                 | RefusalCode::WrongDocument
+                | RefusalCode::PrefillForged
+                | RefusalCode::ConversationUnknown
         )
     }
 }
@@ -406,6 +428,7 @@ fn check_event(
             ),
         ));
     }
+    check_event_text(&short, &ev.body)?;
     let invalid = |what: String| Refusal::new(RefusalCode::EventInvalid, format!("event {short}: {what}"));
     let is_creation = matches!(ev.body, EventBody::Create { .. });
     match &ev.body {
@@ -441,12 +464,104 @@ fn check_event(
     Ok(NewEvent { key, written_ms, is_creation })
 }
 
+/// Every text field of an event holds only what every backend can store
+/// ([`crate::text`]): a NUL stored on one backend would stop the ticket's
+/// every later write on another.
+fn check_event_text(short: &str, body: &EventBody) -> Result<(), Refusal> {
+    let fields: Vec<(&str, &str)> = match body {
+        EventBody::Create { subject, priority, category, assignee } => {
+            let mut f = vec![("subject", subject.as_str()), ("priority", priority), ("category", category)];
+            f.extend(assignee.as_deref().map(|a| ("assignee", a)));
+            f
+        }
+        EventBody::Set { to, prev, .. } => {
+            to.as_deref().map(|t| ("value", t)).into_iter().chain(prev.as_deref().map(|p| ("prev", p))).collect()
+        }
+        EventBody::Comment { body } | EventBody::Note { body } => vec![("body", body.as_str())],
+        EventBody::Description => Vec::new(),
+    };
+    for (what, value) in fields {
+        text::check(&format!("event {short}'s {what}"), value).map_err(unstorable)?;
+    }
+    Ok(())
+}
+
+/// The refusal for text a backend cannot store.
+pub fn unstorable(e: text::Unstorable) -> Refusal {
+    Refusal::new(RefusalCode::TextUnstorable, e.to_string())
+}
+
+/// How far before a device's floor (the start of its previous completed
+/// sync) one of its new events may be dated: edits made while that sync's
+/// first page was on the way, and the device's clock offset measured
+/// again (it drifts between syncs).
+pub const FLOOR_TOLERANCE_MS: i64 = 10 * 60 * 1000;
+
+/// Where a device's previous completed sync started, on both clocks: the
+/// relay's, and the device's own reading then.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyncFloor {
+    pub relay_ms: i64,
+    pub device_ms: i64,
+}
+
+/// The floors a pushed document's new events are held to: `sync` the start
+/// of the device's previous completed sync (`None` before it completed
+/// one), `creation_ms` when an inbox conversation the ticket links first
+/// reached the relay (relay time; a device cannot have made a ticket from
+/// it earlier).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Floors {
+    pub sync: Option<SyncFloor>,
+    pub creation_ms: Option<i64>,
+}
+
+/// Refuses a document whose new events are dated below a floor. An event
+/// its device says it wrote before the device's previous completed sync
+/// started (minus [`FLOOR_TOLERANCE_MS`]) would have been pushed by that
+/// sync, so it is back-dated: back-dating is how a comment turns a
+/// breached first response into met. It is below the floor only if it is
+/// on both clocks: on the relay's (its time corrected by the device's
+/// offset now, `offset_ms`, the time the SLA counts) and on the device's
+/// own (against its reading when that sync started), so an honest device
+/// whose clock was set right between writing and syncing is not refused.
+/// A creation dated before its inbox conversation reached the relay is
+/// back-dated too (a second creation taking the ticket's creator).
+pub fn check_floors(events: &[NewEvent], floors: Floors, offset_ms: i64) -> Result<(), Refusal> {
+    for e in events {
+        let relay_ms = e.written_ms.saturating_sub(offset_ms);
+        let short: String = e.key.chars().take(80).collect();
+        if let Some(f) = floors.sync {
+            let below = |t: i64, floor: i64| t < floor.saturating_sub(FLOOR_TOLERANCE_MS);
+            if below(relay_ms, f.relay_ms) && below(e.written_ms, f.device_ms) {
+                return Err(Refusal::new(
+                    RefusalCode::EventBackdated,
+                    format!(
+                        "event {short} is dated {} s before this device's previous completed sync",
+                        f.relay_ms.saturating_sub(relay_ms) / 1000
+                    ),
+                ));
+            }
+        }
+        if let (true, Some(floor)) = (e.is_creation, floors.creation_ms) {
+            if relay_ms < floor.saturating_sub(FLOOR_TOLERANCE_MS) {
+                return Err(Refusal::new(
+                    RefusalCode::EventBackdated,
+                    format!("creation {short} is dated before its conversation reached the relay"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The description Text takes inserted characters (one character, or one
 /// grapheme, per element) and deletions only. Returns the bytes inserted.
 fn check_text_op(op: &automerge::legacy::Op) -> Result<usize, Refusal> {
     let refuse = || Refusal::new(RefusalCode::OpNotAllowed, "a change makes more than a text edit in the description");
     match (&op.action, op.insert, &op.key) {
         (OpType::Put(ScalarValue::Str(s)), true, Key::Seq(_)) if !s.is_empty() && s.len() <= TEXT_ELEMENT_BYTES_MAX => {
+            text::check("the description", s).map_err(unstorable)?;
             Ok(s.len())
         }
         (OpType::Delete, false, Key::Seq(ElementId::Id(_))) if !op.pred.is_empty() => Ok(0),

@@ -54,6 +54,47 @@ pub struct ConversationLink {
     pub agent_reply_at_ms: Option<i64>,
 }
 
+/// A conversation prefill as a pushed ticket holds it: the description text
+/// and the link, as the deterministic prefill change wrote them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prefill {
+    pub text: String,
+    pub link: ConversationLink,
+    /// The link exactly as stored (JSON).
+    pub link_json: String,
+}
+
+/// The namespace of a conversation file's own id: `file:ID`. A file's id
+/// can never be an inbox's (`chatwoot:NAME:ID`, `generic:NAME:ID`), so a
+/// file cannot squat an inbox conversation or its ticket.
+pub const FILE_PREFIX: &str = "file:";
+/// The namespaces of the inbox's conversations (see [`crate::inbox`]).
+pub const INBOX_PREFIXES: [&str; 2] = ["chatwoot:", "generic:"];
+
+/// Whether `id` names an inbox conversation, whose prefill only the
+/// relay's copy may give.
+pub fn is_inbox_id(id: &str) -> bool {
+    INBOX_PREFIXES.iter().any(|p| id.starts_with(p))
+}
+
+/// A conversation file's id in its namespace: `file:ID` (an id already in
+/// it is kept as it is).
+pub fn file_id(id: &str) -> String {
+    let id = id.trim();
+    if id.starts_with(FILE_PREFIX) {
+        id.to_string()
+    } else {
+        format!("{FILE_PREFIX}{id}")
+    }
+}
+
+/// The id a node made before conversation ids had namespaces: a file's id
+/// as it was written (`None` for an id that is not a file's, or whose bare
+/// form names an inbox conversation, which a file may not stand for).
+pub fn legacy_file_id(id: &str) -> Option<&str> {
+    id.strip_prefix(FILE_PREFIX).filter(|rest| !rest.trim().is_empty() && !is_inbox_id(rest))
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConversationError {
     #[error("conversation file is not valid JSON of the expected shape: {0}")]
@@ -64,6 +105,8 @@ pub enum ConversationError {
     TooLarge,
     #[error("message {index} has an invalid time '{at}' (expected RFC 3339)")]
     BadTime { index: usize, at: String },
+    #[error(transparent)]
+    Unstorable(#[from] crate::text::Unstorable),
 }
 
 struct Parsed<'a> {
@@ -72,16 +115,33 @@ struct Parsed<'a> {
 }
 
 impl Conversation {
+    /// Reads a conversation file (SPEC §1.2 shape); its id goes into the
+    /// file namespace ([`file_id`]). Text no backend can store is refused
+    /// (an agent can fix a file; nothing is stored yet).
     pub fn parse(bytes: &[u8]) -> Result<Conversation, ConversationError> {
         if bytes.len() > CONVERSATION_BYTES_MAX {
             return Err(ConversationError::TooLarge);
         }
-        let c: Conversation = serde_json::from_slice(bytes).map_err(|e| ConversationError::Json(e.to_string()))?;
+        let mut c: Conversation = serde_json::from_slice(bytes).map_err(|e| ConversationError::Json(e.to_string()))?;
         if c.id.trim().is_empty() {
             return Err(ConversationError::EmptyId);
         }
+        c.check_text()?;
+        c.id = file_id(&c.id);
         c.timed()?;
         Ok(c)
+    }
+
+    fn check_text(&self) -> Result<(), crate::text::Unstorable> {
+        use crate::text::check;
+        check("the conversation id", &self.id)?;
+        check("the channel", self.channel.as_deref().unwrap_or(""))?;
+        check("the customer's name", self.customer.as_ref().and_then(|c| c.name.as_deref()).unwrap_or(""))?;
+        for (i, m) in self.messages.iter().enumerate() {
+            check(&format!("message {i}'s sender"), m.from.as_deref().unwrap_or(""))?;
+            check(&format!("message {i}'s text"), &m.text)?;
+        }
+        Ok(())
     }
 
     fn timed(&self) -> Result<Vec<Parsed<'_>>, ConversationError> {
@@ -178,6 +238,18 @@ mod tests {
         assert!(pos.windows(2).all(|w| w[0] < w[1]));
         let link = c.link().expect("link");
         assert_eq!(link.agent_reply_at_ms, Some(1_767_225_780_000));
+    }
+
+    #[test]
+    fn a_files_id_is_in_the_file_namespace() {
+        let c = Conversation::parse(br#"{"id":" chatwoot:support:98 ","messages":[]}"#).expect("valid");
+        assert_eq!(c.id, "file:chatwoot:support:98");
+        assert!(!is_inbox_id(&c.id));
+        assert_eq!(Conversation::parse(br#"{"id":"file:x","messages":[]}"#).expect("valid").id, "file:x");
+        assert_eq!(legacy_file_id("file:wa-1"), Some("wa-1"));
+        assert_eq!(legacy_file_id("file:generic:web:1"), None, "a file never stands for an inbox's conversation");
+        let nul = br#"{"id":"x","messages":[{"role":"customer","text":"a\u0000b","at":"2026-01-01T00:00:00Z"}]}"#;
+        assert!(matches!(Conversation::parse(nul), Err(ConversationError::Unstorable(_))));
     }
 
     #[test]

@@ -15,6 +15,9 @@ pub enum InputError {
     TooLong { field: &'static str, len: usize, max: usize },
     #[error("{0} must not be empty")]
     Empty(&'static str),
+    /// Text no backend can store (see [`crate::text`]).
+    #[error("{field} holds a character that cannot be stored (U+0000); remove it")]
+    Unstorable { field: &'static str },
 }
 
 /// A stored or received Automerge document that cannot be used.

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::conversation::{Conversation, Customer, Message, Role};
+use crate::conversation::{Conversation, Customer, Message, Prefill, Role};
 
 /// A webhook body larger than this is refused whole (413).
 pub const WEBHOOK_BODY_BYTES_MAX: usize = 256 * 1024;
@@ -208,14 +208,46 @@ pub fn parse_delivery(kind: InboxKind, inbox: &str, body: &[u8]) -> Result<Deliv
     if body.len() > WEBHOOK_BODY_BYTES_MAX {
         return Err(InboxError::TooLarge);
     }
-    let v: Value = serde_json::from_slice(body).map_err(|e| InboxError::Json(e.to_string()))?;
+    let mut v: Value = serde_json::from_slice(body).map_err(|e| InboxError::Json(e.to_string()))?;
     if !v.is_object() {
         return Err(shape("the body must be a JSON object"));
     }
+    // A customer's words are kept: what no backend can store (U+0000) is
+    // replaced, not refused, so a chat tool's retry would not fail again.
+    crate::text::normalise_json(&mut v);
     match kind {
         InboxKind::Chatwoot => chatwoot(inbox, &v),
-        InboxKind::Generic => generic(&v).map(Delivery::Update),
+        InboxKind::Generic => generic(inbox, &v).map(Delivery::Update),
     }
+}
+
+/// The id a device and the relay give a generic inbox's conversation: in
+/// the inbox's own namespace, so a generic inbox cannot post another
+/// inbox's (or a file's) conversation id.
+pub fn generic_id(inbox: &str, id: &str) -> String {
+    format!("generic:{inbox}:{id}")
+}
+
+/// Whether `prefill` is what `copy` (the relay's conversation) gives: the
+/// prefill and link a device makes from the conversation as it held it,
+/// which is the relay's copy as it was when the device last synced, so
+/// the relay's messages up to some point in time. Recomputed and compared
+/// byte for byte, so every quoted message and the agent reply that meets
+/// first response are ones the relay holds.
+pub fn check_prefill(copy: &InboxConversation, prefill: &Prefill) -> bool {
+    let mut held = copy.clone();
+    let full = copy.messages.len();
+    // From the whole copy down to none: the device held the messages up to
+    // the last one it quotes; later ones arrived after it synced.
+    for n in (0..=full).rev() {
+        held.messages.truncate(n);
+        let conv = held.to_conversation();
+        let (Ok(text), Ok(link)) = (conv.prefill(), conv.link()) else { continue };
+        if text == prefill.text && link == prefill.link {
+            return true;
+        }
+    }
+    false
 }
 
 /// The id a device and the relay give a Chatwoot conversation.
@@ -349,7 +381,7 @@ struct GenericMessage {
     at: Value,
 }
 
-fn generic(v: &Value) -> Result<Update, InboxError> {
+fn generic(inbox: &str, v: &Value) -> Result<Update, InboxError> {
     let g: GenericConversation = serde_json::from_value(v.clone())
         .map_err(|e| shape(format!("not a conversation object as in SPEC §1.2 ({e})")))?;
     let id = id_text(&g.id).ok_or_else(|| shape("\"id\" must be a non-empty string or a number"))?;
@@ -374,7 +406,7 @@ fn generic(v: &Value) -> Result<Update, InboxError> {
     }
     let clip_opt = |s: Option<String>| s.filter(|s| !s.trim().is_empty()).map(|s| clip(s.trim(), NAME_BYTES_MAX));
     Ok(Update {
-        conversation_id: id,
+        conversation_id: generic_id(inbox, &id),
         channel: clip_opt(g.channel),
         customer: clip_opt(g.customer.and_then(|c| c.name)),
         status: clip_opt(g.status),

@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use crate::change_policy::{self, Context};
 pub use crate::change_policy::{NewEvent, Refusal, RefusalCode};
-use crate::conversation::ConversationLink;
+use crate::conversation::{ConversationLink, Prefill};
 use crate::doc::{DocKind, TicketDoc};
 use crate::error::DocError;
 use crate::event::StoredEvent;
@@ -47,6 +47,9 @@ pub struct Ingested {
     /// each was written.
     pub new_events: Vec<NewEvent>,
     pub heads: Vec<ChangeHash>,
+    /// The conversation prefill this push brought (the relay checks an
+    /// inbox conversation's against its own copy: [`crate::inbox::check_prefill`]).
+    pub prefill: Option<Prefill>,
 }
 
 /// Merges pushed bytes into the relay's copy (`existing`, saved bytes) and
@@ -112,7 +115,7 @@ pub fn ingest(
     let new_changes = doc.changes_since(&old_heads);
     if new_changes.is_empty() {
         let heads = doc.heads();
-        return Ok(Ingested { doc, new_changes: 0, new_events: Vec::new(), heads, whole_save: None });
+        return Ok(Ingested { doc, new_changes: 0, new_events: Vec::new(), heads, whole_save: None, prefill: None });
     }
 
     doc.check_identity()
@@ -123,6 +126,7 @@ pub fn ingest(
     let objects = doc.policy_objects();
     let is_conversation = doc.conversation_json().is_some();
     let mut new_events: Vec<NewEvent> = Vec::new();
+    let mut prefill: Option<Prefill> = None;
     for change in &new_changes {
         let actor = change.actor_id();
         if who.actors.contains(actor) {
@@ -146,7 +150,7 @@ pub fn ingest(
         }
         let prefill_may_come = existing.is_none() || had_link;
         let genesis = genesis();
-        not_the_authors(
+        let found = not_the_authors(
             uuid,
             kind,
             who,
@@ -158,6 +162,7 @@ pub fn ingest(
             &change.hash(),
             || Some(change.clone()),
         )?;
+        prefill = prefill.or(found);
     }
     // The allow-list keeps the root as the genesis made it; the shape is
     // still checked, as a second line.
@@ -171,7 +176,7 @@ pub fn ingest(
     let new_change_count = new_changes.len();
     let heads = doc.heads();
     let whole_save = loaded_whole.then(|| data.to_vec());
-    Ok(Ingested { doc, new_changes: new_change_count, new_events, heads, whole_save })
+    Ok(Ingested { doc, new_changes: new_change_count, new_events, heads, whole_save, prefill })
 }
 
 /// A whole document new to the relay: who made each change is read from
@@ -190,13 +195,19 @@ fn ingest_new_document(
         .map_err(|e| Refusal::new(RefusalCode::BadShape, format!("not a valid {} document: {e}", kind.as_str())))?;
     let genesis = TicketDoc::genesis(uuid, kind).heads_owned();
     let metas = doc.changes_meta_since(&[]);
+    let mut prefill: Option<Prefill> = None;
     for m in &metas {
         if who.actors.contains(&m.actor) {
             continue;
         }
-        not_the_authors(uuid, kind, who, &genesis, true, &m.actor, m.seq, &m.deps, &m.hash, || {
+        let found = not_the_authors(uuid, kind, who, &genesis, true, &m.actor, m.seq, &m.deps, &m.hash, || {
             doc.change_by_hash(&m.hash)
         })?;
+        prefill = prefill.or(found);
+    }
+    // The whole description (prefill included) was written by this push.
+    if kind == DocKind::Ticket {
+        crate::text::check("the description", &doc.description()).map_err(change_policy::unstorable)?;
     }
     let no_keys = HashSet::new();
     let cx = Context {
@@ -214,7 +225,7 @@ fn ingest_new_document(
         return Err(Refusal::new(RefusalCode::BadShape, "a new ticket document has no creation event"));
     }
     let heads = doc.heads();
-    Ok(Ingested { doc, new_changes: metas.len(), new_events, heads, whole_save: Some(data.to_vec()) })
+    Ok(Ingested { doc, new_changes: metas.len(), new_events, heads, whole_save: Some(data.to_vec()), prefill })
 }
 
 /// A change not signed by one of the author's devices passes only as the
@@ -233,18 +244,21 @@ fn not_the_authors(
     deps: &[ChangeHash],
     hash: &ChangeHash,
     full: impl FnOnce() -> Option<Change>,
-) -> Result<(), Refusal> {
+) -> Result<Option<Prefill>, Refusal> {
     if *actor == ids::genesis_actor(uuid, kind.as_str()) {
         if genesis.first() != Some(hash) {
             return Err(Refusal::new(RefusalCode::ForgedGenesis, "a change claims to be the genesis but is not"));
         }
-        return Ok(());
+        return Ok(None);
     }
     if kind == DocKind::Ticket && seq == 1 && deps == genesis {
         // A prefill is never grafted onto a ticket that links no
         // conversation.
-        if prefill_may_come && full().is_some_and(|c| is_prefill(uuid, &c, genesis)) {
-            return Ok(());
+        if let Some(p) = prefill_may_come.then(full).flatten().and_then(|c| prefill_of(uuid, &c, genesis)) {
+            // Text no backend can store is refused here, whoever signed it.
+            crate::text::check("the conversation prefill", &p.text).map_err(change_policy::unstorable)?;
+            crate::text::check("the conversation link", &p.link_json).map_err(change_policy::unstorable)?;
+            return Ok(Some(p));
         }
         return Err(Refusal::new(
             RefusalCode::ForgedGenesis,
@@ -280,24 +294,22 @@ fn short(s: &str) -> String {
 
 /// A conversation prefill is accepted from anyone when it is exactly the
 /// change [`TicketDoc::apply_prefill`] makes for the text and link it holds,
-/// recomputed byte for byte (so it holds no other operation). Where it may
-/// arrive is the caller's rule: with a new ticket, or onto a ticket that
-/// already links a conversation.
-fn is_prefill(id: Uuid, change: &Change, genesis: &[ChangeHash]) -> bool {
+/// recomputed byte for byte (so it holds no other operation); returns what
+/// it holds. Where it may arrive is the caller's rule: with a new ticket,
+/// or onto a ticket that already links a conversation; whether an inbox
+/// conversation's prefill is the relay's copy's is the relay's check.
+fn prefill_of(id: Uuid, change: &Change, genesis: &[ChangeHash]) -> Option<Prefill> {
     if change.seq() != 1 || change.deps() != genesis {
-        return false;
+        return None;
     }
     let mut d = TicketDoc::genesis(id, DocKind::Ticket);
     if d.apply_changes(vec![change.clone()]).is_err() || !d.raw_events().is_empty() {
-        return false;
+        return None;
     }
-    let Some(link) = d.conversation_json() else { return false };
-    if serde_json::from_str::<ConversationLink>(&link).is_err() {
-        return false;
-    }
+    let link_json = d.conversation_json()?;
+    let link = serde_json::from_str::<ConversationLink>(&link_json).ok()?;
+    let text = d.description();
     let mut again = TicketDoc::genesis(id, DocKind::Ticket);
-    if again.apply_prefill(&d.description(), &link).is_err() {
-        return false;
-    }
-    again.heads_owned() == [change.hash()]
+    again.apply_prefill(&text, &link_json).ok()?;
+    (again.heads_owned() == [change.hash()]).then_some(Prefill { text, link, link_json })
 }

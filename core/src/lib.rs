@@ -21,6 +21,7 @@
 //! - [`duration`]: SLA target durations as people type and read them.
 //! - [`json`]: the stable JSON object of a ticket.
 //! - [`time`]: how instants are printed.
+//! - [`text`]: the one rule for text crossing an edge (what a backend can store).
 //! - [`par`]: a page's independent work spread over the cores.
 //!
 //! The core never reads the clock, never makes random ids and never touches
@@ -46,6 +47,7 @@ pub mod par;
 pub mod protocol;
 pub mod search;
 pub mod sla;
+pub mod text;
 pub mod time;
 pub mod view;
 

@@ -354,6 +354,8 @@ error_codes! {
     /// Over the agent's or the inbox's write rate: retry after the
     /// `Retry-After` header's seconds (429).
     RateLimited = "rate_limited",
+    /// Text a backend cannot store (U+0000), in a query parameter.
+    TextUnstorable = "text_unstorable",
 }
 
 impl std::fmt::Display for ErrorCode {

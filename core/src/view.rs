@@ -243,7 +243,13 @@ pub fn check_subject(s: &str) -> Result<(), crate::InputError> {
     if s.len() > SUBJECT_BYTES_MAX {
         return Err(crate::InputError::TooLong { field: "subject", len: s.len(), max: SUBJECT_BYTES_MAX });
     }
-    Ok(())
+    storable("subject", s)
+}
+
+/// Text typed on a device is checked at once (`tickets`, the app, an
+/// import) with the relay's rule, so it never waits to be refused there.
+fn storable(field: &'static str, s: &str) -> Result<(), crate::InputError> {
+    crate::text::check(field, s).map_err(|_| crate::InputError::Unstorable { field })
 }
 
 /// Checks a description, comment or note body.
@@ -251,7 +257,7 @@ pub fn check_body(field: &'static str, s: &str) -> Result<(), crate::InputError>
     if s.len() > BODY_BYTES_MAX {
         return Err(crate::InputError::TooLong { field, len: s.len(), max: BODY_BYTES_MAX });
     }
-    Ok(())
+    storable(field, s)
 }
 
 fn decoded_events(doc: &TicketDoc, problems: &mut Vec<String>) -> Vec<(Hlc, StoredEvent)> {

@@ -837,3 +837,176 @@ fn hostile_shapes_in_a_whole_new_document_are_refused_too() {
         }
     }
 }
+
+/// Round 2 (issue #19): text no backend can store, an inbox prefill (whose
+/// claim the ingest hands to the relay to check against its copy), and
+/// events dated below a floor.
+#[test]
+fn round_two_shapes_are_refused_with_their_code() {
+    use RefusalCode as C;
+    check(Case {
+        name: "a comment holding a NUL",
+        kind: DocKind::Ticket,
+        who: mallory(),
+        existing: true,
+        conversation: false,
+        push: |w| {
+            let mut d = held(w, DocKind::Ticket, MAL);
+            put_event(&mut d, &key(T0 + 10 * MIN, MAL), &event("mallory", comment("a\u{0}b"), Some(T0 + 10 * MIN)));
+            (ticket_id(w), changes_beyond(w, DocKind::Ticket, &mut d))
+        },
+        want: Err(C::TextUnstorable),
+    });
+    check(Case {
+        name: "a subject edit holding a NUL",
+        kind: DocKind::Ticket,
+        who: mallory(),
+        existing: true,
+        conversation: false,
+        push: |w| {
+            let mut d = held(w, DocKind::Ticket, MAL);
+            let body =
+                EventBody::Set { field: tickets_core::event::Field::Subject, to: Some("x\u{0}".into()), prev: None };
+            put_event(&mut d, &key(T0 + 10 * MIN, MAL), &event("mallory", body, Some(T0 + 10 * MIN)));
+            (ticket_id(w), changes_beyond(w, DocKind::Ticket, &mut d))
+        },
+        want: Err(C::TextUnstorable),
+    });
+    check(Case {
+        name: "a NUL typed into the description",
+        kind: DocKind::Ticket,
+        who: mallory(),
+        existing: true,
+        conversation: false,
+        push: |w| {
+            let mut d = held(w, DocKind::Ticket, MAL);
+            let am = d.automerge();
+            let t = text_obj(am);
+            am.splice_text(&t, 0, 0, "\u{0}").expect("splice");
+            d.commit(T0 + 10 * MIN);
+            (ticket_id(w), changes_beyond(w, DocKind::Ticket, &mut d))
+        },
+        want: Err(C::TextUnstorable),
+    });
+    check(Case {
+        name: "a new document whose description holds a NUL",
+        kind: DocKind::Ticket,
+        who: mallory(),
+        existing: false,
+        conversation: false,
+        push: |_| {
+            let (id, mut d) = mallorys_ticket(None, Some("typed \u{0}"));
+            (id, d.save())
+        },
+        want: Err(C::TextUnstorable),
+    });
+    check(Case {
+        name: "a prefill holding a NUL",
+        kind: DocKind::Ticket,
+        who: mallory(),
+        existing: false,
+        conversation: false,
+        push: |_| {
+            let (id, mut d) = mallorys_ticket(Some(invented("generic:web:98", "pay\u{0}")), None);
+            (id, d.save())
+        },
+        want: Err(C::TextUnstorable),
+    });
+}
+
+fn invented(id: &str, text: &str) -> Conversation {
+    use tickets_core::conversation::{Customer, Message, Role};
+    Conversation {
+        id: id.into(),
+        channel: Some("web".into()),
+        customer: Some(Customer { name: Some("Carla".into()) }),
+        messages: vec![Message { from: None, role: Role::Agent, text: text.into(), at: "2026-01-01T00:00:00Z".into() }],
+    }
+}
+
+/// A ticket of mallory's own, new to the relay, maybe from a conversation.
+fn mallorys_ticket(conv: Option<Conversation>, description: Option<&str>) -> (String, TicketDoc) {
+    let who = Author { agent: "mallory".into(), actor: actor(MAL) };
+    let mut clock = Clock::new(ids::replica_of(&who.actor));
+    let new = NewTicket {
+        subject: "Mine".into(),
+        priority: Priority::Low,
+        category: "misc".into(),
+        description: None,
+        assignee: None,
+    };
+    let id = conv.as_ref().map(|c| ids::conversation_ticket_id(&c.id)).unwrap_or(Uuid::from_u128(0x5eee));
+    let mut d = edit::create_ticket(id, &who, &mut clock, T0, &new, conv.as_ref()).expect("creates");
+    if let Some(text) = description {
+        d.set_actor(&actor(MAL));
+        d.update_description(text).expect("text");
+        d.commit(T0);
+    }
+    (id.to_string(), d)
+}
+
+/// The ingest hands an inbox prefill's claim to the relay (which checks it
+/// against its copy of the conversation), whoever made it; a prefill that
+/// is not a recomputed prefill at all is still a forged genesis.
+#[test]
+fn an_inbox_prefill_is_handed_to_the_relay_to_check() {
+    let (id, mut d) = mallorys_ticket(Some(invented("generic:web:98", "I agree to pay")), None);
+    let got = ingest(&id, "ticket", None, &d.save(), &mallory(), T0 + MIN).expect("the shape is allowed");
+    let p = got.prefill.expect("the prefill's claim");
+    assert_eq!(p.link.id, "generic:web:98");
+    assert!(p.text.contains("I agree to pay"));
+    assert_eq!(p.link.agent_reply_at_ms, Some(T0), "the claimed first response");
+    // Pushed as changes onto the genesis, the same claim comes out.
+    let genesis = TicketDoc::genesis(Uuid::parse_str(&id).expect("id"), DocKind::Ticket).heads_owned();
+    let data = changes_beyond_heads(&mut d, &genesis);
+    let got = ingest(&id, "ticket", None, &data, &mallory(), T0 + MIN).expect("allowed");
+    assert_eq!(got.prefill.map(|p| p.link.id), Some("generic:web:98".to_string()));
+    // A ticket with no conversation claims nothing.
+    let (id, mut d) = mallorys_ticket(None, None);
+    assert!(ingest(&id, "ticket", None, &d.save(), &mallory(), T0 + MIN).expect("allowed").prefill.is_none());
+}
+
+/// The floors, as a table: (what, written at (device ms), creation?, device
+/// offset now, floors, refused?).
+#[test]
+fn events_below_a_floor_are_back_dated() {
+    use tickets_core::change_policy::{check_floors, Floors, NewEvent, SyncFloor, FLOOR_TOLERANCE_MS as TOL};
+    let floor = T0 + 60 * MIN;
+    let hour = 60 * MIN;
+    // The device's clock was right when its previous sync started.
+    let synced = Floors { sync: Some(SyncFloor { relay_ms: floor, device_ms: floor }), creation_ms: None };
+    // It was an hour ahead then.
+    let fast = Floors { sync: Some(SyncFloor { relay_ms: floor, device_ms: floor + hour }), creation_ms: None };
+    let conv = Floors { sync: None, creation_ms: Some(floor) };
+    let cases: &[(&str, i64, bool, i64, Floors, bool)] = &[
+        ("no floor yet (never completed a sync)", T0, false, 0, Floors::default(), false),
+        ("written after the floor", floor + MIN, false, 0, synced, false),
+        ("written within the tolerance", floor - TOL + 1, false, 0, synced, false),
+        ("written just beyond the tolerance", floor - TOL - 1, false, 0, synced, true),
+        ("back-dated by a day", floor - 24 * hour, false, 0, synced, true),
+        ("a fast device's honest time, corrected by its offset", floor + hour + 5 * MIN, false, hour, fast, false),
+        ("a fast device back-dated on both clocks", floor - 2 * hour, false, hour, fast, true),
+        ("set an hour ahead after writing (its own clock says after)", floor + 5 * MIN, false, hour, synced, false),
+        ("set an hour back before writing (the relay's clock says after)", floor + 5 * MIN, false, -hour, fast, false),
+        // (Its SLA time is its time corrected by that offset: after the floor.)
+        (
+            "a lie about the clock now leaves the SLA time after the floor",
+            floor - 24 * hour,
+            false,
+            -7 * 24 * hour,
+            synced,
+            false,
+        ),
+        ("a comment before the conversation arrived (only creations are held to it)", T0, false, 0, conv, false),
+        ("a creation before the conversation reached the relay", floor - 30 * 24 * hour, true, 0, conv, true),
+        ("a creation after it", floor + MIN, true, 0, conv, false),
+    ];
+    for &(what, written_ms, is_creation, offset, floors, refused) in cases {
+        let e = NewEvent { key: key(written_ms, MAL), written_ms, is_creation };
+        let got = check_floors(&[e], floors, offset);
+        assert_eq!(got.is_err(), refused, "{what}: {got:?}");
+        if let Err(r) = got {
+            assert_eq!(r.code, RefusalCode::EventBackdated, "{what}");
+        }
+    }
+}

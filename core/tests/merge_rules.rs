@@ -950,7 +950,7 @@ fn check_twin_creation(c: Twin) {
 
     let v = a.view();
     let j = a.value();
-    assert_eq!(j["conversation_id"], json!("wa-4711"), "{name}");
+    assert_eq!(j["conversation_id"], json!("file:wa-4711"), "{name}");
     assert_eq!(j["conversation"], json!({"channel": "whatsapp", "customer": "Marta Ruiz"}), "{name}");
     assert_eq!(v.description.matches(prefill.as_str()).count(), 1, "{name}: prefill once in {:?}", v.description);
     assert_eq!(v.description.matches("Customer: Marta Ruiz").count(), 1, "{name}");

@@ -278,7 +278,13 @@ impl Node {
         Self::check_assignee(&tx, new.assignee.as_deref())?;
         let id = match conversation {
             Some(c) => {
-                if let Some(existing) = tx.ticket_of_conversation(c.id.trim())? {
+                // A file's ticket made before ids had namespaces links the
+                // file's bare id: it is the same conversation.
+                let legacy = match tickets_core::conversation::legacy_file_id(c.id.trim()) {
+                    Some(bare) => tx.ticket_of_conversation(bare)?,
+                    None => None,
+                };
+                if let Some(existing) = tx.ticket_of_conversation(c.id.trim())?.or(legacy) {
                     if !force {
                         return Err(NodeError::ConversationExists { conversation: c.id.clone(), ticket: existing });
                     }

@@ -59,6 +59,7 @@ fn parse(query: Option<&str>, notes: bool) -> Result<(Format, ExportFilter), App
     let mut format = None;
     let mut table = CsvTable::Tickets;
     let mut f = ExportFilter { from_ms: i64::MIN, to_ms: i64::MAX, statuses: vec![], categories: vec![], notes };
+    crate::http::query_text(query)?;
     for (k, v) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
         match k.as_ref() {
             "format" => format = Some(v.to_string()),

@@ -422,11 +422,25 @@ pub(crate) struct WatchAnswer {
 /// Parses the board's query string. Filters repeat (`status=open&status=
 /// resolved`) or take commas.
 pub fn board_query(query: Option<&str>) -> Result<ListQuery, AppError> {
+    query_text(query)?;
     let mut q = ListQuery::from_pairs(form_urlencoded::parse(query.unwrap_or_default().as_bytes()))
         .map_err(|e| AppError::bad_request(e.message))?;
     // A board page is bounded: the relay keeps no unbounded response.
     q.limit = Some(q.limit.unwrap_or(BOARD_PAGE_MAX).min(BOARD_PAGE_MAX));
     Ok(q)
+}
+
+/// Every parameter of a query string (names and values, once decoded) is
+/// text every backend can store ([`tickets_core::text`]), checked before a
+/// query is built: a `%00` is a 400, never a database error.
+pub fn query_text(query: Option<&str>) -> Result<(), AppError> {
+    for (k, v) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        let name: String = k.chars().take(64).map(|c| if c == '\0' { '\u{FFFD}' } else { c }).collect();
+        tickets_core::text::check(&format!("query parameter '{name}'"), &k)
+            .and_then(|()| tickets_core::text::check(&format!("query parameter '{name}'"), &v))
+            .map_err(|e| AppError::new(StatusCode::BAD_REQUEST, ErrorCode::TextUnstorable, e.to_string()))?;
+    }
+    Ok(())
 }
 
 /// The most a board query's `limit` or `offset` may say.
@@ -478,7 +492,7 @@ impl From<tickets_core::index::SlaCounts> for Counts {
         ("offset" = Option<u64>, Query, maximum = 9223372036854775807_u64, description = "tickets to skip"),
     ),
     responses((status = 200, description = "one page of the board", body = BoardResponse),
-        (status = 400, description = "a filter, sort or number that cannot be read", body = crate::openapi::ErrorDoc),
+        (status = 400, description = "a filter, sort or number that cannot be read, or text no backend can store (`text_unstorable`)", body = crate::openapi::ErrorDoc),
         (status = 401, description = "missing, unknown or revoked bearer token", body = crate::openapi::ErrorDoc), (status = "default", description = "any error: what was wrong, and a stable code", body = crate::openapi::ErrorDoc)))]
 pub(crate) async fn tickets(
     State(state): State<AppState>,

@@ -22,7 +22,8 @@ use utoipa::{Modify, OpenApi, ToSchema};
 pub struct ErrorDoc {
     /// What was wrong, and what to do next.
     error: String,
-    /// A stable machine-readable code, e.g. `unauthorized`, `too_large`.
+    /// A stable machine-readable code, e.g. `unauthorized`, `too_large`,
+    /// `text_unstorable` (a query parameter holding U+0000).
     code: String,
 }
 
@@ -132,7 +133,13 @@ pub struct SyncResponseDoc {
     /// The relay's wall clock (epoch ms).
     relay_ms: i64,
     /// One result per pushed document: `{id, kind, accepted, reason, code, heads, sla}`;
-    /// a refused document's `code` is one of the allow-list's refusal codes.
+    /// a refused document's `code` is one of the allow-list's refusal codes
+    /// (among them `text_unstorable`: text no backend can store, U+0000;
+    /// `event_backdated`: an event dated before its device's previous
+    /// completed sync, or a creation before its conversation reached the
+    /// relay; `prefill_forged`: an inbox conversation's prefill that is not
+    /// the relay's copy's; `conversation_unknown`: a ticket claiming an
+    /// inbox conversation the relay does not hold).
     #[schema(value_type = Vec<Object>)]
     pushed: Vec<()>,
     /// The pull page: `{docs, cursor, bootstrap, more, sla}`.

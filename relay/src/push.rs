@@ -18,13 +18,18 @@
 
 use std::collections::{HashMap, HashSet};
 
+use tickets_core::change_policy::{self, Floors, SyncFloor};
+use tickets_core::conversation::{is_inbox_id, ConversationLink};
 use tickets_core::doc::{DocKind, TicketDoc};
 use tickets_core::hlc::Hlc;
+use tickets_core::inbox::{self, InboxConversation};
 use tickets_core::index;
 use tickets_core::ingest::{self, Refusal, RefusalCode};
 use tickets_core::limits::{self, Limits};
 use tickets_core::par::parallel_map;
-use tickets_core::protocol::{decode_data, DocData, PushResult, RawSlaInput};
+use tickets_core::protocol::{
+    decode_data, DocData, PullPage, PushResult, RawSlaInput, SyncRequest, PUSH_PAGE_BYTES_MAX, PUSH_PAGE_DOCS_MAX,
+};
 use tickets_core::sla::SlaSettings;
 use tickets_core::view;
 use uuid::Uuid;
@@ -52,12 +57,27 @@ struct Indexed {
 }
 
 /// Applies one push page of `device` (whose clock is `offset_ms` ahead of
-/// the relay's) at `now`.
+/// the relay's) at `now`, with no floor (see [`push_above`]).
 pub fn push<S: RelayStore + ?Sized>(
     store: &mut S,
     caller: &Caller,
     device: &str,
     offset_ms: i64,
+    items: &[DocData],
+    now: i64,
+) -> Result<PushOutcome, StoreError> {
+    push_above(store, caller, device, offset_ms, None, items, now)
+}
+
+/// Applies one push page of `device` whose previous completed sync started
+/// at `floor`: its new events may not be dated before it (see
+/// [`check_with_relay`]).
+pub fn push_above<S: RelayStore + ?Sized>(
+    store: &mut S,
+    caller: &Caller,
+    device: &str,
+    offset_ms: i64,
+    floor: Option<SyncFloor>,
     items: &[DocData],
     now: i64,
 ) -> Result<PushOutcome, StoreError> {
@@ -91,6 +111,7 @@ pub fn push<S: RelayStore + ?Sized>(
         merged.push(m);
     }
     over_limits_merged(&all, &mut merged, &limits);
+    check_with_relay(store, items, &mut merged, &all, floor, offset_ms)?;
     let mut rows = index_tickets(items, &merged, &all, &snap, &settings, offset_ms, now)?;
 
     // 3. Commit; merge again what others wrote meanwhile.
@@ -114,6 +135,7 @@ pub fn push<S: RelayStore + ?Sized>(
             merged[i] = m;
         }
         over_limits_merged(&again, &mut merged, &limits);
+        check_with_relay(store, items, &mut merged, &again, floor, offset_ms)?;
         for id in &redo {
             rows.remove(id);
         }
@@ -175,6 +197,79 @@ fn merge_items(
         Ok(Merged { ing, bytes })
     })
     .ok_or_else(|| StoreError::Damaged("a merge worker failed".into()))
+}
+
+/// The checks that need what the relay holds besides the ticket: an inbox
+/// conversation's prefill must be what the relay's copy of it gives (and
+/// a ticket claiming an inbox conversation the relay does not hold is
+/// refused), and new events may not be dated below the device's floor, or
+/// a creation before its conversation reached the relay
+/// ([`change_policy::check_floors`]). A document that fails is refused on
+/// its own; the rest of the page goes on.
+fn check_with_relay<S: RelayStore + ?Sized>(
+    store: &mut S,
+    items: &[DocData],
+    merged: &mut [Result<Merged, Refusal>],
+    which: &[usize],
+    floor: Option<SyncFloor>,
+    offset_ms: i64,
+) -> Result<(), StoreError> {
+    for &i in which {
+        let Ok(m) = &merged[i] else { continue };
+        if m.ing.new_changes == 0 {
+            continue;
+        }
+        let claims = m.ing.prefill.is_some() || m.ing.new_events.iter().any(|e| e.is_creation);
+        let link: Option<ConversationLink> = match (claims, items[i].kind == DocKind::Ticket.as_str()) {
+            (true, true) => m.ing.doc.conversation_json().and_then(|j| serde_json::from_str(&j).ok()),
+            _ => None,
+        };
+        // The relay's copy decides for an inbox id, and for any id its inbox
+        // holds (a generic inbox's conversation from before namespaces).
+        let copy: Option<InboxConversation> = match &link {
+            Some(l) => match store.conversation(&l.id)? {
+                Some(c) => Some(
+                    serde_json::from_str(&c.json)
+                        .map_err(|e| StoreError::Damaged(format!("conversation {}: {e}", short(&l.id))))?,
+                ),
+                None => None,
+            },
+            None => None,
+        };
+        let verdict = match (&m.ing.prefill, &copy) {
+            (Some(p), Some(c)) if !inbox::check_prefill(c, p) => Err(Refusal::new(
+                RefusalCode::PrefillForged,
+                format!("the prefill of conversation '{}' is not what the relay's copy of it gives", short(&p.link.id)),
+            )),
+            (Some(p), None) if is_inbox_id(&p.link.id) => Err(Refusal::new(
+                RefusalCode::ConversationUnknown,
+                format!("the relay holds no inbox conversation '{}'", short(&p.link.id)),
+            )),
+            _ => Ok(()),
+        };
+        let floors = Floors { sync: floor, creation_ms: copy.as_ref().map(|c| c.created_ms) };
+        if let Err(r) = verdict.and_then(|()| change_policy::check_floors(&m.ing.new_events, floors, offset_ms)) {
+            merged[i] = Err(r);
+        }
+    }
+    Ok(())
+}
+
+fn short(s: &str) -> String {
+    s.chars().take(80).collect()
+}
+
+/// Whether this request ends a sync: the device is caught up (its pull,
+/// past the bootstrap, has nothing more) and its push page was not full (a
+/// node fills every page but its last). The device then holds nothing
+/// older that it has not pushed, which is what its floor says.
+pub fn completes_sync(req: &SyncRequest, pulled: Option<&PullPage>) -> bool {
+    let caught_up = match (&req.pull, pulled) {
+        (Some(p), Some(page)) => p.bootstrapped && p.bootstrap.is_none() && page.bootstrap.is_none() && !page.more,
+        _ => false,
+    };
+    let bytes: usize = req.push.iter().map(|d| d.data.len() / 4 * 3).sum();
+    caught_up && req.push.len() < PUSH_PAGE_DOCS_MAX && bytes < PUSH_PAGE_BYTES_MAX
 }
 
 fn stored_bytes<'a>(t: &'a TicketSnapshot, kind: &str) -> Option<&'a [u8]> {

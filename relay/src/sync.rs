@@ -98,11 +98,14 @@ pub fn handle_sync<S: RelayStore + ?Sized>(
     now: i64,
 ) -> Result<Handled, StoreError> {
     let offset = req.clock_ms.saturating_sub(now);
+    // The floor first: a sync's start is read with the offset measured
+    // before this request (see `RelayStore::sync_floor`).
+    let floor = conn.sync_floor(&req.device, now, req.clock_ms)?;
     conn.touch_device(&req.device, offset, now)?;
     let outcome = if req.push.is_empty() {
         None
     } else {
-        Some(crate::push::push(conn, caller, &req.device, offset, &req.push, now)?)
+        Some(crate::push::push_above(conn, caller, &req.device, offset, floor, &req.push, now)?)
     };
     let (pull, settings) = match &req.pull {
         Some(p) => (Some(crate::pull::pull(conn, caller, &req.device, p)?), Some(conn.settings()?)),
@@ -113,6 +116,9 @@ pub fn handle_sync<S: RelayStore + ?Sized>(
         Some(p) => Some(crate::inbox::store::pull(conn, caller, p, now)?),
         None => None,
     };
+    if crate::push::completes_sync(req, pull.as_ref()) {
+        conn.complete_sync(&req.device)?;
+    }
     let heads = conn.heads()?;
     let epoch = conn.epoch()?;
     let mut status = 200;

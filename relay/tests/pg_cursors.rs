@@ -235,7 +235,7 @@ fn an_inbox_writer_holding_its_number_holds_back_every_inbox_reader() {
         assert!(!delivered.load(Ordering::SeqCst));
         rt.block_on(held.batch_execute("COMMIT")).expect("commit");
         let got = delivering.join().expect("the delivering instance");
-        assert_eq!(got, inbox::Ingested::Stored { id: "during".into(), changed: true, seq: 3 });
+        assert_eq!(got, inbox::Ingested::Stored { id: "generic:all:during".into(), changed: true, seq: 3 });
     });
     // Now both, in commit order, without a gap.
     assert_eq!(cursor_after(1), (vec!["held".to_string(), "during".to_string()], 3));

@@ -123,7 +123,7 @@ fn a_postgres_schema_1_database_gets_the_inbox_tables() {
     let body =
         br#"{"id": "c1", "messages": [{"id": "1", "role": "customer", "text": "hi", "at": "2026-01-01T00:00:00Z"}]}"#;
     let got = inbox::ingest(&mut opened[2].conn().expect("connection"), "h", body, 1).expect("a delivery");
-    assert_eq!(got, inbox::Ingested::Stored { id: "c1".into(), changed: true, seq: 1 });
+    assert_eq!(got, inbox::Ingested::Stored { id: "generic:all:c1".into(), changed: true, seq: 1 });
     assert_eq!(c.inbox_head().expect("head"), 1);
     drop(raw);
     conn_task.abort();

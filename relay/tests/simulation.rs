@@ -69,11 +69,11 @@ use automerge::transaction::Transactable;
 use automerge::{ActorId, ObjType, ReadDoc, ROOT};
 use serde_json::Value;
 use tickets_core::change_policy::RefusalCode;
-use tickets_core::conversation::Conversation;
+use tickets_core::conversation::{Conversation, Customer, Message, Role};
 use tickets_core::doc::{DocKind, TicketDoc};
-use tickets_core::edit::{Edit, EditError, NewTicket};
+use tickets_core::edit::{create_ticket, Author, Edit, EditError, NewTicket};
 use tickets_core::event::{EventBody, StoredEvent};
-use tickets_core::hlc::Hlc;
+use tickets_core::hlc::{Clock, Hlc};
 use tickets_core::ids;
 use tickets_core::model::{Priority, Status};
 use tickets_core::protocol::{
@@ -995,6 +995,9 @@ impl Sim {
             let k = self.hostile.rng.usize(..self.nodes.len());
             (self.nodes[k].node.actor().clone(), self.agent_of(k).name)
         };
+        if let Attack::Backdated = attack {
+            self.hostile_complete_sync(now);
+        }
         let (push_id, kind, data) = self.hostile.craft(&id, attack, &mark, honest, now);
         let req = SyncRequest {
             protocol: PROTOCOL_VERSION,
@@ -1029,6 +1032,21 @@ impl Sim {
         if code == RefusalCode::CorruptData {
             self.net.stats.bump("hostile changes refused as corrupt (a reused sequence number)", 1);
         }
+    }
+
+    /// mallory completes a sync (caught up, nothing pushed): her device's
+    /// floor moves to that sync's start.
+    fn hostile_complete_sync(&mut self, now: i64) {
+        let head = tickets_relay::store::RelayStore::heads(&self.relay).expect("heads").all;
+        let req = SyncRequest {
+            protocol: PROTOCOL_VERSION,
+            device: self.hostile.actor.to_hex_string(),
+            clock_ms: now,
+            push: Vec::new(),
+            pull: Some(PullRequest { cursor: head, bootstrapped: true, bootstrap: None }),
+            inbox: None,
+        };
+        deliver(&mut self.relay, &self.hostile.token_hash, &req, now).expect("mallory's caught-up sync");
     }
 
     /// mallory pulls every document she may read (a bootstrap from scratch)
@@ -1325,10 +1343,17 @@ enum Attack {
     NotesDocument,
     /// A comment of her own over the operator's per-comment limit.
     Oversized,
+    /// Her own comment holding U+0000 (text no backend can store).
+    Nul,
+    /// A ticket of her own claiming an inbox conversation, with invented
+    /// customer words and an agent reply (a forged prefill).
+    ForgedPrefill,
+    /// Her own comment dated 30 days back, after a completed sync.
+    Backdated,
 }
 
 impl Attack {
-    const ALL: [Attack; 12] = [
+    const ALL: [Attack; 15] = [
         Attack::Overwrite,
         Attack::Delete,
         Attack::RootPut,
@@ -1341,6 +1366,9 @@ impl Attack {
         Attack::PublicNote,
         Attack::NotesDocument,
         Attack::Oversized,
+        Attack::Nul,
+        Attack::ForgedPrefill,
+        Attack::Backdated,
     ];
 
     /// The codes the relay may refuse it with.
@@ -1361,6 +1389,9 @@ impl Attack {
             Attack::PublicNote => &[C::WrongDocument],
             Attack::NotesDocument => &[C::NotesForbidden],
             Attack::Oversized => &[C::CommentTooLarge],
+            Attack::Nul => &[C::TextUnstorable],
+            Attack::ForgedPrefill => &[C::ConversationUnknown],
+            Attack::Backdated => &[C::EventBackdated],
         }
     }
 
@@ -1378,6 +1409,9 @@ impl Attack {
             Attack::PublicNote => "hostile notes in the public document",
             Attack::NotesDocument => "hostile notes documents",
             Attack::Oversized => "hostile comments over the size limit",
+            Attack::Nul => "hostile NUL characters",
+            Attack::ForgedPrefill => "hostile forged prefills",
+            Attack::Backdated => "hostile back-dated events",
         }
     }
 }
@@ -1418,6 +1452,27 @@ impl Hostile {
             notes.automerge().put(&events, self.stamp(now), note.encode()).expect("put");
             notes.commit(now);
             return (id.to_string(), DocKind::Notes, notes.save());
+        }
+        if let Attack::ForgedPrefill = attack {
+            let msg = |role, text: String| Message { from: None, role, text, at: "2026-01-01T00:00:00Z".into() };
+            let conv = Conversation {
+                id: format!("generic:support:{mark}"),
+                channel: Some("web".into()),
+                customer: Some(Customer { name: Some("Carla".into()) }),
+                messages: vec![msg(Role::Customer, format!("{mark} I owe nothing")), msg(Role::Agent, "ok".into())],
+            };
+            let uuid = ids::conversation_ticket_id(&conv.id);
+            let author = Author { agent: "mallory".into(), actor: self.actor.clone() };
+            let mut clock = Clock::new(ids::replica_of(&self.actor));
+            let new = NewTicket {
+                subject: format!("{mark} refund"),
+                priority: Priority::High,
+                category: "hardware".into(),
+                description: None,
+                assignee: None,
+            };
+            let mut doc = create_ticket(uuid, &author, &mut clock, now, &new, Some(&conv)).expect("her ticket");
+            return (uuid.to_string(), DocKind::Ticket, doc.save());
         }
         let mut doc = TicketDoc::load(uuid, DocKind::Ticket, &self.held[id]).expect("mallory's copy loads");
         doc.set_actor(&self.actor);
@@ -1485,7 +1540,15 @@ impl Hostile {
                 let ev = StoredEvent::new("mallory", EventBody::Comment { body });
                 am.put(&events, self.stamp(now), ev.encode()).expect("put");
             }
-            Attack::NotesDocument => unreachable!("crafted above"),
+            Attack::Nul => {
+                let nul = StoredEvent::new("mallory", EventBody::Comment { body: format!("{mark} \u{0}") });
+                am.put(&events, self.stamp(now), nul.encode()).expect("put");
+            }
+            Attack::Backdated => {
+                let old = comment("mallory").written_at(now - 30 * 86_400_000);
+                am.put(&events, self.stamp(now), old.encode()).expect("put");
+            }
+            Attack::NotesDocument | Attack::ForgedPrefill => unreachable!("crafted above"),
         }
         doc.commit(now);
         (push_id, DocKind::Ticket, doc.save())

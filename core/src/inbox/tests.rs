@@ -197,3 +197,106 @@ proptest! {
         let _ = parse_delivery(InboxKind::Generic, "s", &body);
     }
 }
+
+#[test]
+fn generic_ids_live_in_their_inbox_namespace() {
+    let body = br#"{"id":"chatwoot:support:10","messages":[]}"#;
+    let u = update(InboxKind::Generic, body);
+    assert_eq!(u.conversation_id, "generic:support:chatwoot:support:10");
+    assert!(crate::conversation::is_inbox_id(&u.conversation_id));
+    assert!(!crate::conversation::is_inbox_id("file:chatwoot:support:10"));
+}
+
+#[test]
+fn a_nul_from_a_chat_tool_is_replaced_everywhere_and_the_words_kept() {
+    let body = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/generic/nul_in_a_message.json"));
+    let u = update(InboxKind::Generic, body);
+    let mut c = InboxConversation::new(&u.conversation_id, "support", 0);
+    c.merge(&u);
+    let json = serde_json::to_string(&c).expect("json");
+    assert!(!json.contains("\\u0000") && !json.contains('\0'), "{json}");
+    assert_eq!(c.id, "generic:support:n\u{FFFD}ul");
+    assert_eq!(c.messages[0].text, "hello\u{FFFD}world");
+    assert_eq!(c.customer.as_deref(), Some("Ana\u{FFFD}"));
+    let p = c.to_conversation().prefill().expect("prefill");
+    assert!(crate::text::check("prefill", &p).is_ok(), "{p}");
+}
+
+fn copy_with(texts: &[(&str, Role)]) -> InboxConversation {
+    let mut c = InboxConversation::new("generic:web:98", "web", 0);
+    c.customer = Some("Carla".into());
+    for (i, (t, role)) in texts.iter().enumerate() {
+        c.messages.push(InboxMessage {
+            id: format!("m{i}"),
+            role: *role,
+            from: None,
+            text: (*t).into(),
+            at_ms: 1_767_225_600_000 + i as i64 * 60_000,
+        });
+    }
+    c
+}
+
+fn prefill_of(c: &InboxConversation) -> Prefill {
+    let conv = c.to_conversation();
+    let link = conv.link().expect("link");
+    Prefill { text: conv.prefill().expect("prefill"), link_json: serde_json::to_string(&link).expect("json"), link }
+}
+
+#[test]
+fn a_prefill_is_only_what_the_relays_copy_gives() {
+    let relay = copy_with(&[("late order", Role::Customer), ("on it", Role::Agent), ("thanks", Role::Customer)]);
+    // (what the device held, accepted)
+    let cases: Vec<(&str, InboxConversation, bool)> = vec![
+        ("the whole copy", relay.clone(), true),
+        (
+            "the copy before its last message (a device synced earlier)",
+            {
+                let mut c = relay.clone();
+                c.messages.truncate(2);
+                c
+            },
+            true,
+        ),
+        (
+            "the copy with no messages yet",
+            {
+                let mut c = relay.clone();
+                c.messages.clear();
+                c
+            },
+            true,
+        ),
+        ("an invented customer message", copy_with(&[("I agree to pay 5000 EUR", Role::Customer)]), false),
+        (
+            "an invented agent reply (first response met)",
+            {
+                let mut c = relay.clone();
+                c.messages[0].role = Role::Agent;
+                c
+            },
+            false,
+        ),
+        (
+            "a message's words changed",
+            {
+                let mut c = relay.clone();
+                c.messages[2].text = "thanks, refund me".into();
+                c
+            },
+            false,
+        ),
+        (
+            "another customer",
+            {
+                let mut c = relay.clone();
+                c.customer = Some("Mallory".into());
+                c
+            },
+            false,
+        ),
+    ];
+    for (name, held, want) in cases {
+        assert_eq!(check_prefill(&relay, &prefill_of(&held)), want, "{name}");
+    }
+}

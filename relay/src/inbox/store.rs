@@ -5,7 +5,7 @@
 //! the module docs in [`crate::inbox`].
 
 use tickets_core::inbox::{
-    parse_delivery, Delivery, InboxConversation, InboxError as DeliveryError, InboxKind, RECENT_MS,
+    generic_id, parse_delivery, Delivery, InboxConversation, InboxError as DeliveryError, InboxKind, RECENT_MS,
 };
 use tickets_core::protocol::{InboxPage, InboxPull, INBOX_PAGE_BYTES_MAX, INBOX_PAGE_CONVERSATIONS_MAX};
 
@@ -126,10 +126,13 @@ pub fn ingest_naming<S: RelayStore + ?Sized>(
     *inbox_name = Some(name.clone());
     let kind = InboxKind::parse(&inbox.kind)
         .ok_or_else(|| StoreError::Damaged(format!("inbox {name} has kind {}", inbox.kind)))?;
-    let update = match parse_delivery(kind, &name, body)? {
+    let mut update = match parse_delivery(kind, &name, body)? {
         Delivery::Update(u) => u,
         Delivery::Ignored { event } => return Ok(Ingested::Ignored { event }),
     };
+    if let Some(id) = legacy_generic_id(conn, kind, &name, &update.conversation_id)? {
+        update.conversation_id = id;
+    }
     for _ in 0..INGEST_ATTEMPTS_MAX {
         let stored = conn.conversation(&update.conversation_id)?;
         let (mut conv, expect) = match stored {
@@ -168,6 +171,23 @@ pub fn ingest_naming<S: RelayStore + ?Sized>(
         }
     }
     Err(StoreError::Contended.into())
+}
+
+/// A generic inbox's conversation stored before ids had namespaces keeps
+/// its id (`ID`, not `generic:NAME:ID`), so its later messages join it and
+/// its ticket stays linked: the bare id is used when this inbox already
+/// holds a conversation under it and none under the namespaced id.
+fn legacy_generic_id<S: RelayStore + ?Sized>(
+    conn: &mut S,
+    kind: InboxKind,
+    inbox: &str,
+    id: &str,
+) -> Result<Option<String>, StoreError> {
+    let Some(bare) = id.strip_prefix(&generic_id(inbox, "")) else { return Ok(None) };
+    if kind != InboxKind::Generic || conn.conversation(id)?.is_some() {
+        return Ok(None);
+    }
+    Ok(conn.conversation(bare)?.filter(|s| s.inbox == inbox).map(|_| bare.to_string()))
 }
 
 /// The inbox's head: the latest inbox sequence number.

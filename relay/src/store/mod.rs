@@ -307,6 +307,8 @@ pub struct TicketRow {
 /// `n` has seen every change up to `n` (cursors are exact).
 ///
 /// The inbox's verbs are [`InboxStore`]'s, a part of every store.
+pub use tickets_core::change_policy::SyncFloor;
+
 pub trait RelayStore: InboxStore {
     // ---- documents and the log
     /// The SLA settings and what is stored of `ids`, from one snapshot.
@@ -334,6 +336,17 @@ pub trait RelayStore: InboxStore {
     fn set_notes_permission(&mut self, name: &str, allowed: bool) -> Result<(), StoreError>;
     fn register_device(&mut self, actor: &str, agent: &str, now: i64) -> Result<(), StoreError>;
     fn touch_device(&mut self, actor: &str, offset_ms: i64, now: i64) -> Result<(), StoreError>;
+    /// A device's floor: when its previous completed sync started, on the
+    /// relay's clock and on the device's (`None` before it completed one).
+    /// Marks the start of the sync under way when none is (the first
+    /// request after a completed sync): `device_ms`, the device's reading in
+    /// the request, and on the relay's clock the time the request was sent
+    /// by the device's offset measured before it (never later than `now`),
+    /// so a request the network held for hours does not raise the floor
+    /// above edits made meanwhile.
+    fn sync_floor(&mut self, actor: &str, now: i64, device_ms: i64) -> Result<Option<SyncFloor>, StoreError>;
+    /// The device completed a sync: its floor moves up to that sync's start.
+    fn complete_sync(&mut self, actor: &str) -> Result<(), StoreError>;
     fn devices_seen_since(&self, since: i64) -> Result<u64, StoreError>;
     fn epoch(&self) -> Result<String, StoreError>;
     fn settings(&self) -> Result<Settings, StoreError>;

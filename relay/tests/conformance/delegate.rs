@@ -95,6 +95,17 @@ impl RelayStore for Interleave<'_> {
     fn touch_device(&mut self, actor: &str, offset_ms: i64, now: i64) -> Result<(), StoreError> {
         self.inner.touch_device(actor, offset_ms, now)
     }
+    fn sync_floor(
+        &mut self,
+        actor: &str,
+        now: i64,
+        device_ms: i64,
+    ) -> Result<Option<tickets_relay::store::SyncFloor>, StoreError> {
+        self.inner.sync_floor(actor, now, device_ms)
+    }
+    fn complete_sync(&mut self, actor: &str) -> Result<(), StoreError> {
+        self.inner.complete_sync(actor)
+    }
     fn devices_seen_since(&self, since: i64) -> Result<u64, StoreError> {
         self.inner.devices_seen_since(since)
     }

@@ -59,32 +59,35 @@ pub fn inbox_scope_and_cursor(b: &dyn Backend) {
     let now = 15 * day;
     assert!(now > RECENT_MS && now - 10 * day < RECENT_MS);
     let field = pull(c, &caller(Some("field")), &InboxPull { cursor: 0 }, now).expect("pull");
-    assert_eq!(ids(&field), ["new"], "not the aged-out one, not another team's");
+    assert_eq!(ids(&field), ["generic:all:new"], "not the aged-out one, not another team's");
     let sales = pull(c, &caller(Some("sales")), &InboxPull { cursor: 0 }, now).expect("pull");
-    assert_eq!(ids(&sales), ["new", "lead"]);
+    assert_eq!(ids(&sales), ["generic:all:new", "generic:sales:lead"]);
     assert_eq!((field.cursor, sales.cursor), (3, 3), "the cursor passes what was filtered out");
     let idle = pull(c, &caller(Some("sales")), &InboxPull { cursor: 3 }, now).expect("pull");
     assert!(idle.conversations.is_empty() && !idle.more && idle.cursor == 3);
     // A repeat changes nothing, not even the sequence.
     assert_eq!(
         ingest(c, "h-sales", &message("lead", 1), now).expect("repeat"),
-        Ingested::Stored { id: "lead".into(), changed: false, seq: 3 }
+        Ingested::Stored { id: "generic:sales:lead".into(), changed: false, seq: 3 }
     );
     // A new message moves the conversation after the cursor.
     ingest(c, "h-sales", &message("lead", 2), now).expect("more");
     let next = pull(c, &caller(Some("sales")), &InboxPull { cursor: 3 }, now).expect("pull");
-    assert_eq!((ids(&next), next.cursor), (vec!["lead"], 4));
+    assert_eq!((ids(&next), next.cursor), (vec!["generic:sales:lead"], 4));
     assert_eq!(next.conversations[0].messages.len(), 2);
     assert_eq!(c.inbox_head().expect("head"), 4);
-    // An inbox cannot write into another's conversation.
-    assert!(matches!(ingest(c, "h-all", &message("lead", 9), now), Err(InboxStoreError::OtherInbox(..))));
+    // An inbox cannot write into another's conversation: the same posted id
+    // from another generic inbox is that inbox's own conversation.
+    let own = ingest(c, "h-all", &message("lead", 9), now).expect("its own");
+    assert_eq!(own, Ingested::Stored { id: "generic:all:lead".into(), changed: true, seq: 5 });
+    assert_eq!(texts(b, "generic:sales:lead"), ["m1", "m2"], "the sales inbox's conversation is untouched");
     let listed: Vec<(String, u64)> = inboxes(c).expect("list").into_iter().map(|r| (r.name, r.conversations)).collect();
-    assert_eq!(listed, [("all".to_string(), 2), ("sales".to_string(), 1)]);
+    assert_eq!(listed, [("all".to_string(), 3), ("sales".to_string(), 1)]);
     // A removed inbox's secret stores nothing.
     remove_inbox(c, "all").expect("remove");
     assert!(matches!(remove_inbox(c, "all"), Err(InboxStoreError::NoInbox(_))));
     assert!(matches!(ingest(c, "h-all", &message("new", 2), now), Err(InboxStoreError::UnknownSecret)));
-    assert_eq!(c.inbox_head().expect("head"), 4);
+    assert_eq!(c.inbox_head().expect("head"), 5);
 }
 
 /// A write whose conversation changed since it was read writes nothing and
@@ -94,11 +97,11 @@ pub fn inbox_stale_write_conflicts(b: &dyn Backend) {
     let c = &mut *c;
     add_inbox(c, "all", InboxKind::Generic, None, "h", 0).expect("add");
     ingest(c, "h", &message("x", 1), 1).expect("first");
-    let read = c.conversation("x").expect("read").expect("stored");
+    let read = c.conversation("generic:all:x").expect("read").expect("stored");
     assert_eq!((read.inbox.as_str(), read.seq), ("all", 1));
     ingest(c, "h", &message("x", 2), 2).expect("second");
     let mut w = ConversationWrite {
-        id: "x",
+        id: "generic:all:x",
         secret_hash: "h",
         inbox: "all",
         team: None,
@@ -110,7 +113,7 @@ pub fn inbox_stale_write_conflicts(b: &dyn Backend) {
     w.expect = None;
     assert_eq!(c.put_conversation(&w).expect("write"), ConversationCommit::Conflict, "it exists");
     assert_eq!(c.inbox_head().expect("head"), 2, "a refused write took a number");
-    assert_eq!(texts(b, "x"), ["m1", "m2"]);
+    assert_eq!(texts(b, "generic:all:x"), ["m1", "m2"]);
     w.expect = Some(2);
     w.secret_hash = "another";
     assert_eq!(c.put_conversation(&w).expect("write"), ConversationCommit::NoInbox);
@@ -131,23 +134,27 @@ pub fn inbox_concurrent_deliveries_merge(b: &dyn Backend) {
         inner: b.connect(),
         before_commit: Some(Box::new(|| {
             let got = ingest(&mut *b.connect(), "h", &message("x", 3), 2).expect("the interleaved delivery");
-            assert_eq!(got, Ingested::Stored { id: "x".into(), changed: true, seq: 2 });
+            assert_eq!(got, Ingested::Stored { id: "generic:all:x".into(), changed: true, seq: 2 });
         })),
     };
     let got = ingest(&mut conn, "h", &message("x", 2), 2).expect("delivery");
     assert!(conn.before_commit.is_none(), "the interleaved delivery never ran");
-    assert_eq!(got, Ingested::Stored { id: "x".into(), changed: true, seq: 3 });
-    assert_eq!(texts(b, "x"), ["m1", "m2", "m3"], "a message was lost");
+    assert_eq!(got, Ingested::Stored { id: "generic:all:x".into(), changed: true, seq: 3 });
+    assert_eq!(texts(b, "generic:all:x"), ["m1", "m2", "m3"], "a message was lost");
 
     let mut conn = Interleave {
         inner: b.connect(),
         before_commit: Some(Box::new(|| {
             let got = ingest(&mut *b.connect(), "h", &message("x", 4), 3).expect("the interleaved delivery");
-            assert_eq!(got, Ingested::Stored { id: "x".into(), changed: true, seq: 4 });
+            assert_eq!(got, Ingested::Stored { id: "generic:all:x".into(), changed: true, seq: 4 });
         })),
     };
     let got = ingest(&mut conn, "h", &message("x", 4), 3).expect("the repeat");
-    assert_eq!(got, Ingested::Stored { id: "x".into(), changed: false, seq: 4 }, "the repeat was stored twice");
+    assert_eq!(
+        got,
+        Ingested::Stored { id: "generic:all:x".into(), changed: false, seq: 4 },
+        "the repeat was stored twice"
+    );
     assert_eq!(b.connect().inbox_head().expect("head"), 4);
-    assert_eq!(texts(b, "x"), ["m1", "m2", "m3", "m4"]);
+    assert_eq!(texts(b, "generic:all:x"), ["m1", "m2", "m3", "m4"]);
 }

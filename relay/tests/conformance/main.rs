@@ -430,6 +430,40 @@ pub fn admin_changes(b: &dyn Backend) {
     assert!(!c.epoch().expect("epoch").is_empty());
 }
 
+/// A device's floor: none before it completes a sync; the start of its
+/// first request (both clocks) once it has; the start of the sync under way
+/// is kept across its requests and becomes the floor when it completes.
+pub fn device_floors(b: &dyn Backend) {
+    use tickets_relay::store::SyncFloor;
+    let mut c = b.connect();
+    let actor = Node::new_actor().to_hex_string();
+    assert_eq!(c.sync_floor(&actor, 100, 90).expect("floor"), None, "no completed sync yet");
+    assert_eq!(c.sync_floor(&actor, 200, 190).expect("floor"), None, "the same sync goes on");
+    c.complete_sync(&actor).expect("complete");
+    // (An unregistered device has no measured offset: its reading counts as
+    // the relay's time, never later than the arrival.)
+    assert_eq!(c.sync_floor(&actor, 300, 295).expect("floor"), Some(SyncFloor { relay_ms: 90, device_ms: 90 }));
+    c.complete_sync(&actor).expect("complete");
+    c.complete_sync(&actor).expect("a second completion without a request changes nothing");
+    assert_eq!(c.sync_floor(&actor, 400, 400).expect("floor"), Some(SyncFloor { relay_ms: 295, device_ms: 295 }));
+    // A registered device's request is placed at the relay time it was sent,
+    // by the offset measured before it: one the network held for an hour
+    // starts its sync an hour back.
+    c.add_agent("fay", "agent", None, false, "hash-fay", 1).expect("add");
+    let held = Node::new_actor().to_hex_string();
+    c.register_device(&held, "fay", 1).expect("register");
+    c.touch_device(&held, 2_000, 1_000).expect("touch");
+    let hour = 3_600_000;
+    assert_eq!(c.sync_floor(&held, 10 * hour, 9 * hour + 2_000).expect("floor"), None);
+    c.complete_sync(&held).expect("complete");
+    assert_eq!(
+        c.sync_floor(&held, 11 * hour, 11 * hour).expect("floor"),
+        Some(SyncFloor { relay_ms: 9 * hour, device_ms: 9 * hour + 2_000 })
+    );
+    let other = Node::new_actor().to_hex_string();
+    assert_eq!(c.sync_floor(&other, 500, 500).expect("floor"), None, "floors are per device");
+}
+
 /// Runs every case against one backend (a fresh database per case).
 macro_rules! conformance {
     ($backend:ident, $make:expr) => {
@@ -437,7 +471,7 @@ macro_rules! conformance {
             use super::*;
             conformance!(@cases $make; gapless_cursors, idempotent_repush, conflict_remerge, stale_commit_conflicts,
                 notes_filter, board_colour_queries, board_search_and_sla_order, export_pages, admin_changes, inbox_scope_and_cursor,
-                inbox_stale_write_conflicts, inbox_concurrent_deliveries_merge);
+                inbox_stale_write_conflicts, inbox_concurrent_deliveries_merge, device_floors);
         }
     };
     (@cases $make:expr; $($case:ident),*) => {

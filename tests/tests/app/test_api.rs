@@ -163,7 +163,7 @@ fn a_conversation_makes_one_ticket_and_the_second_attempt_points_at_it() {
         "messages": [{"from": "Maria Lopez", "role": "customer", "text": "My refund never arrived", "at": "2026-11-24T09:15:00Z"}]});
     let (status, pre) = app.send(Method::POST, "/v1/conversations/prefill", Some(conversation.clone()));
     assert_eq!(status, 200, "{pre}");
-    assert_eq!((pre["existing"].clone(), pre["conversation_id"].as_str()), (Value::Null, Some("wa-4711")));
+    assert_eq!((pre["existing"].clone(), pre["conversation_id"].as_str()), (Value::Null, Some("file:wa-4711")));
     assert_eq!(pre["subject"], "My refund never arrived");
     assert!(pre["description"].as_str().unwrap_or("").contains("Maria Lopez"), "{pre}");
     let body = json!({"subject": "Refund", "priority": "medium", "category": "billing", "conversation": conversation});

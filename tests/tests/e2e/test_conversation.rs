@@ -38,7 +38,7 @@ fn prefill_puts_the_users_text_first_then_customer_channel_and_last_five() {
     let file = h.file("chat.json", &conversation("conv-7", 7));
     let id = create_from(&h, &file, &["--description", "Customer wants a refund"]).ok();
     let t = h.show(id.trim());
-    assert_eq!(t["conversation_id"], "conv-7");
+    assert_eq!(t["conversation_id"], "file:conv-7", "a file's id is in the file namespace");
     let d = t["description"].as_str().expect("description");
     assert!(d.starts_with("Customer wants a refund"), "the user's description comes first:\n{d}");
     assert!(d.contains("Maria Lopez"), "customer name:\n{d}");
@@ -64,7 +64,7 @@ fn prefill_without_description_and_with_few_messages() {
     assert!(d.contains("message m1") && d.contains("message m2"), "{d}");
     let empty = h.file("empty.json", r#"{"id": "conv-0", "messages": []}"#);
     let id = create_from(&h, &empty, &[]).ok();
-    assert_eq!(h.show(id.trim())["conversation_id"], "conv-0");
+    assert_eq!(h.show(id.trim())["conversation_id"], "file:conv-0");
 }
 
 #[test]
@@ -80,7 +80,7 @@ fn one_conversation_gives_one_ticket_unless_forced() {
 
     let forced = create_from(&h, &file, &["--force"]).ok().trim().to_string();
     assert!(is_uuid(&forced) && forced != first, "--force makes another ticket");
-    assert_eq!(h.show(&forced)["conversation_id"], "conv-1");
+    assert_eq!(h.show(&forced)["conversation_id"], "file:conv-1");
     assert_eq!(h.list(&[]).len(), 2);
     // The duplicate check still points at the first ticket.
     assert_eq!(create_from(&h, &file, &[]).out().stdout.trim(), first);

@@ -89,4 +89,5 @@ mod test_quarantine_cli;
 mod test_sla_order;
 mod test_status;
 mod test_timeline_unchanged;
+mod test_trust_round2;
 mod test_watch;

@@ -191,7 +191,8 @@ fn a_conversation_taken_offline_on_two_devices_is_one_ticket_everywhere() {
         sync(n);
     }
     for (name, n) in [("ana", &ana), ("bob", &bob), ("cid", &cid)] {
-        let mine: Vec<Value> = n.list(&[]).into_iter().filter(|t| t["conversation_id"] == chat).collect();
+        let mine: Vec<Value> =
+            n.list(&[]).into_iter().filter(|t| t["conversation_id"] == format!("file:{chat}")).collect();
         assert_eq!(mine.len(), 1, "{name} has one ticket for the conversation: {mine:#?}");
         let t = n.show(mine[0]["id"].as_str().expect("id"));
         let d = t["description"].as_str().expect("description");
@@ -204,7 +205,8 @@ fn a_conversation_taken_offline_on_two_devices_is_one_ticket_everywhere() {
     }
     let id = ana.list(&[])[0]["id"].as_str().expect("id").to_string();
     assert_converged(&relay, &cid.token, &id, &[&ana, &bob, &cid]);
-    let on_relay: Vec<Value> = relay.tickets(&cid.token).into_iter().filter(|t| t["conversation_id"] == chat).collect();
+    let on_relay: Vec<Value> =
+        relay.tickets(&cid.token).into_iter().filter(|t| t["conversation_id"] == format!("file:{chat}")).collect();
     assert_eq!(on_relay.len(), 1, "the relay holds one ticket for the conversation");
     assert!(ids.contains(&id), "the ticket is the one the devices created: {ids:?} vs {id}");
     // The ticket came by sync, and still counts as the conversation's.

@@ -21,6 +21,7 @@ use tokio_postgres::NoTls;
 
 use super::StoreError;
 
+mod floor;
 pub mod inbox;
 mod log;
 mod queries;
@@ -188,6 +189,12 @@ impl crate::store::RelayStore for PgConn {
     }
     fn touch_device(&mut self, actor: &str, offset_ms: i64, now: i64) -> Result<(), StoreError> {
         PgConn::touch_device(self, actor, offset_ms, now)
+    }
+    fn sync_floor(&mut self, actor: &str, now: i64, device_ms: i64) -> Result<Option<super::SyncFloor>, StoreError> {
+        PgConn::sync_floor(self, actor, now, device_ms)
+    }
+    fn complete_sync(&mut self, actor: &str) -> Result<(), StoreError> {
+        PgConn::complete_sync(self, actor)
     }
     fn devices_seen_since(&self, since: i64) -> Result<u64, StoreError> {
         PgConn::devices_seen_since(self, since)

@@ -156,6 +156,8 @@ impl PgConn {
         // Still under the schema lock: columns and tables added within a
         // schema version, and one re-index of rows of an older format.
         let result = result.and_then(|()| self.upgrade_index());
+        // Devices' floors: a table created when missing, still under the lock.
+        let result = result.and_then(|()| self.floor_schema());
         let unlocked = self.run(async |c| c.execute("SELECT pg_advisory_unlock($1)", &[&SCHEMA_LOCK]).await);
         result.and(unlocked.map(|_| ()))
     }

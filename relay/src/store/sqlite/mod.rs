@@ -33,6 +33,7 @@ mod admin;
 mod board;
 mod export;
 pub mod files;
+mod floor;
 mod inbox;
 mod log;
 mod schema;
@@ -258,6 +259,12 @@ impl super::RelayStore for Conn {
     }
     fn touch_device(&mut self, actor: &str, offset_ms: i64, now: i64) -> Result<(), StoreError> {
         Conn::touch_device(self, actor, offset_ms, now)
+    }
+    fn sync_floor(&mut self, actor: &str, now: i64, device_ms: i64) -> Result<Option<super::SyncFloor>, StoreError> {
+        Conn::sync_floor(self, actor, now, device_ms)
+    }
+    fn complete_sync(&mut self, actor: &str) -> Result<(), StoreError> {
+        Conn::complete_sync(self, actor)
     }
     fn devices_seen_since(&self, since: i64) -> Result<u64, StoreError> {
         Conn::devices_seen_since(self, since)

@@ -152,6 +152,7 @@ impl Db {
                 c.c.execute_batch(INDEXES).db(path)?;
                 super::inbox::schema(&c.c, path)?; // the inbox's own tables
                 super::board::reindex_if_stale(&mut c)?;
+                super::floor::schema(&c.c, path)?; // devices' floors
                 return Ok(db);
             }
             SCHEMA_VERSION => {}
@@ -164,6 +165,7 @@ impl Db {
         super::inbox::schema(&c.c, path)?; // the inbox's own tables
         let mut c = c;
         super::board::reindex_if_stale(&mut c)?;
+        super::floor::schema(&c.c, path)?; // devices' floors
         Ok(db)
     }
 }
