@@ -644,7 +644,8 @@ impl Sim {
                 assert_eq!(&mine, expected, "ticket {id}: node {i} and node {reference} differ");
             }
             // The relay shows effective times; everything else must match.
-            let times = ["sla", "refusals", "new_for_you", "at", "created_at", "updated_at", "resolved_at", "closed_at"];
+            let times =
+                ["sla", "refusals", "new_for_you", "at", "created_at", "updated_at", "resolved_at", "closed_at"];
             assert_eq!(
                 canonical(relay_object, &times),
                 canonical(theirs, &times),
