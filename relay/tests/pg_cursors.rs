@@ -190,7 +190,7 @@ fn an_inbox_writer_holding_its_number_holds_back_every_inbox_reader() {
             .expect("inbox pull");
         (page.conversations.iter().map(|c| c.id.clone()).collect::<Vec<_>>(), page.cursor)
     };
-    assert_eq!(cursor_after(0), (vec!["before".to_string()], 1));
+    assert_eq!(cursor_after(0), (vec!["generic:all:before".to_string()], 1));
 
     // A writer takes the next inbox number as a delivery does, last in its
     // transaction, and does not commit yet.
@@ -238,7 +238,7 @@ fn an_inbox_writer_holding_its_number_holds_back_every_inbox_reader() {
         assert_eq!(got, inbox::Ingested::Stored { id: "generic:all:during".into(), changed: true, seq: 3 });
     });
     // Now both, in commit order, without a gap.
-    assert_eq!(cursor_after(1), (vec!["held".to_string(), "during".to_string()], 3));
+    assert_eq!(cursor_after(1), (vec!["held".to_string(), "generic:all:during".to_string()], 3));
     drop(held);
     conn_task.abort();
 }

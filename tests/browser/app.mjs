@@ -183,7 +183,8 @@ try {
   await expect(page.getByRole("heading", { name: convSubject, level: 1 }).waitFor(), "the conversation's ticket did not open");
   const convTicketId = await poll("the conversation's ticket page", () => decodeURIComponent(page.url().split("#/tickets/")[1] || ""));
   const convTicket = cliJson(agentHome, "show", convTicketId);
-  if (convTicket.conversation_id !== convId) fail(`the ticket links conversation ${convTicket.conversation_id}, not ${convId}`);
+  // A conversation read from a file is linked in the file namespace.
+  if (convTicket.conversation_id !== `file:${convId}`) fail(`the ticket links conversation ${convTicket.conversation_id}, not file:${convId}`);
   await page.goto(`${origin}/#/`);
   await chooseFile(convFile);
   await expect(poll("the existing ticket to be shown", () => page.url().includes(convTicketId)),

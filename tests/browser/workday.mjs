@@ -125,7 +125,8 @@ try {
   await freshRow.getByRole("link", { name: "Assigned by the lead" }).click();
   await expect(page.getByRole("heading", { name: "Assigned by the lead", level: 1 }).waitFor(), "the fresh ticket did not open");
   await page.getByRole("link", { name: "← All tickets" }).click();
-  await expect(poll("the title to drop the count", async () => (await page.title()) === "Tickets"), "opening the ticket did not clear New for you");
+  await expect(poll("the title to drop the count", async () => (await page.title()) === "Tickets"),
+    `opening the ticket did not clear New for you (the title reads ${JSON.stringify(await page.title())})`);
   await expect(poll("the row to drop New for you", async () => (await freshRow.getByText("New for you").count()) === 0),
     "an opened ticket is still New for you");
 

@@ -35,7 +35,11 @@ function route() {
   const m = hash.match(/^#\/tickets\/([^/?#]+)$/);
   if (m) {
     screen("detail");
-    showDetail(decodeURIComponent(m[1]));
+    // Opening a ticket clears its "New for you" mark: the header's and the
+    // title's counts follow at once, not at the next change event.
+    Promise.resolve(showDetail(decodeURIComponent(m[1]))).then(() => {
+      if (!readOnly) refreshSyncStatus();
+    });
   } else if (hash === "#/inbox" && !readOnly) {
     const fromElsewhere = !visible("inbox");
     screen("inbox");
@@ -53,6 +57,7 @@ function route() {
     document.title = titled("Tickets");
     readUrl();
     loadList();
+    if (!readOnly) refreshSyncStatus();
     if (fromElsewhere) $("list-h").focus();
   }
 }
@@ -84,9 +89,18 @@ async function refreshVisible() {
   if (readOnly) renderSync();
 }
 
+// Status answers can cross on the way back (a fetch after a change, another
+// after a route): an answer older than one already shown is dropped, so a
+// count the node has moved past (a ticket just opened, no longer new) never
+// comes back on screen.
+let statusAsked = 0, statusShown = 0;
 async function refreshSyncStatus() {
+  const mine = ++statusAsked;
   try {
-    onSync(await api("/v1/sync/status"));
+    const s = await api("/v1/sync/status");
+    if (mine < statusShown) return;
+    statusShown = mine;
+    onSync(s);
   } catch {
     /* the event stream reports a lost link */
   }
@@ -265,7 +279,10 @@ async function startApp() {
   }
   await reloadNodeState();
   renderSync();
-  stopFollowing = follow(0, refreshVisible, onSync, onLink);
+  // A sync event says the sync state moved; its counts were read when the
+  // server noticed, so the page asks for the status afresh rather than
+  // showing an answer that may be older than one it already has.
+  stopFollowing = follow(0, refreshVisible, (s) => (readOnly ? onSync(s) : refreshSyncStatus()), onLink);
   route();
 }
 
