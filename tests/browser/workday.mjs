@@ -268,6 +268,10 @@ try {
 
   // ---- offline: a calm header, details on demand ---------------------------
   await page.goto(`${origin}/`);
+  // Everything edited so far reaches the relay first: the app's background
+  // sync may not have pushed the last edits yet on a loaded machine, and
+  // they would be counted beside the three below.
+  cli(agentHome, "sync");
   await relay("stop");
   await expect(status.filter({ hasText: "Offline" }).waitFor({ timeout: 30000 }), "the header did not say Offline");
   // Ticket 10 is high and 11 urgent: two edits of one, one of the other.
