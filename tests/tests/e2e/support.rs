@@ -19,11 +19,13 @@ use tempfile::TempDir;
 /// running test executable (`target/<profile>/deps/e2e-…`).
 ///
 /// Two things keep this cheap. First, it builds `--workspace --bins`, the
-/// package selection `cargo nextest run --workspace` compiled the tests
-/// with, so Cargo's feature unification picks the same features and the
-/// dependencies already built are reused; `-p tickets-cli` alone resolved
-/// other features and recompiled half the dependency tree (minutes on two
-/// cores) while every other test process waited on Cargo's lock. Second,
+/// command `./test` runs before the tests start, so here it finds the
+/// binary up to date; `-p tickets-cli` resolved other features and
+/// recompiled half the dependency tree (minutes on two cores) while every
+/// other test process waited on Cargo's lock. (A binary is built with other
+/// dependency features than the tests whatever the selection, since dev-
+/// dependencies take part only in test builds: hence the build in `./test`.)
+/// Second,
 /// nextest runs each test in a process of its own, and a `Once` only
 /// spans one process: under nextest the processes of one run share
 /// `NEXTEST_RUN_ID`, so the first one builds under a file lock and leaves
