@@ -17,7 +17,8 @@ use crate::{ms, proc_kb, Config, Report, Rng, WORDS};
 struct AppProc {
     child: Child,
     base: String,
-    cookie: String,
+    /// `Bearer TOKEN`, the session the printed URL was exchanged for.
+    auth: String,
     http: reqwest::blocking::Client,
 }
 
@@ -36,19 +37,27 @@ impl AppProc {
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line)?;
         let url = line.trim().strip_prefix("Open ").context("tickets app printed no URL")?.to_string();
-        let (base, secret) = url.split_once("/?session=").context("no session in the URL")?;
-        Ok(AppProc {
-            base: base.to_string(),
-            cookie: format!("tickets_session_{}={secret}", base.rsplit(':').next().unwrap_or_default()),
-            http: reqwest::blocking::Client::builder().timeout(Duration::from_secs(60)).build()?,
-            child,
-        })
+        let (base, _secret) = url.split_once("/?session=").context("no session in the URL")?;
+        let http = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        // The printed URL works once: its page hands the session token to
+        // the page, which sends it as a Bearer header from then on.
+        let page = http.get(&url).send()?.text()?;
+        let token = page
+            .split("<meta name=\"tickets-session\" content=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .context("the app's first page handed no session token")?;
+        Ok(AppProc { base: base.to_string(), auth: format!("Bearer {token}"), http, child })
     }
 
     /// One request; the time until the whole body arrived (ms) and its JSON.
     fn timed(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> Result<(f64, Value)> {
         let t = Instant::now();
-        let mut r = self.http.request(method.clone(), format!("{}{path}", self.base)).header("Cookie", &self.cookie);
+        let mut r =
+            self.http.request(method.clone(), format!("{}{path}", self.base)).header("Authorization", &self.auth);
         if let Some(b) = body {
             r = r.header("Origin", &self.base).header("Content-Type", "application/json").body(b.to_string());
         }
