@@ -115,7 +115,7 @@ struct Parsed<'a> {
 }
 
 impl Conversation {
-    /// Reads a conversation file (SPEC §1.2 shape); its id goes into the
+    /// Reads a conversation file (the shape README.md gives under "A conversation file"); its id goes into the
     /// file namespace ([`file_id`]). Text no backend can store is refused
     /// (an agent can fix a file; nothing is stored yet).
     pub fn parse(bytes: &[u8]) -> Result<Conversation, ConversationError> {
